@@ -1,0 +1,1 @@
+//! glue (in progress)

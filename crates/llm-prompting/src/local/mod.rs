@@ -1,0 +1,1 @@
+//! Local SmolLM2 chat backend (GGUF); owned by another helper.

@@ -1,0 +1,1 @@
+//! mlp (in progress)
