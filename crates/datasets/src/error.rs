@@ -31,4 +31,7 @@ pub enum DataError {
     Unavailable { name: String, reason: String },
     #[error("unknown dataset `{name}`; known: {known}")]
     UnknownDataset { name: String, known: String },
+    /// A metric asked of inputs it is not defined on (empty, length mismatch, zero variance).
+    #[error("{metric}: {msg}")]
+    Metric { metric: &'static str, msg: String },
 }

@@ -1,6 +1,13 @@
-//! Tabular data: the raw typed table every tabular loader produces.
+//! Tabular data: the raw typed table every tabular loader produces, and the shared step
+//! that turns text cells into it (missing-value tokens, numeric vs categorical detection,
+//! label encoding with sorted levels as sklearn's `LabelEncoder`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+use crate::{DataError, Result};
 
 /// How a feature column is stored in [`Table::features`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,5 +52,369 @@ impl Table {
     }
     pub fn n_classes(&self) -> usize {
         self.class_names.len()
+    }
+    /// Column names in order (what a generated model is conditioned on).
+    pub fn column_names(&self) -> Vec<&str> {
+        self.columns.iter().map(|c| c.name.as_str()).collect()
+    }
+    /// Number of rows per class, indexed like `class_names`.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.n_classes()];
+        for &l in &self.labels {
+            counts[l] += 1;
+        }
+        counts
+    }
+    /// Number of missing (`NaN`) feature cells.
+    pub fn n_missing(&self) -> usize {
+        self.features
+            .iter()
+            .flatten()
+            .filter(|v| v.is_nan())
+            .count()
+    }
+}
+
+/// Cells that mean "missing" (compared after trimming, case-insensitively).
+pub const MISSING_TOKENS: &[&str] = &["", "?", "NA", "NaN", "null"];
+
+/// Whether a cell is one of [`MISSING_TOKENS`].
+pub fn is_missing(cell: &str) -> bool {
+    let c = cell.trim();
+    MISSING_TOKENS.iter().any(|m| m.eq_ignore_ascii_case(c))
+}
+
+/// Sort order of label-encoded levels: numerically when every level is a number (so `10`
+/// follows `9` and wine quality `3..9` keeps its order), otherwise by string, as
+/// `LabelEncoder` does on text.
+pub fn sort_levels(levels: &mut [String]) {
+    let numeric: Option<Vec<f64>> = levels.iter().map(|l| l.trim().parse().ok()).collect();
+    match numeric {
+        Some(nums) if nums.iter().all(|v: &f64| v.is_finite()) => {
+            let mut pairs: Vec<(f64, String)> = nums.into_iter().zip(levels.iter().cloned()).collect();
+            pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+            for (slot, (_, l)) in levels.iter_mut().zip(pairs) {
+                *slot = l;
+            }
+        }
+        _ => levels.sort(),
+    }
+}
+
+/// One data row of a text table, with where it came from.
+#[derive(Debug, Clone)]
+pub(crate) struct RawRow {
+    /// Index into [`RawTable::paths`].
+    pub file: usize,
+    /// 1-based line in that file.
+    pub line: usize,
+    pub cells: Vec<String>,
+}
+
+/// A table of text cells (header + rows), before typing.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawTable {
+    pub name: String,
+    pub paths: Vec<PathBuf>,
+    pub header: Vec<String>,
+    pub rows: Vec<RawRow>,
+}
+
+/// How to type one column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KindHint {
+    /// Numeric if every non-missing value parses as a number, else categorical.
+    Auto,
+    /// Every non-missing value must parse as a number.
+    Numeric,
+    Categorical,
+}
+
+pub(crate) struct EncodeOptions {
+    /// Index of the target column in the header.
+    pub target: usize,
+    /// Per header column; empty = all [`KindHint::Auto`].
+    pub hints: Vec<KindHint>,
+    /// For user files: an `Auto` column that is at least 90% numbers with a few stray
+    /// strings is almost always a typo, so it is an error rather than a silent switch to
+    /// categorical (the user can declare the column categorical instead).
+    pub strict_mixed: bool,
+    /// Fixed class order (declared in the file); `None` = sorted distinct values.
+    pub class_names: Option<Vec<String>>,
+}
+
+impl RawTable {
+    fn path(&self, row: &RawRow) -> PathBuf {
+        self.paths.get(row.file).cloned().unwrap_or_default()
+    }
+
+    fn first_path(&self) -> PathBuf {
+        self.paths.first().cloned().unwrap_or_default()
+    }
+
+    fn source(&self) -> String {
+        self.paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+
+    fn parse_err(&self, row: &RawRow, msg: String) -> DataError {
+        DataError::Parse {
+            path: self.path(row),
+            line: row.line,
+            msg,
+        }
+    }
+
+    /// Types the cells: checks the shape, finds each column's kind, label-encodes
+    /// categoricals and the target.
+    pub fn encode(&self, opts: &EncodeOptions) -> Result<Table> {
+        let n_cols = self.header.len();
+        let invalid = |msg: String| DataError::Invalid {
+            path: self.first_path(),
+            msg,
+        };
+        if n_cols == 0 {
+            return Err(invalid("file is empty (no header)".into()));
+        }
+        if opts.target >= n_cols {
+            return Err(invalid(format!(
+                "target column index {} out of range ({} columns)",
+                opts.target, n_cols
+            )));
+        }
+        let target_name = self.header[opts.target].clone();
+        if n_cols == 1 {
+            return Err(invalid(format!(
+                "label-only dataset: the only column is the target `{target_name}`, \
+                 there are no feature columns"
+            )));
+        }
+        let mut seen = HashSet::new();
+        for (i, h) in self.header.iter().enumerate() {
+            if h.trim().is_empty() {
+                return Err(invalid(format!("header column {} has no name", i + 1)));
+            }
+            if !seen.insert(h.as_str()) {
+                return Err(invalid(format!("duplicate column name `{h}` in the header")));
+            }
+        }
+        if self.rows.is_empty() {
+            return Err(invalid(
+                "header only: the file has a header row but no data rows".into(),
+            ));
+        }
+        for row in &self.rows {
+            if row.cells.len() != n_cols {
+                return Err(self.parse_err(
+                    row,
+                    format!(
+                        "ragged row: expected {} fields (as the header), got {}",
+                        n_cols,
+                        row.cells.len()
+                    ),
+                ));
+            }
+        }
+
+        let (class_names, labels) = self.encode_target(opts, &target_name)?;
+
+        let feature_idx: Vec<usize> = (0..n_cols).filter(|&j| j != opts.target).collect();
+        let mut columns = Vec::with_capacity(feature_idx.len());
+        let mut features = vec![Vec::with_capacity(feature_idx.len()); self.rows.len()];
+        for &j in &feature_idx {
+            let hint = opts.hints.get(j).copied().unwrap_or(KindHint::Auto);
+            let (column, values) = self.encode_column(j, hint, opts.strict_mixed)?;
+            columns.push(column);
+            for (row, v) in features.iter_mut().zip(values) {
+                row.push(v);
+            }
+        }
+        Ok(Table {
+            name: self.name.clone(),
+            columns,
+            features,
+            target: target_name,
+            class_names,
+            labels,
+            source: self.source(),
+        })
+    }
+
+    fn encode_target(&self, opts: &EncodeOptions, name: &str) -> Result<(Vec<String>, Vec<usize>)> {
+        let t = opts.target;
+        for row in &self.rows {
+            if is_missing(&row.cells[t]) {
+                return Err(self.parse_err(
+                    row,
+                    format!(
+                        "target `{name}` is missing (`{}`); every row needs a label",
+                        row.cells[t]
+                    ),
+                ));
+            }
+        }
+        let class_names = match &opts.class_names {
+            Some(c) => c.clone(),
+            None => {
+                let mut c: Vec<String> = self
+                    .rows
+                    .iter()
+                    .map(|r| r.cells[t].trim().to_string())
+                    .collect::<HashSet<_>>()
+                    .into_iter()
+                    .collect();
+                sort_levels(&mut c);
+                c
+            }
+        };
+        let index: BTreeMap<&str, usize> = class_names
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.as_str(), i))
+            .collect();
+        let mut labels = Vec::with_capacity(self.rows.len());
+        for row in &self.rows {
+            let v = row.cells[t].trim();
+            match index.get(v) {
+                Some(&i) => labels.push(i),
+                None => {
+                    return Err(self.parse_err(
+                        row,
+                        format!(
+                            "target `{name}` has value `{v}`, not one of the declared classes {}",
+                            class_names.join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
+        if class_names.len() < 2 {
+            return Err(DataError::Invalid {
+                path: self.first_path(),
+                msg: format!(
+                    "target `{name}` has a single class ({}); classification needs at least two",
+                    class_names.first().map(String::as_str).unwrap_or("none")
+                ),
+            });
+        }
+        Ok((class_names, labels))
+    }
+
+    fn encode_column(&self, j: usize, hint: KindHint, strict_mixed: bool) -> Result<(Column, Vec<f64>)> {
+        let name = self.header[j].clone();
+        let mut n_num = 0usize;
+        let mut n_text = 0usize;
+        let mut first_text: Option<&RawRow> = None;
+        for row in &self.rows {
+            let c = row.cells[j].trim();
+            if is_missing(c) {
+                continue;
+            }
+            if c.parse::<f64>().is_ok() {
+                n_num += 1;
+            } else {
+                n_text += 1;
+                first_text.get_or_insert(row);
+            }
+        }
+        if n_num + n_text == 0 {
+            return Err(DataError::Invalid {
+                path: self.first_path(),
+                msg: format!("column `{name}` is missing in every row"),
+            });
+        }
+        let numeric = match hint {
+            KindHint::Categorical => false,
+            KindHint::Numeric => {
+                if let Some(row) = first_text {
+                    return Err(self.parse_err(
+                        row,
+                        format!(
+                            "non-numeric value `{}` in numeric column `{name}`",
+                            row.cells[j].trim()
+                        ),
+                    ));
+                }
+                true
+            }
+            KindHint::Auto => {
+                if let (true, Some(row)) = (strict_mixed && n_num * 10 >= (n_num + n_text) * 9, first_text) {
+                    return Err(self.parse_err(
+                        row,
+                        format!(
+                            "non-numeric value `{}` in column `{name}`, whose other values are \
+                             numbers ({n_num} numeric, {n_text} not); fix it, mark it missing \
+                             (empty, ?, NA) or declare the column categorical",
+                            row.cells[j].trim()
+                        ),
+                    ));
+                }
+                n_text == 0
+            }
+        };
+        if numeric {
+            let mut values = Vec::with_capacity(self.rows.len());
+            for row in &self.rows {
+                let c = row.cells[j].trim();
+                if is_missing(c) {
+                    values.push(f64::NAN);
+                    continue;
+                }
+                let v: f64 = c.parse().map_err(|_| {
+                    self.parse_err(row, format!("non-numeric value `{c}` in numeric column `{name}`"))
+                })?;
+                if !v.is_finite() {
+                    return Err(self.parse_err(
+                        row,
+                        format!("non-finite value `{c}` in numeric column `{name}`"),
+                    ));
+                }
+                values.push(v);
+            }
+            return Ok((
+                Column {
+                    name,
+                    kind: ColumnKind::Numeric,
+                },
+                values,
+            ));
+        }
+        let mut levels: Vec<String> = self
+            .rows
+            .iter()
+            .map(|r| r.cells[j].trim())
+            .filter(|c| !is_missing(c))
+            .map(str::to_string)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        sort_levels(&mut levels);
+        let index: BTreeMap<&str, usize> = levels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.as_str(), i))
+            .collect();
+        let values = self
+            .rows
+            .iter()
+            .map(|r| {
+                let c = r.cells[j].trim();
+                if is_missing(c) {
+                    f64::NAN
+                } else {
+                    index[c] as f64
+                }
+            })
+            .collect();
+        Ok((
+            Column {
+                name,
+                kind: ColumnKind::Categorical { levels },
+            },
+            values,
+        ))
     }
 }

@@ -1,16 +1,170 @@
-//! User CSV loader (in progress).
-use crate::{DataError, Result, Table};
+//! A user's own CSV: header row, target column by name (default: the last), numeric vs
+//! categorical detection, missing values, and the column and class names kept (a
+//! generated model is conditioned on them).
+
 use std::path::Path;
 
+use crate::tabular::{EncodeOptions, KindHint, RawRow, RawTable};
+use crate::{DataError, Result, Table};
+
+/// How to read a user CSV. Build it with `CsvOptions { target: Some(..), ..Default::default() }`.
 #[derive(Debug, Clone, Default)]
 pub struct CsvOptions {
+    /// Target column name; `None` = the last column.
     pub target: Option<String>,
+    /// Field separator; `None` = detected from the header line among `,` `;` and tab.
     pub delimiter: Option<u8>,
+    /// Columns to treat as categorical even if their values look numeric (or are mostly
+    /// numeric with a few stray strings, which is otherwise an error).
+    pub categorical: Vec<String>,
 }
 
-pub fn load_csv(path: &Path, _opts: &CsvOptions) -> Result<Table> {
-    Err(DataError::Invalid {
+/// Reads a CSV with a header row into a [`Table`].
+///
+/// Typing: a column is numeric when every non-missing value parses as a number, else
+/// categorical (levels sorted, as sklearn's `LabelEncoder`). A column that is ≥ 90%
+/// numbers with a few other strings is reported as an error at the first stray value,
+/// since that is almost always a typo; list it in [`CsvOptions::categorical`] if it is
+/// really categorical. Missing cells: empty, `?`, `NA`, `NaN`, `null` (any case).
+/// Class names are the target's distinct values, sorted (numerically if all are numbers).
+pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Table> {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
-        msg: "CSV loader not implemented yet".into(),
+        source,
+    })?;
+    let invalid = |msg: &str| DataError::Invalid {
+        path: path.to_path_buf(),
+        msg: msg.to_string(),
+    };
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(invalid("file is empty"));
+    }
+    let delimiter = opts.delimiter.unwrap_or_else(|| detect_delimiter(body));
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(body);
+
+    let mut raw = RawTable {
+        name: path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "csv".into()),
+        paths: vec![path.to_path_buf()],
+        ..Default::default()
+    };
+    let mut header_line = 0;
+    for record in reader.records() {
+        let record = record.map_err(|e| csv_error(path, e))?;
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        let cells: Vec<String> = record.iter().map(str::to_string).collect();
+        if cells.iter().all(|c| c.is_empty()) {
+            continue;
+        }
+        if raw.header.is_empty() {
+            raw.header = cells;
+            header_line = line;
+        } else {
+            raw.rows.push(RawRow {
+                file: 0,
+                line,
+                cells,
+            });
+        }
+    }
+    if raw.header.is_empty() {
+        return Err(invalid("file is empty"));
+    }
+    // A header of one field when the data rows have several usually means the wrong
+    // separator; say so instead of "label-only".
+    if let (1, Some(row)) = (raw.header.len(), raw.rows.first()) {
+        if row.cells.len() > 1 {
+            return Err(DataError::Parse {
+                path: path.to_path_buf(),
+                line: row.line,
+                msg: format!(
+                    "ragged row: expected 1 field (as the header on line {header_line}), got {}; \
+                     is the delimiter `{}` right?",
+                    row.cells.len(),
+                    delimiter as char
+                ),
+            });
+        }
+    }
+
+    let target = match &opts.target {
+        None => raw.header.len() - 1,
+        Some(name) => raw
+            .header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| DataError::UnknownColumn {
+                path: path.to_path_buf(),
+                target: name.clone(),
+                available: raw.header.join(", "),
+            })?,
+    };
+    for name in &opts.categorical {
+        if !raw.header.contains(name) {
+            return Err(DataError::UnknownColumn {
+                path: path.to_path_buf(),
+                target: name.clone(),
+                available: raw.header.join(", "),
+            });
+        }
+    }
+    let hints = raw
+        .header
+        .iter()
+        .map(|h| {
+            if opts.categorical.contains(h) {
+                KindHint::Categorical
+            } else {
+                KindHint::Auto
+            }
+        })
+        .collect();
+    raw.encode(&EncodeOptions {
+        target,
+        hints,
+        strict_mixed: true,
+        class_names: None,
     })
+}
+
+/// The separator among `,` `;` and tab that occurs most on the first line, outside quotes.
+pub(crate) fn detect_delimiter(body: &[u8]) -> u8 {
+    let first = body.split(|&b| b == b'\n').next().unwrap_or(body);
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for &b in first {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let (best, &n) = counts
+        .iter()
+        .enumerate()
+        .max_by_key(|&(i, &n)| (n, std::cmp::Reverse(i)))
+        .unwrap_or((0, &0));
+    if n == 0 {
+        return b',';
+    }
+    [b',', b';', b'\t'][best]
+}
+
+pub(crate) fn csv_error(path: &Path, e: csv::Error) -> DataError {
+    let line = e.position().map_or(0, |p| p.line() as usize);
+    DataError::Parse {
+        path: path.to_path_buf(),
+        line,
+        msg: e.to_string(),
+    }
 }

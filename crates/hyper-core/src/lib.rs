@@ -2,8 +2,16 @@
 //! metadata schema, functional layers that take their weights as inputs, the Parameter
 //! Generator, and checkpoint I/O.
 
+pub mod checkpoint;
+pub mod encoder;
+pub mod generator;
+pub mod io;
+pub mod layers;
 pub mod metadata;
+pub mod optim;
 pub mod param;
 
+pub use encoder::TextEncoder;
+pub use generator::{GeneratorConfig, ParamGenerator, Resolution, TaskSpec};
 pub use metadata::Metadata;
 pub use param::{ParamMap, ParamRole, ParamSpec};

@@ -1,1 +1,341 @@
-//! lora (in progress)
+//! LoRA with PEFT's semantics (DESIGN.md §3): `y = W x + (alpha/r) · B(A(dropout(x)))`.
+//!
+//! Linear: A `[r,in]`, B `[out,r]`. Conv: A `[r,in,kh,kw]` with the base conv's stride and
+//! padding, B `[out,r,1,1]`. The factors are plain tensors passed per call, so the same
+//! functions serve generated weights (graph kept) and trainable `Var`s (the LoRA baseline).
+
+use candle_core::{DType, Result, Tensor};
+use candle_nn::{Init, VarBuilder};
+use hyper_core::{ParamMap, ParamRole, ParamSpec};
+use serde::{Deserialize, Serialize};
+
+/// PEFT's `target_modules`: a list (a module matches when its name equals an entry or ends
+/// with `.entry`) or a single string, which PEFT treats as a regex that must match the
+/// whole module name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TargetModules {
+    List(Vec<String>),
+    Regex(String),
+}
+
+impl TargetModules {
+    pub fn list<S: AsRef<str>>(names: &[S]) -> Self {
+        Self::List(names.iter().map(|s| s.as_ref().to_string()).collect())
+    }
+
+    /// A matcher compiled once; a bad regex is an error naming it.
+    pub fn matcher(&self) -> Result<Matcher> {
+        Ok(match self {
+            Self::List(v) => Matcher::List(v.clone()),
+            Self::Regex(r) => {
+                let anchored = format!("^(?:{r})$");
+                Matcher::Regex(regex::Regex::new(&anchored).map_err(|e| {
+                    candle_core::Error::Msg(format!("target_modules regex `{r}` is invalid: {e}"))
+                })?)
+            }
+        })
+    }
+}
+
+/// Compiled form of [`TargetModules`].
+pub enum Matcher {
+    List(Vec<String>),
+    Regex(regex::Regex),
+}
+
+impl Matcher {
+    pub fn matches(&self, module: &str) -> bool {
+        match self {
+            Self::List(v) => v
+                .iter()
+                .any(|t| module == t || module.ends_with(&format!(".{t}"))),
+            Self::Regex(r) => r.is_match(module),
+        }
+    }
+}
+
+/// LoRA hyper-parameters, named as in PEFT's `LoraConfig`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoraConfig {
+    #[serde(default = "default_r")]
+    pub r: usize,
+    #[serde(default = "default_alpha")]
+    pub lora_alpha: f64,
+    #[serde(default = "default_dropout")]
+    pub lora_dropout: f32,
+    #[serde(default = "default_targets")]
+    pub target_modules: TargetModules,
+}
+
+fn default_r() -> usize {
+    16
+}
+fn default_alpha() -> f64 {
+    32.0
+}
+fn default_dropout() -> f32 {
+    0.05
+}
+fn default_targets() -> TargetModules {
+    TargetModules::list(&["q_lin", "v_lin"])
+}
+
+impl Default for LoraConfig {
+    /// DistilBERT's default (FLAME appendix B): q/v, r 16, alpha 32, dropout 0.05.
+    fn default() -> Self {
+        Self {
+            r: default_r(),
+            lora_alpha: default_alpha(),
+            lora_dropout: default_dropout(),
+            target_modules: default_targets(),
+        }
+    }
+}
+
+impl LoraConfig {
+    /// BERT naming of the same default (q/v are `query`/`value` there).
+    pub fn bert_default() -> Self {
+        Self {
+            target_modules: TargetModules::list(&["query", "value"]),
+            ..Self::default()
+        }
+    }
+
+    /// ResNet default: every conv inside a residual block (48 in ResNet-50), r 8, alpha 16,
+    /// dropout 0.1.
+    pub fn resnet_default() -> Self {
+        Self {
+            r: 8,
+            lora_alpha: 16.0,
+            lora_dropout: 0.1,
+            target_modules: TargetModules::Regex(r"layer.\..\.conv.".into()),
+        }
+    }
+
+    /// No adapted modules: the plain base model (full finetuning, or the reference).
+    pub fn none() -> Self {
+        Self {
+            target_modules: TargetModules::List(vec![]),
+            ..Self::default()
+        }
+    }
+
+    pub fn scaling(&self) -> f64 {
+        self.lora_alpha / self.r as f64
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.r == 0 {
+            candle_core::bail!("LoRA r must be positive, got 0");
+        }
+        if !(0.0..1.0).contains(&self.lora_dropout) {
+            candle_core::bail!("lora_dropout must be in [0, 1), got {}", self.lora_dropout);
+        }
+        self.target_modules.matcher().map(|_| ())
+    }
+}
+
+/// Dropout that is the identity unless training.
+pub fn dropout(x: &Tensor, p: f32, train: bool) -> Result<Tensor> {
+    if train && p > 0.0 {
+        candle_nn::ops::dropout(x, p)
+    } else {
+        Ok(x.clone())
+    }
+}
+
+/// `x Wᵀ + b` over any number of leading dimensions.
+pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let dims = x.dims();
+    let inp = *dims
+        .last()
+        .ok_or_else(|| candle_core::Error::Msg("linear: scalar input".into()))?;
+    let lead: usize = dims[..dims.len() - 1].iter().product();
+    let y = x.reshape((lead, inp))?.matmul(&w.t()?)?;
+    let y = match b {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    };
+    let mut out = dims[..dims.len() - 1].to_vec();
+    out.push(w.dim(0)?);
+    y.reshape(out)
+}
+
+/// The LoRA branch of a linear layer: `scaling · B(A(dropout(x)))`.
+pub fn linear_delta(
+    x: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    scaling: f64,
+    p: f32,
+    train: bool,
+) -> Result<Tensor> {
+    let h = linear(&dropout(x, p, train)?, a, None)?;
+    linear(&h, b, None)? * scaling
+}
+
+/// Bias-free conv with square stride/padding (torchvision ResNet convs).
+pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    x.conv2d(w, padding, stride, 1, 1)
+}
+
+/// The LoRA branch of a conv: A has the base kernel, stride and padding; B is 1×1.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_delta(
+    x: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    stride: usize,
+    padding: usize,
+    scaling: f64,
+    p: f32,
+    train: bool,
+) -> Result<Tensor> {
+    let h = conv2d(&dropout(x, p, train)?, a, stride, padding)?;
+    conv2d(&h, b, 1, 0)? * scaling
+}
+
+/// `W' = W + scaling · B·A` for a linear layer.
+pub fn merge_linear(w: &Tensor, a: &Tensor, b: &Tensor, scaling: f64) -> Result<Tensor> {
+    w + (b.matmul(a)? * scaling)?
+}
+
+/// `W' = W + scaling · B·A` for a conv: B `[out,r,1,1]` times A `[r,in,kh,kw]` flattened,
+/// reshaped back to the kernel. Exact because a 1×1 conv after A is a linear map of A's
+/// output channels.
+pub fn merge_conv(w: &Tensor, a: &Tensor, b: &Tensor, scaling: f64) -> Result<Tensor> {
+    let (out, r, _, _) = b.dims4()?;
+    let (ra, cin, kh, kw) = a.dims4()?;
+    if ra != r {
+        candle_core::bail!("merge_conv: lora_A has r={ra} but lora_B has r={r}");
+    }
+    let ba = b
+        .reshape((out, r))?
+        .matmul(&a.reshape((r, cin * kh * kw))?)?
+        .reshape((out, cin, kh, kw))?;
+    w + (ba * scaling)?
+}
+
+/// Fetches the LoRA pair of `module` from `params` and checks its shapes against the base.
+pub fn factors<'a>(
+    params: &'a ParamMap,
+    module: &str,
+    a_shape: &[usize],
+    b_shape: &[usize],
+) -> Result<(&'a Tensor, &'a Tensor)> {
+    let a = params.get(&format!("{module}.lora_A.weight"))?;
+    let b = params.get(&format!("{module}.lora_B.weight"))?;
+    for (t, want, which) in [(a, a_shape, "lora_A"), (b, b_shape, "lora_B")] {
+        if t.dims() != want {
+            candle_core::bail!(
+                "parameter `{module}.{which}.weight` has shape {:?}, expected {want:?}",
+                t.dims()
+            );
+        }
+    }
+    Ok((a, b))
+}
+
+/// The spec pair (A then B) of one adapted module.
+pub fn lora_specs(module: &str, a_shape: Vec<usize>, b_shape: Vec<usize>, cfg: &LoraConfig) -> [ParamSpec; 2] {
+    let role = ParamRole::Lora {
+        base: format!("{module}.weight"),
+        r: cfg.r,
+        alpha: cfg.lora_alpha,
+    };
+    [
+        ParamSpec {
+            name: format!("{module}.lora_A.weight"),
+            shape: a_shape,
+            role: role.clone(),
+        },
+        ParamSpec {
+            name: format!("{module}.lora_B.weight"),
+            shape: b_shape,
+            role,
+        },
+    ]
+}
+
+/// Trainable tensors for `specs` created in `vb` (a `VarMap`-backed builder), initialised
+/// as PEFT does: A kaiming-uniform (bound 1/√fan_in), B zero; heads as Hugging Face does:
+/// weights N(0, 0.02), biases zero. This is the LoRA baseline's starting point.
+pub fn init_params(specs: &[ParamSpec], vb: &VarBuilder) -> Result<ParamMap> {
+    let mut map = ParamMap::new();
+    for s in specs {
+        let init = if s.name.ends_with("lora_A.weight") {
+            let fan_in: usize = s.shape[1..].iter().product();
+            let bound = 1.0 / (fan_in as f64).sqrt();
+            Init::Uniform {
+                lo: -bound,
+                up: bound,
+            }
+        } else if s.name.ends_with("lora_B.weight") || s.name.ends_with(".bias") {
+            Init::Const(0.0)
+        } else {
+            Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            }
+        };
+        let t = vb.get_with_hints_dtype(s.shape.clone(), &s.name, init, DType::F32)?;
+        map.insert(s.name.clone(), t);
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn peft_target_matching() {
+        let l = TargetModules::list(&["q_lin", "v_lin"]).matcher().unwrap();
+        assert!(l.matches("distilbert.transformer.layer.0.attention.q_lin"));
+        assert!(l.matches("q_lin"));
+        assert!(!l.matches("distilbert.transformer.layer.0.attention.k_lin"));
+        assert!(!l.matches("x.aq_lin"));
+        let r = LoraConfig::resnet_default().target_modules.matcher().unwrap();
+        assert!(r.matches("layer1.0.conv1"));
+        assert!(r.matches("layer4.2.conv3"));
+        assert!(!r.matches("conv1"));
+        assert!(!r.matches("layer1.0.downsample.0"));
+        assert!(!r.matches("xlayer1.0.conv1"));
+        assert!(TargetModules::Regex("(".into()).matcher().is_err());
+    }
+
+    #[test]
+    fn linear_merge_hand_computed() -> Result<()> {
+        let d = Device::Cpu;
+        let w = Tensor::new(&[[1f32, 0.], [0., 1.]], &d)?;
+        let a = Tensor::new(&[[1f32, 2.]], &d)?; // r=1, in=2
+        let b = Tensor::new(&[[3f32], [4.]], &d)?; // out=2, r=1
+        let m = merge_linear(&w, &a, &b, 0.5)?;
+        // 0.5 * [[3,6],[4,8]] + I
+        assert_eq!(m.to_vec2::<f32>()?, vec![vec![2.5, 3.], vec![2., 5.]]);
+        let x = Tensor::new(&[[1f32, -1.]], &d)?;
+        let y = (linear(&x, &w, None)? + linear_delta(&x, &a, &b, 0.5, 0.0, false)?)?;
+        assert_eq!(y.to_vec2::<f32>()?, linear(&x, &m, None)?.to_vec2::<f32>()?);
+        assert_eq!(y.to_vec2::<f32>()?, vec![vec![-0.5, -3.]]);
+        Ok(())
+    }
+
+    #[test]
+    fn conv_merge_matches_unmerged() -> Result<()> {
+        let d = Device::Cpu;
+        let x = Tensor::randn(0f32, 1., (2, 3, 9, 9), &d)?;
+        let w = Tensor::randn(0f32, 0.3, (5, 3, 3, 3), &d)?;
+        let a = Tensor::randn(0f32, 0.3, (2, 3, 3, 3), &d)?;
+        let b = Tensor::randn(0f32, 0.3, (5, 2, 1, 1), &d)?;
+        for (stride, pad) in [(1, 1), (2, 1), (2, 0)] {
+            let y = (conv2d(&x, &w, stride, pad)?
+                + conv_delta(&x, &a, &b, stride, pad, 2.0, 0.1, false)?)?;
+            let m = conv2d(&x, &merge_conv(&w, &a, &b, 2.0)?, stride, pad)?;
+            let diff = (y - m)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(diff < 1e-5, "stride {stride} pad {pad}: {diff}");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,151 @@
+//! Checkpoints: a safetensors file plus a TOML header next to it (`X.safetensors`,
+//! `X.toml`), both written atomically. The header records the owner's full config and a
+//! hash of the tensor file, so a checkpoint from another config, a truncated file or a
+//! mismatched pair is a clear error instead of silently wrong weights.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context};
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::io::{atomic_write, fnv1a64};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointHeader {
+    pub format_version: u32,
+    /// What wrote it (`tabular-generator`, ...).
+    pub kind: String,
+    /// FNV-1a 64 of the safetensors bytes, hex.
+    pub tensors_fnv64: String,
+    /// The config the checkpoint was trained with (compared on load).
+    pub config: toml::Table,
+    /// Progress and bookkeeping (epoch, step, best validation loss, ...).
+    #[serde(default)]
+    pub state: toml::Table,
+}
+
+pub fn paths(stem: &Path) -> (PathBuf, PathBuf) {
+    (stem.with_extension("safetensors"), stem.with_extension("toml"))
+}
+
+/// Writes `stem.safetensors` then `stem.toml`; each is atomic, and the header's hash
+/// catches a crash between the two renames.
+pub fn save(
+    stem: &Path,
+    kind: &str,
+    config: toml::Table,
+    state: toml::Table,
+    tensors: &[(String, Tensor)],
+) -> anyhow::Result<()> {
+    let (st_path, toml_path) = paths(stem);
+    let bytes = safetensors::serialize(tensors.iter().map(|(k, t)| (k.as_str(), t)), None)
+        .with_context(|| format!("serializing tensors for {}", st_path.display()))?;
+    let header = CheckpointHeader {
+        format_version: FORMAT_VERSION,
+        kind: kind.to_string(),
+        tensors_fnv64: format!("{:016x}", fnv1a64(&bytes)),
+        config,
+        state,
+    };
+    atomic_write(&st_path, &bytes)?;
+    atomic_write(&toml_path, toml::to_string(&header)?.as_bytes())?;
+    Ok(())
+}
+
+pub struct Loaded {
+    pub header: CheckpointHeader,
+    pub tensors: HashMap<String, Tensor>,
+}
+
+/// Reads a checkpoint written by [`save`], verifying kind, version and tensor hash.
+pub fn load(stem: &Path, kind: &str, device: &Device) -> anyhow::Result<Loaded> {
+    let (st_path, toml_path) = paths(stem);
+    let text = std::fs::read_to_string(&toml_path)
+        .with_context(|| format!("reading checkpoint header {}", toml_path.display()))?;
+    let header: CheckpointHeader =
+        toml::from_str(&text).with_context(|| format!("parsing checkpoint header {}", toml_path.display()))?;
+    if header.format_version != FORMAT_VERSION {
+        bail!(
+            "{}: checkpoint format {} is not supported (expected {FORMAT_VERSION})",
+            toml_path.display(),
+            header.format_version
+        );
+    }
+    if header.kind != kind {
+        bail!("{}: checkpoint is a `{}`, expected a `{kind}`", toml_path.display(), header.kind);
+    }
+    let bytes = std::fs::read(&st_path).with_context(|| format!("reading {}", st_path.display()))?;
+    let h = format!("{:016x}", fnv1a64(&bytes));
+    if h != header.tensors_fnv64 {
+        bail!(
+            "{} is corrupt or truncated ({} bytes; hash {h} does not match {} recorded in {})",
+            st_path.display(),
+            bytes.len(),
+            header.tensors_fnv64,
+            toml_path.display()
+        );
+    }
+    let tensors = candle_core::safetensors::load_buffer(&bytes, device)
+        .map_err(|e| anyhow!("{}: not a valid safetensors file: {e}", st_path.display()))?;
+    Ok(Loaded { header, tensors })
+}
+
+/// Keys whose values differ between two configs (dotted paths), for "checkpoint from
+/// another config" errors.
+pub fn config_diff(a: &toml::Table, b: &toml::Table) -> Vec<String> {
+    fn walk(prefix: &str, a: &toml::Table, b: &toml::Table, out: &mut Vec<String>) {
+        let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for k in keys {
+            let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match (a.get(k), b.get(k)) {
+                (Some(toml::Value::Table(x)), Some(toml::Value::Table(y))) => walk(&p, x, y, out),
+                (x, y) if x == y => {}
+                (x, y) => out.push(format!(
+                    "{p}: {} vs {}",
+                    x.map(|v| v.to_string()).unwrap_or_else(|| "(absent)".into()),
+                    y.map(|v| v.to_string()).unwrap_or_else(|| "(absent)".into())
+                )),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk("", a, b, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_is_bit_exact_and_truncation_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let stem = dir.path().join("ck");
+        let dev = Device::Cpu;
+        let t = Tensor::new(&[1.0f32, f32::MIN_POSITIVE, -0.0, 3.1415927, 1e-40], &dev).unwrap();
+        let mut cfg = toml::Table::new();
+        cfg.insert("a".into(), 1.into());
+        save(&stem, "test", cfg.clone(), toml::Table::new(), &[("x".into(), t.clone())]).unwrap();
+        let l = load(&stem, "test", &dev).unwrap();
+        let a: Vec<u32> = t.to_vec1::<f32>().unwrap().iter().map(|x| x.to_bits()).collect();
+        let b: Vec<u32> = l.tensors["x"].to_vec1::<f32>().unwrap().iter().map(|x| x.to_bits()).collect();
+        assert_eq!(a, b);
+        assert_eq!(l.header.config, cfg);
+        let e = load(&stem, "other", &dev).err().unwrap().to_string();
+        assert!(e.contains("expected a `other`"), "{e}");
+        let (st, _) = paths(&stem);
+        let bytes = std::fs::read(&st).unwrap();
+        std::fs::write(&st, &bytes[..bytes.len() - 3]).unwrap();
+        let e = load(&stem, "test", &dev).err().unwrap().to_string();
+        assert!(e.contains("corrupt or truncated"), "{e}");
+        let mut c2 = cfg.clone();
+        c2.insert("a".into(), 2.into());
+        assert_eq!(config_diff(&cfg, &c2), vec!["a: 1 vs 2".to_string()]);
+    }
+}

@@ -1,0 +1,166 @@
+//! The tabular experiment config (`configs/tabular*.toml`): target MLP, generator,
+//! Algorithm-1 hyperparameters, baselines. Every field has a default so a config file
+//! only states what it changes; unknown keys are errors (typos must not pass silently).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+use hyper_core::GeneratorConfig;
+use serde::{Deserialize, Serialize};
+use target_models::mlp::MlpConfig;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetaGrad {
+    /// Paper: δ = θ − θ' from one target-optimizer step, backpropagated as θ's gradient.
+    Delta,
+    /// Ablation: backprop the target loss straight through θ = P(r).
+    Direct,
+}
+
+impl std::fmt::Display for MetaGrad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MetaGrad::Delta => "delta",
+            MetaGrad::Direct => "direct",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub gen_lr: f64,
+    pub gen_weight_decay: f64,
+    pub target_lr: f64,
+    pub target_weight_decay: f64,
+    /// Generator global grad-norm clip.
+    pub clip_norm: f64,
+    /// Distinct requirements per task (meta-training pairs).
+    pub requirements_per_task: usize,
+    pub meta_grad: MetaGrad,
+    pub seed: u64,
+    /// Steps 1–4 repeat this many times per batch for the named small tasks.
+    pub n_local_updates: BTreeMap<String, usize>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        let n_local_updates = [("wine", 10), ("iris", 10), ("heart_disease", 2), ("rice", 2), ("dry_bean", 2)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        Self {
+            epochs: 80,
+            batch_size: 64,
+            gen_lr: 1e-3,
+            gen_weight_decay: 1e-4,
+            target_lr: 2e-2,
+            target_weight_decay: 1e-4,
+            clip_norm: 0.25,
+            requirements_per_task: 5,
+            meta_grad: MetaGrad::Delta,
+            seed: 2024,
+            n_local_updates,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineConfig {
+    pub epochs: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub batch_size: usize,
+    pub lora_r: usize,
+    pub lora_alpha: f64,
+    pub lora_dropout: f32,
+    /// Finetuning epochs for ModelGPT-F.
+    pub finetune_f_epochs: usize,
+}
+
+impl Default for BaselineConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 20,
+            lr: 2e-2,
+            weight_decay: 0.0,
+            batch_size: 64,
+            lora_r: 4,
+            lora_alpha: 8.0,
+            lora_dropout: 0.1,
+            finetune_f_epochs: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TabularConfig {
+    /// Built-in dataset names (see `datasets::uci::BUILTIN`).
+    pub datasets: Vec<String>,
+    #[serde(default)]
+    pub model: MlpConfig,
+    #[serde(default)]
+    pub generator: GeneratorConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+    #[serde(default)]
+    pub baseline: BaselineConfig,
+}
+
+impl Default for TabularConfig {
+    fn default() -> Self {
+        Self {
+            datasets: datasets::uci::BUILTIN.iter().map(|s| s.to_string()).collect(),
+            model: MlpConfig::default(),
+            generator: GeneratorConfig::default(),
+            train: TrainConfig::default(),
+            baseline: BaselineConfig::default(),
+        }
+    }
+}
+
+impl TabularConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        let cfg: Self = toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        cfg.validate().with_context(|| format!("invalid config {}", path.display()))?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for d in &self.datasets {
+            if !datasets::uci::BUILTIN.contains(&d.as_str()) {
+                anyhow::bail!("datasets: unknown `{d}`; known: {}", datasets::uci::BUILTIN.join(", "));
+            }
+        }
+        for k in self.train.n_local_updates.keys() {
+            if !self.datasets.contains(k) {
+                anyhow::bail!("train.n_local_updates: `{k}` is not in `datasets`");
+            }
+        }
+        anyhow::ensure!(self.train.batch_size > 0 && self.baseline.batch_size > 0, "batch sizes must be positive");
+        anyhow::ensure!(self.train.requirements_per_task > 0, "train.requirements_per_task must be positive");
+        anyhow::ensure!(!self.model.hidden.is_empty(), "model.hidden needs at least one layer");
+        Ok(())
+    }
+
+    /// The config as a TOML table (stored in checkpoint headers and compared on load).
+    pub fn to_table(&self) -> anyhow::Result<toml::Table> {
+        Ok(toml::Table::try_from(self)?)
+    }
+
+    /// The part of the config that fixes the generator's tensors (what a checkpoint must
+    /// match to be loadable): datasets, model, generator.
+    pub fn architecture_table(&self) -> anyhow::Result<toml::Table> {
+        let mut t = self.to_table()?;
+        t.remove("train");
+        t.remove("baseline");
+        Ok(t)
+    }
+}
