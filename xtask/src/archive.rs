@@ -47,7 +47,8 @@ impl Archive {
                             bail!("{} has no member `{}`", p.display(), af.member)
                         }
                         Err(e) => {
-                            return Err(e).with_context(|| format!("cannot read {}", origin(&af.member)))
+                            return Err(e)
+                                .with_context(|| format!("cannot read {}", origin(&af.member)))
                         }
                     };
                     place_verified(
@@ -63,7 +64,11 @@ impl Archive {
                 for af in files {
                     let src = root.join(&af.member);
                     let f = File::open(&src).with_context(|| {
-                        format!("unpacked package {} has no file `{}`", root.display(), af.member)
+                        format!(
+                            "unpacked package {} has no file `{}`",
+                            root.display(),
+                            af.member
+                        )
                     })?;
                     place_verified(
                         BufReader::new(f),
@@ -231,7 +236,10 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(
             seen,
-            vec![("p-1/a.txt".to_string(), 5), ("p-1/data/b.csv".to_string(), 700)]
+            vec![
+                ("p-1/a.txt".to_string(), 5),
+                ("p-1/data/b.csv".to_string(), 700)
+            ]
         );
         // Cut inside the second body: must be an error, not a short file.
         assert!(for_each_tar_file(&tar[..1200], |_, r| {
@@ -248,15 +256,18 @@ pub(crate) mod tests {
 
         // .crate-style tar.gz
         let tgz = dir.path().join("p-1.crate");
-        let mut gz = flate2::write::GzEncoder::new(
-            File::create(&tgz).unwrap(),
-            flate2::Compression::fast(),
-        );
-        gz.write_all(&tar_bytes(&[("p-1/a.txt", b"a"), ("p-1/data/b.csv", b"bbb")]))
-            .unwrap();
+        let mut gz =
+            flate2::write::GzEncoder::new(File::create(&tgz).unwrap(), flate2::Compression::fast());
+        gz.write_all(&tar_bytes(&[
+            ("p-1/a.txt", b"a"),
+            ("p-1/data/b.csv", b"bbb"),
+        ]))
+        .unwrap();
         gz.finish().unwrap();
         let out = dir.path().join("out1");
-        Archive::TarGz(tgz.clone()).extract(&[&want], &out, |_| {}).unwrap();
+        Archive::TarGz(tgz.clone())
+            .extract(&[&want], &out, |_| {})
+            .unwrap();
         assert_eq!(std::fs::read(out.join("wq/b.csv")).unwrap(), b"bbb");
         assert!(!out.join("a.txt").exists());
 
@@ -272,7 +283,9 @@ pub(crate) mod tests {
         zw.finish().unwrap();
         let out = dir.path().join("out2");
         let mut bytes = 0;
-        Archive::Zip(whl.clone()).extract(&[&want], &out, |n| bytes += n).unwrap();
+        Archive::Zip(whl.clone())
+            .extract(&[&want], &out, |n| bytes += n)
+            .unwrap();
         assert_eq!(std::fs::read(out.join("wq/b.csv")).unwrap(), b"bbb");
         assert_eq!(bytes, 3);
 
@@ -300,9 +313,14 @@ pub(crate) mod tests {
         bad.sha256 = "0".repeat(64);
         let err = format!(
             "{:#}",
-            Archive::Zip(whl).extract(&[&bad], &out, |_| {}).unwrap_err()
+            Archive::Zip(whl)
+                .extract(&[&bad], &out, |_| {})
+                .unwrap_err()
         );
-        assert!(err.contains("sha256 mismatch") && err.contains("bad.csv"), "{err}");
+        assert!(
+            err.contains("sha256 mismatch") && err.contains("bad.csv"),
+            "{err}"
+        );
         assert!(!out.join("wq/bad.csv").exists());
     }
 }

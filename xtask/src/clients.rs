@@ -20,7 +20,10 @@ pub fn run_client<S: AsRef<OsStr>>(
     needed_for: &str,
 ) -> Result<String> {
     let shown = std::iter::once(program.to_string())
-        .chain(args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()))
+        .chain(
+            args.iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned()),
+        )
         .collect::<Vec<_>>()
         .join(" ");
     let out = match Command::new(program)
@@ -31,7 +34,9 @@ pub fn run_client<S: AsRef<OsStr>>(
     {
         Ok(o) => o,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            bail!("`{program}` is not installed (or not on PATH); it is needed to fetch {needed_for}")
+            bail!(
+                "`{program}` is not installed (or not on PATH); it is needed to fetch {needed_for}"
+            )
         }
         Err(e) => return Err(e).with_context(|| format!("cannot run `{shown}`")),
     };
@@ -53,7 +58,12 @@ pub fn run_client<S: AsRef<OsStr>>(
 
 fn describe(asset: &Asset) -> String {
     if asset.what.is_empty() {
-        format!("{} {} (asset `{}`)", asset.kind.label(), asset.spec(), asset.name)
+        format!(
+            "{} {} (asset `{}`)",
+            asset.kind.label(),
+            asset.spec(),
+            asset.name
+        )
     } else {
         format!(
             "{} {} (asset `{}`: {})",
@@ -76,8 +86,14 @@ fn single_with_ext(dir: &Path, ext: &str, what: &str) -> Result<PathBuf> {
     }
     match found.len() {
         1 => Ok(found.remove(0)),
-        0 => bail!("no .{ext} file in {} after downloading {what}", dir.display()),
-        _ => bail!("several .{ext} files in {} for {what}: {found:?}", dir.display()),
+        0 => bail!(
+            "no .{ext} file in {} after downloading {what}",
+            dir.display()
+        ),
+        _ => bail!(
+            "several .{ext} files in {} for {what}: {found:?}",
+            dir.display()
+        ),
     }
 }
 
@@ -156,7 +172,10 @@ pub fn obtain(asset: &Asset, tmp: &Path, status: &dyn Fn(String)) -> Result<Arch
             }
             let deb = single_with_ext(tmp, "deb", &what)?;
             let root = tmp.join("root");
-            status(format!("dpkg-deb -x {}", deb.file_name().unwrap_or_default().to_string_lossy()));
+            status(format!(
+                "dpkg-deb -x {}",
+                deb.file_name().unwrap_or_default().to_string_lossy()
+            ));
             run_client(
                 "dpkg-deb",
                 &[OsStr::new("-x"), deb.as_os_str(), root.as_os_str()],
@@ -207,7 +226,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("`hyper-no-such-client-xyz` is not installed"), "{err}");
+        assert!(
+            err.contains("`hyper-no-such-client-xyz` is not installed"),
+            "{err}"
+        );
         assert!(err.contains("foo==1"), "{err}");
     }
 
@@ -229,7 +251,9 @@ mod tests {
             find_crate_file(home.path(), "foo", "1.2.3").unwrap(),
             reg.join("foo-1.2.3.crate")
         );
-        let err = find_crate_file(home.path(), "foo", "9.9.9").unwrap_err().to_string();
+        let err = find_crate_file(home.path(), "foo", "9.9.9")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("foo-9.9.9.crate"), "{err}");
     }
 }

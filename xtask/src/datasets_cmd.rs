@@ -10,7 +10,9 @@ pub struct Args {
     pub json: bool,
 }
 
-const HEADER: [&str; 6] = ["dataset", "modality", "rows", "features", "classes", "source"];
+const HEADER: [&str; 6] = [
+    "dataset", "modality", "rows", "features", "classes", "source",
+];
 
 fn row(d: &DatasetInfo) -> [String; 6] {
     [
@@ -27,7 +29,11 @@ fn row(d: &DatasetInfo) -> [String; 6] {
 /// Renders the table: columns padded to their widest cell (counted in chars, since `×`
 /// is multi-byte), numbers right-aligned, unavailable entries after the available ones.
 pub fn render(entries: &[Result<DatasetInfo, catalog::Unavailable>]) -> String {
-    let rows: Vec<[String; 6]> = entries.iter().filter_map(|e| e.as_ref().ok()).map(row).collect();
+    let rows: Vec<[String; 6]> = entries
+        .iter()
+        .filter_map(|e| e.as_ref().ok())
+        .map(row)
+        .collect();
     let mut width = HEADER.map(|h| h.chars().count());
     for r in &rows {
         for (w, c) in width.iter_mut().zip(r) {
@@ -67,7 +73,11 @@ pub fn render(entries: &[Result<DatasetInfo, catalog::Unavailable>]) -> String {
     ));
     if !missing.is_empty() {
         out.push_str("\nunavailable:\n");
-        let w = missing.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(0);
+        let w = missing
+            .iter()
+            .map(|(n, _)| n.chars().count())
+            .max()
+            .unwrap_or(0);
         for (name, reason) in missing {
             let pad = w - name.chars().count();
             out.push_str(&format!("  {name}{}  {reason}\n", " ".repeat(pad)));
@@ -76,8 +86,34 @@ pub fn render(entries: &[Result<DatasetInfo, catalog::Unavailable>]) -> String {
     out
 }
 
+/// `<workspace>/../shared/data/x` → `/work/shared/data/x`: loaders report the configured,
+/// possibly relative, roots; the listing shows where the files really are.
+fn tidy_paths(entries: &mut [Result<DatasetInfo, catalog::Unavailable>]) {
+    let roots: Vec<(String, String)> = [
+        datasets::paths::data_dir(),
+        datasets::paths::shared_data_dir(),
+    ]
+    .into_iter()
+    .filter_map(|r| {
+        let canon = r.canonicalize().ok()?;
+        Some((r.display().to_string(), canon.display().to_string()))
+    })
+    .filter(|(raw, canon)| raw != canon)
+    .collect();
+    for e in entries.iter_mut() {
+        let text = match e {
+            Ok(d) => &mut d.source,
+            Err((_, reason)) => reason,
+        };
+        for (raw, canon) in &roots {
+            *text = text.replace(raw.as_str(), canon);
+        }
+    }
+}
+
 pub fn run(args: Args) -> Result<()> {
-    let entries = catalog::list_all();
+    let mut entries = catalog::list_all();
+    tidy_paths(&mut entries);
     if args.json {
         for e in &entries {
             let v = match e {
@@ -113,7 +149,11 @@ mod tests {
             Ok(DatasetInfo {
                 name: "STS-B".into(),
                 modality: Modality::Text,
-                rows: Rows::Split { train: 5749, eval: 1500, eval_name: "dev" },
+                rows: Rows::Split {
+                    train: 5749,
+                    eval: 1500,
+                    eval_name: "dev",
+                },
                 features: Features::Text { segments: 2 },
                 classes: None,
                 source: "glue/STS-B".into(),

@@ -60,7 +60,11 @@ pub fn plan<'a>(assets: &[&'a Asset], data_dir: &Path, force: bool) -> Result<Ve
             files.push(f);
         }
         if !files.is_empty() {
-            todo.push(Todo { asset: a, files, notes });
+            todo.push(Todo {
+                asset: a,
+                files,
+                notes,
+            });
         }
     }
     Ok(todo)
@@ -91,12 +95,21 @@ fn fetch_one(todo: &Todo, data_dir: &Path) -> Result<()> {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let manifest = Manifest::load(&args.manifest.clone().unwrap_or_else(crate::manifest::default_path))?;
-    let data_dir = args.data_dir.clone().unwrap_or_else(datasets::paths::data_dir);
+    let manifest = Manifest::load(
+        &args
+            .manifest
+            .clone()
+            .unwrap_or_else(crate::manifest::default_path),
+    )?;
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(datasets::paths::data_dir);
     let shared_dir = args
         .shared_data
         .clone()
         .unwrap_or_else(datasets::paths::shared_data_dir);
+    let shared_dir = shared_dir.canonicalize().unwrap_or(shared_dir);
     let selected: Vec<&Asset> = match &args.only {
         Some(n) => vec![manifest.find(n)?],
         None => manifest.assets.iter().collect(),
@@ -159,7 +172,9 @@ pub fn shared_report(shared: &[SharedFile], dir: &Path) -> Result<(usize, Vec<St
         let p = dir.join(&s.path);
         match check_file(&p, &s.sha256)? {
             FileState::Verified => ok += 1,
-            FileState::Missing => problems.push(format!("missing  {} ({})", p.display(), s.dataset)),
+            FileState::Missing => {
+                problems.push(format!("missing  {} ({})", p.display(), s.dataset))
+            }
             FileState::Mismatch { actual } => problems.push(format!(
                 "MODIFIED {} ({}): sha256 {actual}, expected {}",
                 p.display(),
@@ -240,9 +255,19 @@ mod tests {
 
         // Place a's files through the verified path; b still missing.
         for f in &a.files {
-            let data = if f.dest.ends_with("x.csv") { b"xx" } else { b"yy" };
-            crate::verify::place_verified(&data[..], &dir.path().join(&f.dest), &f.sha256, "t", |_| {})
-                .unwrap();
+            let data = if f.dest.ends_with("x.csv") {
+                b"xx"
+            } else {
+                b"yy"
+            };
+            crate::verify::place_verified(
+                &data[..],
+                &dir.path().join(&f.dest),
+                &f.sha256,
+                "t",
+                |_| {},
+            )
+            .unwrap();
         }
         let t = plan(&all, dir.path(), false).unwrap();
         assert_eq!(t.len(), 1);
@@ -250,7 +275,10 @@ mod tests {
 
         std::fs::create_dir_all(dir.path().join("b")).unwrap();
         std::fs::write(dir.path().join("b/z.bin"), b"zz").unwrap();
-        assert!(plan(&all, dir.path(), false).unwrap().is_empty(), "second run must do nothing");
+        assert!(
+            plan(&all, dir.path(), false).unwrap().is_empty(),
+            "second run must do nothing"
+        );
         // --force redoes everything selected.
         let forced = plan(&all, dir.path(), true).unwrap();
         assert_eq!(forced.iter().map(|t| t.files.len()).sum::<usize>(), 3);
@@ -269,9 +297,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sha = sha256_reader(&b"tsv"[..]).unwrap();
         let shared = vec![
-            SharedFile { dataset: "GLUE CoLA".into(), path: "glue/CoLA/train.tsv".into(), sha256: sha.clone() },
-            SharedFile { dataset: "GLUE RTE".into(), path: "glue/RTE/dev.tsv".into(), sha256: sha.clone() },
-            SharedFile { dataset: "UCI Car".into(), path: "uci/car.data".into(), sha256: sha },
+            SharedFile {
+                dataset: "GLUE CoLA".into(),
+                path: "glue/CoLA/train.tsv".into(),
+                sha256: sha.clone(),
+            },
+            SharedFile {
+                dataset: "GLUE RTE".into(),
+                path: "glue/RTE/dev.tsv".into(),
+                sha256: sha.clone(),
+            },
+            SharedFile {
+                dataset: "UCI Car".into(),
+                path: "uci/car.data".into(),
+                sha256: sha,
+            },
         ];
         std::fs::create_dir_all(dir.path().join("glue/CoLA")).unwrap();
         std::fs::write(dir.path().join("glue/CoLA/train.tsv"), b"tsv").unwrap();
@@ -281,7 +321,10 @@ mod tests {
         assert_eq!(ok, 1);
         assert_eq!(problems.len(), 2);
         let expected = dir.path().join("glue/RTE/dev.tsv");
-        assert!(problems[0].contains(&format!("missing  {}", expected.display())), "{problems:?}");
+        assert!(
+            problems[0].contains(&format!("missing  {}", expected.display())),
+            "{problems:?}"
+        );
         assert!(problems[1].starts_with("MODIFIED") && problems[1].contains("car.data"));
     }
 
@@ -291,7 +334,11 @@ mod tests {
     fn fetched_data_matches_manifest() {
         let m = Manifest::load(&crate::manifest::default_path()).unwrap();
         let data = datasets::paths::data_dir();
-        assert!(data.is_dir(), "{} absent: run `cargo xtask fetch`", data.display());
+        assert!(
+            data.is_dir(),
+            "{} absent: run `cargo xtask fetch`",
+            data.display()
+        );
         let all: Vec<&Asset> = m.assets.iter().collect();
         let todo = plan(&all, &data, false).unwrap();
         let bad: Vec<_> = todo.iter().flat_map(|t| t.notes.clone()).collect();

@@ -6,9 +6,12 @@ mod clients;
 mod datasets_cmd;
 mod fetch;
 mod manifest;
+mod pretrain;
+mod reproduce;
 mod verify;
 
-use anyhow::Result;
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -24,9 +27,13 @@ enum Command {
     Fetch(fetch::Args),
     /// List every dataset with its size, features, classes and source.
     Datasets(datasets_cmd::Args),
+    /// Meta-train a Parameter Generator (Algorithm 1): `pretrain tabular`.
+    Pretrain(pretrain::Args),
+    /// Measure and print a paper table: `reproduce tabular`.
+    Reproduce(reproduce::Args),
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -34,8 +41,18 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let result = match Cli::parse().command {
         Command::Fetch(a) => fetch::run(a),
         Command::Datasets(a) => datasets_cmd::run(a),
+        Command::Pretrain(a) => pretrain::run(a),
+        Command::Reproduce(a) => reproduce::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the whole context chain on one line, without a backtrace.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -172,7 +172,12 @@ mod tests {
             assert_eq!(s.sha256.len(), 64, "{}", s.path);
         }
         // The layout the loaders rely on (see /tmp/hyper_team.md "Data").
-        let dests: Vec<_> = m.assets.iter().flat_map(|a| &a.files).map(|f| f.dest.as_str()).collect();
+        let dests: Vec<_> = m
+            .assets
+            .iter()
+            .flat_map(|a| &a.files)
+            .map(|f| f.dest.as_str())
+            .collect();
         for want in [
             "sklearn/iris.csv",
             "sklearn/digits.csv.gz",
@@ -187,7 +192,11 @@ mod tests {
             assert!(dests.contains(&want), "missing {want}");
         }
         assert_eq!(m.find("sklearn").unwrap().spec(), "scikit-learn==1.9.1");
-        assert!(m.find("nope").unwrap_err().to_string().contains("known: sklearn"));
+        assert!(m
+            .find("nope")
+            .unwrap_err()
+            .to_string()
+            .contains("known: sklearn"));
     }
 
     #[test]
@@ -204,7 +213,10 @@ mod tests {
         assert!(short.contains("not 64 lower-case hex"), "{short}");
         let upper = "AB".repeat(32);
         assert!(Manifest::parse(&base(&upper, "x/y")).is_err());
-        let esc = format!("{:#}", Manifest::parse(&base(&good, "../etc/x")).unwrap_err());
+        let esc = format!(
+            "{:#}",
+            Manifest::parse(&base(&good, "../etc/x")).unwrap_err()
+        );
         assert!(esc.contains("relative"), "{esc}");
         assert!(Manifest::parse(&base(&good, "/abs")).is_err());
         let unknown_kind = base(&good, "x").replace("'pypi'", "'npm'");

@@ -117,21 +117,20 @@ pub fn f1_binary(pred: &[usize], gold: &[usize]) -> Result<f64> {
 /// as sklearn does.
 pub fn matthews_corrcoef(pred: &[usize], gold: &[usize]) -> Result<f64> {
     check_pair("mcc", pred, gold)?;
-    let k = pred.iter().chain(gold).copied().max().unwrap_or(0) + 1;
-    let mut p_count = vec![0f64; k];
-    let mut t_count = vec![0f64; k];
+    // Per class: (predicted count, true count); a map, so label values need not be small.
+    let mut counts: std::collections::HashMap<usize, (f64, f64)> = Default::default();
     let mut correct = 0f64;
     for (&p, &g) in pred.iter().zip(gold) {
-        p_count[p] += 1.0;
-        t_count[g] += 1.0;
+        counts.entry(p).or_default().0 += 1.0;
+        counts.entry(g).or_default().1 += 1.0;
         if p == g {
             correct += 1.0;
         }
     }
     let s = pred.len() as f64;
-    let pt: f64 = p_count.iter().zip(&t_count).map(|(a, b)| a * b).sum();
-    let pp: f64 = p_count.iter().map(|a| a * a).sum();
-    let tt: f64 = t_count.iter().map(|a| a * a).sum();
+    let pt: f64 = counts.values().map(|(p, t)| p * t).sum();
+    let pp: f64 = counts.values().map(|(p, _)| p * p).sum();
+    let tt: f64 = counts.values().map(|(_, t)| t * t).sum();
     let cov_ytyp = correct * s - pt;
     let cov_ypyp = s * s - pp;
     let cov_ytyt = s * s - tt;

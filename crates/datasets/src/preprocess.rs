@@ -19,9 +19,6 @@ use crate::{DataError, Result, Table};
 
 /// The reference code's seed.
 pub const DEFAULT_SEED: u64 = 2024;
-/// Fractions of the rows in the train / validation splits; the test split gets the rest.
-pub const TRAIN_FRACTION: f64 = 0.6;
-pub const VAL_FRACTION: f64 = 0.1;
 
 /// Fitted statistics and the schema needed to encode new rows like the training rows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,15 +94,14 @@ pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
 }
 
 /// Split sizes for `n` rows: test = ceil(30%), val = ceil(10%) (sklearn rounds the held-out
-/// part up), train = the rest. `None` when `n < 3` (every split needs a row).
+/// part up; integer arithmetic so no float rounding creeps in), train = the rest. `None`
+/// when `n < 3` (every split needs a row).
 pub fn split_sizes(n: usize) -> Option<(usize, usize, usize)> {
     if n < 3 {
         return None;
     }
-    let test = ((n as f64) * (1.0 - TRAIN_FRACTION - VAL_FRACTION)).ceil() as usize;
-    let val = ((n as f64) * VAL_FRACTION).ceil() as usize;
-    let test = test.clamp(1, n - 2);
-    let val = val.clamp(1, n - 1 - test);
+    let test = (3 * n).div_ceil(10).clamp(1, n - 2);
+    let val = n.div_ceil(10).clamp(1, n - 1 - test);
     Some((n - val - test, val, test))
 }
 
@@ -137,14 +133,22 @@ fn check_table(t: &Table) -> Result<()> {
     if t.features.len() != t.labels.len() {
         return Err(invalid(
             t,
-            format!("{} feature rows but {} labels", t.features.len(), t.labels.len()),
+            format!(
+                "{} feature rows but {} labels",
+                t.features.len(),
+                t.labels.len()
+            ),
         ));
     }
     for (i, row) in t.features.iter().enumerate() {
         if row.len() != nf {
             return Err(invalid(
                 t,
-                format!("data row {} has {} features, expected {nf}", i + 1, row.len()),
+                format!(
+                    "data row {} has {} features, expected {nf}",
+                    i + 1,
+                    row.len()
+                ),
             ));
         }
         if let Some(j) = row.iter().position(|v| v.is_infinite()) {
@@ -159,7 +163,12 @@ fn check_table(t: &Table) -> Result<()> {
             ));
         }
     }
-    if let Some((i, &l)) = t.labels.iter().enumerate().find(|(_, &l)| l >= t.n_classes()) {
+    if let Some((i, &l)) = t
+        .labels
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| l >= t.n_classes())
+    {
         return Err(invalid(
             t,
             format!(
@@ -217,7 +226,10 @@ impl Preprocessor {
         let mut min = Vec::with_capacity(nf);
         let mut max = Vec::with_capacity(nf);
         for (j, col) in t.columns.iter().enumerate() {
-            let present = train.iter().map(|&i| t.features[i][j]).filter(|v| !v.is_nan());
+            let present = train
+                .iter()
+                .map(|&i| t.features[i][j])
+                .filter(|v| !v.is_nan());
             let f = match &col.kind {
                 ColumnKind::Numeric => {
                     let (sum, n) = present.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
@@ -376,14 +388,20 @@ impl Preprocessor {
                 let src = by_name[c.name.as_str()];
                 let map = match (&c.kind, &t.columns[src].kind) {
                     (ColumnKind::Numeric, ColumnKind::Numeric) => Vec::new(),
-                    (ColumnKind::Categorical { levels }, ColumnKind::Categorical { levels: theirs }) => theirs
+                    (
+                        ColumnKind::Categorical { levels },
+                        ColumnKind::Categorical { levels: theirs },
+                    ) => theirs
                         .iter()
                         .map(|l| levels.iter().position(|x| x == l).map(|p| p as f64))
                         .collect(),
                     (ColumnKind::Categorical { .. }, ColumnKind::Numeric) => Vec::new(),
                     (ColumnKind::Numeric, ColumnKind::Categorical { levels }) => {
                         // Only possible when some value is not a number.
-                        levels.iter().map(|l| l.trim().parse::<f64>().ok()).collect()
+                        levels
+                            .iter()
+                            .map(|l| l.trim().parse::<f64>().ok())
+                            .collect()
                     }
                 };
                 (src, map)
@@ -400,14 +418,15 @@ impl Preprocessor {
                 } else {
                     match (&c.kind, &t.columns[*src].kind) {
                         (ColumnKind::Numeric, ColumnKind::Numeric) => v,
-                        (ColumnKind::Categorical { levels }, ColumnKind::Numeric) => {
-                            levels
-                                .iter()
-                                .position(|l| l.trim().parse::<f64>() == Ok(v))
-                                .ok_or_else(|| unseen(t, i, &c.name, &v.to_string(), levels))?
-                                as f64
-                        }
-                        (ColumnKind::Categorical { levels }, ColumnKind::Categorical { levels: theirs }) => {
+                        (ColumnKind::Categorical { levels }, ColumnKind::Numeric) => levels
+                            .iter()
+                            .position(|l| l.trim().parse::<f64>() == Ok(v))
+                            .ok_or_else(|| unseen(t, i, &c.name, &v.to_string(), levels))?
+                            as f64,
+                        (
+                            ColumnKind::Categorical { levels },
+                            ColumnKind::Categorical { levels: theirs },
+                        ) => {
                             let name = theirs.get(v as usize).map_or("?", String::as_str);
                             map.get(v as usize)
                                 .copied()

@@ -91,7 +91,8 @@ pub fn sort_levels(levels: &mut [String]) {
     let numeric: Option<Vec<f64>> = levels.iter().map(|l| l.trim().parse().ok()).collect();
     match numeric {
         Some(nums) if nums.iter().all(|v: &f64| v.is_finite()) => {
-            let mut pairs: Vec<(f64, String)> = nums.into_iter().zip(levels.iter().cloned()).collect();
+            let mut pairs: Vec<(f64, String)> =
+                nums.into_iter().zip(levels.iter().cloned()).collect();
             pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
             for (slot, (_, l)) in levels.iter_mut().zip(pairs) {
                 *slot = l;
@@ -198,7 +199,9 @@ impl RawTable {
                 return Err(invalid(format!("header column {} has no name", i + 1)));
             }
             if !seen.insert(h.as_str()) {
-                return Err(invalid(format!("duplicate column name `{h}` in the header")));
+                return Err(invalid(format!(
+                    "duplicate column name `{h}` in the header"
+                )));
             }
         }
         if self.rows.is_empty() {
@@ -303,7 +306,12 @@ impl RawTable {
         Ok((class_names, labels))
     }
 
-    fn encode_column(&self, j: usize, hint: KindHint, strict_mixed: bool) -> Result<(Column, Vec<f64>)> {
+    fn encode_column(
+        &self,
+        j: usize,
+        hint: KindHint,
+        strict_mixed: bool,
+    ) -> Result<(Column, Vec<f64>)> {
         let name = self.header[j].clone();
         let mut n_num = 0usize;
         let mut n_text = 0usize;
@@ -341,7 +349,10 @@ impl RawTable {
                 true
             }
             KindHint::Auto => {
-                if let (true, Some(row)) = (strict_mixed && n_num * 10 >= (n_num + n_text) * 9, first_text) {
+                if let (true, Some(row)) = (
+                    strict_mixed && n_num * 10 >= (n_num + n_text) * 9,
+                    first_text,
+                ) {
                     return Err(self.parse_err(
                         row,
                         format!(
@@ -364,7 +375,10 @@ impl RawTable {
                     continue;
                 }
                 let v: f64 = c.parse().map_err(|_| {
-                    self.parse_err(row, format!("non-numeric value `{c}` in numeric column `{name}`"))
+                    self.parse_err(
+                        row,
+                        format!("non-numeric value `{c}` in numeric column `{name}`"),
+                    )
                 })?;
                 if !v.is_finite() {
                     return Err(self.parse_err(

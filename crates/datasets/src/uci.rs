@@ -227,10 +227,12 @@ pub(crate) fn load_sklearn_csv(name: &str, path: &Path, feature_names: &[String]
         msg,
     };
     let count = |i: usize, what: &str| -> Result<usize> {
-        header
-            .get(i)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| parse_err(1, format!("header: expected the {what} count in field {}", i + 1)))
+        header.get(i).and_then(|c| c.parse().ok()).ok_or_else(|| {
+            parse_err(
+                1,
+                format!("header: expected the {what} count in field {}", i + 1),
+            )
+        })
     };
     let n_rows = count(0, "row")?;
     let n_features = count(1, "feature")?;
@@ -296,7 +298,10 @@ pub(crate) fn load_orange_tab(name: &str, path: &Path) -> Result<Table> {
         path: path.to_path_buf(),
         msg: format!("not UTF-8: {e}"),
     })?;
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
     let mut next = |what: &str| {
         lines.next().ok_or_else(|| DataError::Invalid {
             path: path.to_path_buf(),
@@ -314,7 +319,10 @@ pub(crate) fn load_orange_tab(name: &str, path: &Path) -> Result<Table> {
     let mut hints = Vec::new();
     for (j, _) in names.iter().enumerate() {
         let flag = flags.get(j).map_or("", |f| f.trim());
-        if flag.split_whitespace().any(|f| f == "meta" || f == "i" || f == "ignore" || f == "m") {
+        if flag
+            .split_whitespace()
+            .any(|f| f == "meta" || f == "i" || f == "ignore" || f == "m")
+        {
             continue;
         }
         if flag.split_whitespace().any(|f| f == "class" || f == "c") {
@@ -415,12 +423,18 @@ fn adult() -> Result<Table> {
 
 // ---------------------------------------------------------------- Car Evaluation
 
-const CAR_COLUMNS: &[&str] = &["buying", "maint", "doors", "persons", "lug_boot", "safety", "class"];
+const CAR_COLUMNS: &[&str] = &[
+    "buying", "maint", "doors", "persons", "lug_boot", "safety", "class",
+];
 
 /// `car.data`: no header, six categorical attributes (`doors` has `5more`, `persons` has
 /// `more`, so all six are label-encoded), four classes.
 fn car_evaluation() -> Result<Table> {
-    let path = locate("car_evaluation", Root::Shared, "uci/car_evaluation/car.data")?;
+    let path = locate(
+        "car_evaluation",
+        Root::Shared,
+        "uci/car_evaluation/car.data",
+    )?;
     let mut raw = raw_named("car_evaluation");
     read_delimited(&mut raw, &path, b',', false, None)?;
     raw.header = CAR_COLUMNS.iter().map(|s| s.to_string()).collect();
@@ -437,8 +451,16 @@ fn car_evaluation() -> Result<Table> {
 /// Red (fetched, gzipped, `,`-separated) followed by white (shared, `;`-separated): 6,497
 /// rows, 11 physico-chemical features, target `quality` (the 7 scores present, 3..9).
 fn wine_quality() -> Result<Table> {
-    let red = locate("wine_quality", Root::Data, "wine_quality/winequality-red.csv.gz")?;
-    let white = locate("wine_quality", Root::Shared, "uci/wine_quality/winequality-white.csv")?;
+    let red = locate(
+        "wine_quality",
+        Root::Data,
+        "wine_quality/winequality-red.csv.gz",
+    )?;
+    let white = locate(
+        "wine_quality",
+        Root::Shared,
+        "uci/wine_quality/winequality-white.csv",
+    )?;
     let mut raw = raw_named("wine_quality");
     let mut headers = Vec::new();
     for path in [&red, &white] {
@@ -504,12 +526,17 @@ const DRY_BEAN_COLUMNS: &[&str] = &[
 /// official file has a header row; the copy in the shared data starts directly with data,
 /// so a first row whose first cell is a number is data and the official names are used.
 fn dry_bean() -> Result<Table> {
-    let path = locate("dry_bean", Root::Shared, "uci/dry_bean/Dry_Bean_Dataset.xlsx")?;
+    let path = locate(
+        "dry_bean",
+        Root::Shared,
+        "uci/dry_bean/Dry_Bean_Dataset.xlsx",
+    )?;
     let invalid = |msg: String| DataError::Invalid {
         path: path.clone(),
         msg,
     };
-    let mut book = calamine::open_workbook_auto(&path).map_err(|e| invalid(format!("cannot open workbook: {e}")))?;
+    let mut book = calamine::open_workbook_auto(&path)
+        .map_err(|e| invalid(format!("cannot open workbook: {e}")))?;
     let range = book
         .worksheet_range_at(0)
         .ok_or_else(|| invalid("workbook has no sheets".into()))?
@@ -519,7 +546,10 @@ fn dry_bean() -> Result<Table> {
     // Spreadsheet rows are reported as "lines" (1-based row numbers as Excel shows them).
     let first_row = range.start().map_or(0, |(r, _)| r as usize);
     for (i, row) in range.rows().enumerate() {
-        let cells: Vec<String> = row.iter().map(|c| c.to_string().trim().to_string()).collect();
+        let cells: Vec<String> = row
+            .iter()
+            .map(|c| c.to_string().trim().to_string())
+            .collect();
         if cells.iter().all(|c| c.is_empty()) {
             continue;
         }
@@ -552,7 +582,11 @@ fn dry_bean() -> Result<Table> {
 // ---------------------------------------------------------------- Rice (ARFF)
 
 fn rice() -> Result<Table> {
-    let path = locate("rice", Root::Shared, "uci/rice_cammeo_osmancik/Rice_Cammeo_Osmancik.arff")?;
+    let path = locate(
+        "rice",
+        Root::Shared,
+        "uci/rice_cammeo_osmancik/Rice_Cammeo_Osmancik.arff",
+    )?;
     load_arff("rice", &path)
 }
 
@@ -599,10 +633,16 @@ pub(crate) fn load_arff(name: &str, path: &Path) -> Result<Table> {
                 .ok_or_else(|| perr(line_no, format!("cannot parse attribute `{l}`")))?;
             raw.header.push(attr);
             if let Some(list) = ty.strip_prefix('{') {
-                let list = list.trim_end().strip_suffix('}').ok_or_else(|| perr(line_no, format!("unterminated nominal list in `{l}`")))?;
+                let list = list
+                    .trim_end()
+                    .strip_suffix('}')
+                    .ok_or_else(|| perr(line_no, format!("unterminated nominal list in `{l}`")))?;
                 hints.push(KindHint::Categorical);
                 nominal.push(Some(
-                    split_arff_row(list).into_iter().filter(|v| !v.is_empty()).collect(),
+                    split_arff_row(list)
+                        .into_iter()
+                        .filter(|v| !v.is_empty())
+                        .collect(),
                 ));
             } else {
                 let t = ty.to_ascii_lowercase();
@@ -658,7 +698,11 @@ fn split_arff_row(l: &str) -> Vec<String> {
 
 /// `bank.csv` (the official 10% sample): `;`-separated, quoted, 16 features, target `y`.
 fn bank_marketing() -> Result<Table> {
-    let path = locate("bank_marketing", Root::Shared, "uci/bank_marketing/bank.csv")?;
+    let path = locate(
+        "bank_marketing",
+        Root::Shared,
+        "uci/bank_marketing/bank.csv",
+    )?;
     let mut raw = raw_named("bank_marketing");
     raw.header = read_delimited(&mut raw, &path, b';', true, None)?.unwrap_or_default();
     let target = position(&raw.header, "y", &path)?;

@@ -95,18 +95,17 @@ pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Table> {
         }
     }
 
-    let target = match &opts.target {
-        None => raw.header.len() - 1,
-        Some(name) => raw
-            .header
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| DataError::UnknownColumn {
-                path: path.to_path_buf(),
-                target: name.clone(),
-                available: raw.header.join(", "),
+    let target =
+        match &opts.target {
+            None => raw.header.len() - 1,
+            Some(name) => raw.header.iter().position(|h| h == name).ok_or_else(|| {
+                DataError::UnknownColumn {
+                    path: path.to_path_buf(),
+                    target: name.clone(),
+                    available: raw.header.join(", "),
+                }
             })?,
-    };
+        };
     for name in &opts.categorical {
         if !raw.header.contains(name) {
             return Err(DataError::UnknownColumn {

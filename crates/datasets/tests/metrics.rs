@@ -60,6 +60,11 @@ fn mcc_values() {
     // Constant predictions: denominator 0 -> 0.0 as sklearn, not NaN.
     close(matthews_corrcoef(&[1, 1, 1], &[0, 1, 0]).unwrap(), 0.0);
     close(matthews_corrcoef(&[0, 1, 0], &[1, 1, 1]).unwrap(), 0.0);
+    // Label values are only identities: huge ones behave like 0/1.
+    close(
+        matthews_corrcoef(&[usize::MAX, 7], &[usize::MAX, 7]).unwrap(),
+        1.0,
+    );
 }
 
 #[test]

@@ -13,11 +13,19 @@ fn check_shape(t: &Table, rows: usize, features: usize, classes: usize) {
     assert_eq!(t.n_rows(), rows, "{} rows", t.name);
     assert_eq!(t.features.len(), rows, "{} feature rows", t.name);
     assert_eq!(t.n_features(), features, "{} features", t.name);
-    assert!(t.features.iter().all(|r| r.len() == features), "{} ragged", t.name);
+    assert!(
+        t.features.iter().all(|r| r.len() == features),
+        "{} ragged",
+        t.name
+    );
     assert_eq!(t.n_classes(), classes, "{} classes", t.name);
     assert!(t.labels.iter().all(|&l| l < classes));
     let counts = t.class_counts();
-    assert!(counts.iter().all(|&c| c > 0), "{}: a class without rows {counts:?}", t.name);
+    assert!(
+        counts.iter().all(|&c| c > 0),
+        "{}: a class without rows {counts:?}",
+        t.name
+    );
 }
 
 fn class_count(t: &Table, class: &str) -> usize {
@@ -90,7 +98,9 @@ fn heart_disease() {
     assert_eq!(t.features[0][col(&t, "age")], 63.0);
     assert_eq!(level(&t, 0, "chest pain"), "typical ang");
     assert_eq!(level(&t, 0, "thal"), "fixed defect");
-    assert!(t.features[88][col(&t, "thal")].is_nan(), "line 91 has thal = ?");
+    // File line 91 (3 header lines, so data row 87) has thal = `?`.
+    assert!(t.features[87][col(&t, "thal")].is_nan());
+    assert!(t.features[86][col(&t, "thal")].is_finite());
 }
 
 #[test]
@@ -102,14 +112,25 @@ fn adult() {
     assert_eq!(t.class_names, ["<=50K", ">50K"]);
     assert_eq!(t.class_counts(), [37_155, 11_687]);
     // `?` in workclass (2,799), occupation (2,809), native-country (857).
-    for (c, n) in [("workclass", 2799), ("occupation", 2809), ("native-country", 857)] {
+    for (c, n) in [
+        ("workclass", 2799),
+        ("occupation", 2809),
+        ("native-country", 857),
+    ] {
         let j = col(&t, c);
-        assert_eq!(t.features.iter().filter(|r| r[j].is_nan()).count(), n, "{c}");
+        assert_eq!(
+            t.features.iter().filter(|r| r[j].is_nan()).count(),
+            n,
+            "{c}"
+        );
     }
     assert_eq!(t.n_missing(), 2799 + 2809 + 857);
     assert_eq!(t.features[0][col(&t, "age")], 39.0);
     assert_eq!(level(&t, 0, "workclass"), "State-gov");
-    assert!(matches!(t.columns[col(&t, "fnlwgt")].kind, ColumnKind::Numeric));
+    assert!(matches!(
+        t.columns[col(&t, "fnlwgt")].kind,
+        ColumnKind::Numeric
+    ));
     // First row of adult.test (after its comment line).
     assert_eq!(t.features[32_561][col(&t, "age")], 25.0);
     assert_eq!(level(&t, 32_561, "education"), "11th");
@@ -158,7 +179,10 @@ fn dry_bean() {
         ["BARBUNYA", "BOMBAY", "CALI", "DERMASON", "HOROZ", "SEKER", "SIRA"]
     );
     // Counts from the dataset's documentation (shared SOURCES.md / UCI page).
-    assert_eq!(t.class_counts(), [1_322, 522, 1_630, 3_546, 1_928, 2_027, 2_636]);
+    assert_eq!(
+        t.class_counts(),
+        [1_322, 522, 1_630, 3_546, 1_928, 2_027, 2_636]
+    );
     // First cells of sheet row 1 (a SEKER bean).
     assert_eq!(t.features[0][0], 28_395.0);
     assert_eq!(t.features[0][1], 610.291);
@@ -187,7 +211,10 @@ fn bank_marketing() {
     assert_eq!(t.class_counts(), [4_000, 521]);
     assert_eq!(t.features[0][col(&t, "age")], 30.0);
     assert_eq!(level(&t, 0, "job"), "unemployed");
-    assert!(matches!(t.columns[col(&t, "balance")].kind, ColumnKind::Numeric));
+    assert!(matches!(
+        t.columns[col(&t, "balance")].kind,
+        ColumnKind::Numeric
+    ));
 }
 
 #[test]

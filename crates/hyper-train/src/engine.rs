@@ -126,6 +126,8 @@ pub struct ModelInfo {
     pub source_task: String,
     pub similarity: f32,
     pub adapted: Vec<String>,
+    /// Seed of the 60/10/30 split the preprocessing was fitted on (for `eval --split`).
+    pub seed: u64,
 }
 
 /// A generated model on disk: `model.safetensors`, `metadata.json`, `requirement.txt`,
@@ -183,21 +185,15 @@ impl ModelDir {
         })
     }
 
-    /// Errors naming missing/extra/reordered columns when `table` differs from the
+    /// Errors naming missing/extra columns when `table` differs from the
     /// columns the model was generated for.
     pub fn check_columns(&self, table: &Table) -> anyhow::Result<()> {
         let have: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
-        if have == self.info.columns {
-            return Ok(());
-        }
         let missing: Vec<&String> = self.info.columns.iter().filter(|c| !have.contains(c)).collect();
         let extra: Vec<&String> = have.iter().filter(|c| !self.info.columns.contains(c)).collect();
         if missing.is_empty() && extra.is_empty() {
-            bail!(
-                "{}: columns are in a different order than the model expects ({})",
-                table.source,
-                self.info.columns.join(", ")
-            );
+            // Same set; the preprocessor matches columns by name, so order is free.
+            return Ok(());
         }
         bail!(
             "{}: column set differs from the one the model was generated for; missing: [{}], unexpected: [{}] (target `{}`)",

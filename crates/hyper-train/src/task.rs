@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context};
 use candle_core::{Device, Tensor};
-use datasets::preprocess::{split_and_fit, Preprocessor, Split};
+use datasets::preprocess::{split_and_fit, Split};
 use datasets::Table;
 use hyper_core::Metadata;
 
@@ -86,7 +86,6 @@ pub struct TabularTask {
     pub meta: Metadata,
     pub requirements: Vec<String>,
     pub n_local_updates: usize,
-    pub preprocessor: Preprocessor,
     pub train: Data,
     pub val: Data,
     pub test: Data,
@@ -110,7 +109,6 @@ impl TabularTask {
             train: Data::from_split(&splits.train, dev).with_context(|| format!("{name} train split"))?,
             val: Data::from_split(&splits.val, dev).with_context(|| format!("{name} val split"))?,
             test: Data::from_split(&splits.test, dev).with_context(|| format!("{name} test split"))?,
-            preprocessor: splits.preprocessor,
             load_secs,
         })
     }

@@ -66,13 +66,21 @@ impl<B: ChatBackend> CachedBackend<B> {
         let path = self.path(&cache_key(&id, messages, max_tokens));
         let bytes = std::fs::read(&path).ok()?;
         match serde_json::from_slice::<Entry>(&bytes) {
-            Ok(e) if e.backend == id && e.max_tokens == max_tokens && e.messages == messages => Some(e.reply),
+            Ok(e) if e.backend == id && e.max_tokens == max_tokens && e.messages == messages => {
+                Some(e.reply)
+            }
             Ok(_) => {
-                tracing::warn!("cache entry {} does not match its key; ignoring it", path.display());
+                tracing::warn!(
+                    "cache entry {} does not match its key; ignoring it",
+                    path.display()
+                );
                 None
             }
             Err(err) => {
-                tracing::warn!("cache entry {} is unreadable ({err}); ignoring it", path.display());
+                tracing::warn!(
+                    "cache entry {} is unreadable ({err}); ignoring it",
+                    path.display()
+                );
                 None
             }
         }
@@ -130,7 +138,11 @@ mod tests {
     impl ChatBackend for Counting {
         fn chat(&self, messages: &[ChatMessage], _max_tokens: usize) -> Result<String> {
             self.calls.set(self.calls.get() + 1);
-            Ok(format!("reply #{} to {}", self.calls.get(), messages.last().unwrap().content))
+            Ok(format!(
+                "reply #{} to {}",
+                self.calls.get(),
+                messages.last().unwrap().content
+            ))
         }
         fn id(&self) -> String {
             format!("fake:{}", self.model)
@@ -140,7 +152,13 @@ mod tests {
     #[test]
     fn hit_returns_identical_reply_without_calling() {
         let dir = tempfile::tempdir().unwrap();
-        let b = CachedBackend::new(Counting { calls: Cell::new(0), model: "m1" }, dir.path());
+        let b = CachedBackend::new(
+            Counting {
+                calls: Cell::new(0),
+                model: "m1",
+            },
+            dir.path(),
+        );
         let msgs = [ChatMessage::system("sys"), ChatMessage::user("hello")];
         let a = b.chat(&msgs, 32).unwrap();
         let again = b.chat(&msgs, 32).unwrap();
@@ -151,11 +169,23 @@ mod tests {
         b.chat(&[ChatMessage::user("other")], 32).unwrap();
         b.chat(&msgs, 64).unwrap();
         assert_eq!(b.inner().calls.get(), 3);
-        let b2 = CachedBackend::new(Counting { calls: Cell::new(0), model: "m2" }, dir.path());
+        let b2 = CachedBackend::new(
+            Counting {
+                calls: Cell::new(0),
+                model: "m2",
+            },
+            dir.path(),
+        );
         b2.chat(&msgs, 32).unwrap();
         assert_eq!(b2.inner().calls.get(), 1);
         // A fresh wrapper over the same dir (a new process) still hits.
-        let b3 = CachedBackend::new(Counting { calls: Cell::new(0), model: "m1" }, dir.path());
+        let b3 = CachedBackend::new(
+            Counting {
+                calls: Cell::new(0),
+                model: "m1",
+            },
+            dir.path(),
+        );
         assert_eq!(b3.chat(&msgs, 32).unwrap(), a);
         assert_eq!(b3.inner().calls.get(), 0);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
@@ -164,7 +194,13 @@ mod tests {
     #[test]
     fn corrupt_entry_is_a_miss_and_gets_rewritten() {
         let dir = tempfile::tempdir().unwrap();
-        let b = CachedBackend::new(Counting { calls: Cell::new(0), model: "m" }, dir.path());
+        let b = CachedBackend::new(
+            Counting {
+                calls: Cell::new(0),
+                model: "m",
+            },
+            dir.path(),
+        );
         let msgs = [ChatMessage::user("x")];
         let key = cache_key("fake:m", &msgs, 8);
         std::fs::write(dir.path().join(format!("{key}.json")), "{not json").unwrap();
@@ -179,6 +215,9 @@ mod tests {
         assert_eq!(cache_key("x", &m, 1), cache_key("x", &m, 1));
         assert_eq!(cache_key("x", &m, 1).len(), 64);
         assert_ne!(cache_key("x", &m, 1), cache_key("y", &m, 1));
-        assert_ne!(cache_key("x", &m, 1), cache_key("x", &[ChatMessage::assistant("a")], 1));
+        assert_ne!(
+            cache_key("x", &m, 1),
+            cache_key("x", &[ChatMessage::assistant("a")], 1)
+        );
     }
 }

@@ -31,9 +31,9 @@ pub struct TaskInput {
 }
 
 /// Example rows shown to an LLM (a small model's context is short).
-pub const DEFAULT_SAMPLE_ROWS: usize = 6;
+pub const DEFAULT_SAMPLE_ROWS: usize = 4;
 /// Columns shown per example row; the rest are summarised as "+N more".
-pub const MAX_SAMPLE_COLUMNS: usize = 12;
+pub const MAX_SAMPLE_COLUMNS: usize = 10;
 
 impl TaskInput {
     /// A description that is only whitespace is an error (it is almost always a scripting
@@ -42,7 +42,9 @@ impl TaskInput {
         let description = match description {
             None => None,
             Some(d) if d.trim().is_empty() => {
-                bail!("the description is empty or only whitespace; give a sentence or leave it out")
+                bail!(
+                    "the description is empty or only whitespace; give a sentence or leave it out"
+                )
             }
             Some(d) => Some(d.trim().to_string()),
         };
@@ -98,7 +100,12 @@ fn render_row(t: &Table, r: usize) -> String {
     // Built by hand: a serde_json map would sort the keys, and column order matters.
     let mut cells: Vec<String> = Vec::new();
     for (j, c) in t.columns.iter().enumerate().take(MAX_SAMPLE_COLUMNS) {
-        let v = t.features.get(r).and_then(|row| row.get(j)).copied().unwrap_or(f64::NAN);
+        let v = t
+            .features
+            .get(r)
+            .and_then(|row| row.get(j))
+            .copied()
+            .unwrap_or(f64::NAN);
         let cell = match (&c.kind, v.is_nan()) {
             (_, true) => json_str("?"),
             (ColumnKind::Categorical { levels }, false) => {
@@ -139,8 +146,9 @@ pub struct LlmGenerator<B> {
 }
 
 impl<B: ChatBackend> LlmGenerator<B> {
-    pub fn new(backend: B) -> Self {
-        Self::with_prompts(backend, Prompts::load())
+    /// With the prompts from `prompts/` (see [`Prompts::load`]).
+    pub fn new(backend: B) -> Result<Self> {
+        Ok(Self::with_prompts(backend, Prompts::load()?))
     }
 
     pub fn with_prompts(backend: B, prompts: Prompts) -> Self {
@@ -157,37 +165,34 @@ impl<B: ChatBackend> LlmGenerator<B> {
         &self.backend
     }
 
-    /// The chat sent to produce the requirement.
+    /// The chat sent to produce the requirement: the prompt's turns, then the input.
     pub fn requirement_messages(&self, input: &TaskInput) -> Vec<ChatMessage> {
-        let mut user = String::from("Input:\n");
+        let mut user = String::new();
         if let Some(d) = &input.description {
             user.push_str(&format!("User Description: {d}\n"));
         }
         user.push_str(&format!(
-            "Facts computed from the data: {}\n",
+            "Facts computed from the data: {}",
             input.profile.facts()
         ));
         if !input.samples.is_empty() {
             user.push_str(&format!(
-                "User Data ({} of {} rows):\n{}\n",
+                "\nUser Data ({} of {} rows):\n{}",
                 input.samples.len(),
                 input.profile.n_rows,
                 input.samples.join("\n")
             ));
         }
-        user.push_str("Output:");
-        vec![
-            ChatMessage::system(self.prompts.requirement.clone()),
-            ChatMessage::user(user),
-        ]
+        let mut messages = self.prompts.requirement.clone();
+        messages.push(ChatMessage::user(user));
+        messages
     }
 
-    /// The chat sent to produce the metadata.
+    /// The chat sent to produce the metadata: the prompt's turns, then the requirement.
     pub fn metadata_messages(&self, requirement: &str) -> Vec<ChatMessage> {
-        vec![
-            ChatMessage::system(self.prompts.model_generator.clone()),
-            ChatMessage::user(format!("Requirement: {requirement}\nJSON:")),
-        ]
+        let mut messages = self.prompts.model_generator.clone();
+        messages.push(ChatMessage::user(requirement));
+        messages
     }
 
     fn check(&self, reply: &str, input: &TaskInput) -> std::result::Result<Metadata, String> {
@@ -199,23 +204,45 @@ impl<B: ChatBackend> LlmGenerator<B> {
     }
 }
 
+impl<B: ChatBackend> LlmGenerator<B> {
+    /// A cleaned sentence that (when checking) states the data's numbers.
+    fn check_sentence(
+        &self,
+        reply: &str,
+        input: &TaskInput,
+    ) -> std::result::Result<String, String> {
+        let s = clean_sentence(reply).ok_or("the reply is empty")?;
+        if self.check_against_data {
+            input.profile.check_requirement(&s)?;
+        }
+        Ok(s)
+    }
+}
+
 impl<B: ChatBackend> RequirementGenerator for LlmGenerator<B> {
+    /// One repair round when the sentence is empty or misses the data's numbers, then an
+    /// error saying what is missing.
     fn requirement(&self, input: &TaskInput) -> Result<String> {
         let mut messages = self.requirement_messages(input);
         let reply = self.backend.chat(&messages, self.requirement_tokens)?;
-        if let Some(s) = clean_sentence(&reply) {
-            return Ok(s);
-        }
-        tracing::warn!(backend = %self.backend.id(), "empty requirement; one repair round");
+        tracing::debug!(backend = %self.backend.id(), %reply, "requirement reply");
+        let first = match self.check_sentence(&reply, input) {
+            Ok(s) => return Ok(s),
+            Err(e) => e,
+        };
+        tracing::warn!(backend = %self.backend.id(), error = %first, "unusable requirement; one repair round");
         messages.push(ChatMessage::assistant(reply));
-        messages.push(ChatMessage::user(
-            "Your reply was empty. Answer with exactly ONE sentence describing the task as instructed.",
-        ));
+        messages.push(ChatMessage::user(format!(
+            "That answer is not usable: {first}. Answer with exactly ONE sentence as instructed."
+        )));
         let reply = self.backend.chat(&messages, self.requirement_tokens)?;
-        clean_sentence(&reply).ok_or_else(|| {
+        tracing::debug!(backend = %self.backend.id(), %reply, "requirement repair reply");
+        self.check_sentence(&reply, input).map_err(|e| {
             anyhow!(
-                "the requirement generator ({}) returned an empty reply twice",
-                self.backend.id()
+                "the requirement generator ({}) gave no usable requirement after one repair round: {e}; \
+                 last reply: {:?}",
+                self.backend.id(),
+                excerpt(reply.trim(), 200)
             )
         })
     }
@@ -225,6 +252,7 @@ impl<B: ChatBackend> ModelGenerator for LlmGenerator<B> {
     fn metadata(&self, requirement: &str, input: &TaskInput) -> Result<Metadata> {
         let mut messages = self.metadata_messages(requirement);
         let reply = self.backend.chat(&messages, self.metadata_tokens)?;
+        tracing::debug!(backend = %self.backend.id(), %reply, "metadata reply");
         let first = match self.check(&reply, input) {
             Ok(m) => return Ok(m),
             Err(e) => e,
@@ -253,12 +281,20 @@ pub fn clean_sentence(reply: &str) -> Option<String> {
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with("```"))?;
     let mut s = line;
-    for prefix in ["Output:", "User Requirement:", "Requirement:", "Answer:", "Sentence:"] {
+    for prefix in [
+        "Output:",
+        "User Requirement:",
+        "Requirement:",
+        "Answer:",
+        "Sentence:",
+    ] {
         if s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix) {
             s = s[prefix.len()..].trim_start();
         }
     }
-    let s = s.trim_matches(|c| c == '"' || c == '\'' || c == '`' || c == '*').trim();
+    let s = s
+        .trim_matches(|c| c == '"' || c == '\'' || c == '`' || c == '*')
+        .trim();
     (!s.is_empty()).then(|| s.to_string())
 }
 
@@ -284,7 +320,10 @@ mod tests {
             s[0],
             r#"[input] {"SepalLengthCm":5.1,"sepal_width":3.5,"petal length":1.4,"w":0.2} [label] a"#
         );
-        assert!(s[1].ends_with("[label] b") && s[2].ends_with("[label] c"), "{s:?}");
+        assert!(
+            s[1].ends_with("[label] b") && s[2].ends_with("[label] c"),
+            "{s:?}"
+        );
         let all = sample_rows(&t, 10);
         assert_eq!(all.len(), 6);
         assert!(all[5].contains(r#""sepal_width":"?""#), "{}", all[5]);
@@ -297,6 +336,9 @@ mod tests {
             clean_sentence("Output: \"This is a task of 3-class.\"\nAnalysis: blah").as_deref(),
             Some("This is a task of 3-class.")
         );
-        assert_eq!(clean_sentence("```\nA sentence.\n```").as_deref(), Some("A sentence."));
+        assert_eq!(
+            clean_sentence("```\nA sentence.\n```").as_deref(),
+            Some("A sentence.")
+        );
     }
 }

@@ -235,23 +235,60 @@ mod tests {
         let e = extract_json("{\"task\": \"tabular_cls\",").unwrap_err();
         assert!(matches!(e, ExtractError::NoObject(_)), "{e:?}");
         let e = extract_json("```json\n[1, 2]\n```").unwrap_err();
-        assert!(e.to_string().contains("expected a JSON object, got an array"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("expected a JSON object, got an array"),
+            "{e}"
+        );
     }
 
     #[test]
     fn field_level_errors() {
         let cases = [
-            (r#"{"task":3,"in_dim":4,"out_dim":3,"scale":"small","arch":"mlp_small"}"#, "field `task` must be a string"),
-            (r#"{"task":"tabular_cls","in_dim":4,"out_dim":"3","scale":"small","arch":"mlp_small"}"#, "field `out_dim` must be a positive integer, got a string"),
-            (r#"{"task":"tabular_cls","in_dim":4,"out_dim":-3,"scale":"small","arch":"mlp_small"}"#, "field `out_dim` must be a positive integer, got -3"),
-            (r#"{"task":"tabular_cls","in_dim":4.5,"out_dim":3,"scale":"small","arch":"mlp_small"}"#, "field `in_dim` must be a positive integer, got 4.5"),
-            (r#"{"task":"tabular_cls","in_dim":0,"out_dim":3,"scale":"small","arch":"mlp_small"}"#, "field `in_dim` must be a positive integer, got 0"),
-            (r#"{"task":"tabular_cls","out_dim":3,"scale":"small","arch":"mlp_small"}"#, "`in_dim` is required when task is tabular_cls"),
-            (r#"{"task":"tabular_cls","in_dim":4,"scale":"small","arch":"mlp_small"}"#, "missing field `out_dim`"),
-            (r#"{"task":"tabular_regression","in_dim":4,"out_dim":3,"scale":"small","arch":"mlp_small"}"#, "field `task` has value `tabular_regression`; allowed: tabular_cls, seq_cls"),
-            (r#"{"task":"tabular_cls","in_dim":4,"out_dim":3,"scale":"base","arch":"mlp_small"}"#, "field `scale` has value `base`; allowed: small, medium, large"),
-            (r#"{"task":"tabular_cls","in_dim":4,"out_dim":3,"scale":"small","arch":"gpt-4"}"#, "field `arch` has value `gpt-4`"),
-            (r#"{"task":"tabular_cls","in_dim":4,"out_dim":3,"scale":"small"}"#, "missing field `arch`"),
+            (
+                r#"{"task":3,"in_dim":4,"out_dim":3,"scale":"small","arch":"mlp_small"}"#,
+                "field `task` must be a string",
+            ),
+            (
+                r#"{"task":"tabular_cls","in_dim":4,"out_dim":"3","scale":"small","arch":"mlp_small"}"#,
+                "field `out_dim` must be a positive integer, got a string",
+            ),
+            (
+                r#"{"task":"tabular_cls","in_dim":4,"out_dim":-3,"scale":"small","arch":"mlp_small"}"#,
+                "field `out_dim` must be a positive integer, got -3",
+            ),
+            (
+                r#"{"task":"tabular_cls","in_dim":4.5,"out_dim":3,"scale":"small","arch":"mlp_small"}"#,
+                "field `in_dim` must be a positive integer, got 4.5",
+            ),
+            (
+                r#"{"task":"tabular_cls","in_dim":0,"out_dim":3,"scale":"small","arch":"mlp_small"}"#,
+                "field `in_dim` must be a positive integer, got 0",
+            ),
+            (
+                r#"{"task":"tabular_cls","out_dim":3,"scale":"small","arch":"mlp_small"}"#,
+                "`in_dim` is required when task is tabular_cls",
+            ),
+            (
+                r#"{"task":"tabular_cls","in_dim":4,"scale":"small","arch":"mlp_small"}"#,
+                "missing field `out_dim`",
+            ),
+            (
+                r#"{"task":"tabular_regression","in_dim":4,"out_dim":3,"scale":"small","arch":"mlp_small"}"#,
+                "field `task` has value `tabular_regression`; allowed: tabular_cls, seq_cls",
+            ),
+            (
+                r#"{"task":"tabular_cls","in_dim":4,"out_dim":3,"scale":"base","arch":"mlp_small"}"#,
+                "field `scale` has value `base`; allowed: small, medium, large",
+            ),
+            (
+                r#"{"task":"tabular_cls","in_dim":4,"out_dim":3,"scale":"small","arch":"gpt-4"}"#,
+                "field `arch` has value `gpt-4`",
+            ),
+            (
+                r#"{"task":"tabular_cls","in_dim":4,"out_dim":3,"scale":"small"}"#,
+                "missing field `arch`",
+            ),
         ];
         for (reply, want) in cases {
             let e = parse_metadata(reply).unwrap_err();

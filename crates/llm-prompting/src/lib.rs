@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod cache;
+pub mod config;
 pub mod generator;
 pub mod json;
 pub mod local;
@@ -16,6 +17,7 @@ pub mod prompts;
 
 pub use backend::{ChatBackend, ChatMessage};
 pub use cache::CachedBackend;
+pub use config::LlmConfig;
 pub use generator::{LlmGenerator, ModelGenerator, RequirementGenerator, TaskInput};
 pub use openai::{OpenAiBackend, OpenAiConfig};
 pub use profile::{requirements, DataProfile, ImageSummary, ProfileBackend, TextSummary};

@@ -160,10 +160,16 @@ impl OpenAiBackend {
                 );
             }
         } else if !url.starts_with("http://") {
-            bail!("base URL `{}` must start with http:// or https:// ({ENV_BASE_URL})", cfg.base_url);
+            bail!(
+                "base URL `{}` must start with http:// or https:// ({ENV_BASE_URL})",
+                cfg.base_url
+            );
         }
         if !(cfg.timeout_s.is_finite() && cfg.timeout_s > 0.0) {
-            bail!("openai timeout_s must be a positive number of seconds, got {}", cfg.timeout_s);
+            bail!(
+                "openai timeout_s must be a positive number of seconds, got {}",
+                cfg.timeout_s
+            );
         }
         let agent = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs_f64(cfg.timeout_s))
@@ -196,7 +202,8 @@ impl OpenAiBackend {
                 let text = r.into_string().map_err(|e| {
                     Failure::Retryable(format!("reading the response body failed: {e}"), None)
                 })?;
-                parse_reply(&text).map_err(|e| Failure::Fatal(anyhow!(self.redact(&format!("{e:#}")))))
+                parse_reply(&text)
+                    .map_err(|e| Failure::Fatal(anyhow!(self.redact(&format!("{e:#}")))))
             }
             Err(ureq::Error::Status(code, r)) => {
                 let retry_after = r
@@ -262,16 +269,17 @@ fn parse_reply(text: &str) -> Result<String> {
         )
     })?;
     if let Some(err) = v.get("error") {
-        bail!("the server returned an error object: {}", excerpt(&err.to_string(), 300));
+        bail!(
+            "the server returned an error object: {}",
+            excerpt(&err.to_string(), 300)
+        );
     }
-    let content = v
-        .pointer("/choices/0/message/content")
-        .ok_or_else(|| {
-            anyhow!(
-                "the server's answer has no `choices[0].message.content`: {}",
-                excerpt(&v.to_string(), 200)
-            )
-        })?;
+    let content = v.pointer("/choices/0/message/content").ok_or_else(|| {
+        anyhow!(
+            "the server's answer has no `choices[0].message.content`: {}",
+            excerpt(&v.to_string(), 200)
+        )
+    })?;
     match content {
         Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
         Value::String(_) | Value::Null => bail!("the model returned an empty reply"),
@@ -310,7 +318,10 @@ impl ChatBackend for OpenAiBackend {
                 }
             }
         }
-        bail!("openai request to {} failed after {attempts} attempt(s): {last}", self.url)
+        bail!(
+            "openai request to {} failed after {attempts} attempt(s): {last}",
+            self.url
+        )
     }
 
     fn id(&self) -> String {
@@ -328,10 +339,19 @@ mod tests {
             base_url: u.into(),
             ..Default::default()
         };
-        assert_eq!(c("http://h:1/v1").endpoint(), "http://h:1/v1/chat/completions");
-        assert_eq!(c("http://h:1/v1/").endpoint(), "http://h:1/v1/chat/completions");
+        assert_eq!(
+            c("http://h:1/v1").endpoint(),
+            "http://h:1/v1/chat/completions"
+        );
+        assert_eq!(
+            c("http://h:1/v1/").endpoint(),
+            "http://h:1/v1/chat/completions"
+        );
         assert_eq!(c("http://h:1").endpoint(), "http://h:1/v1/chat/completions");
-        assert_eq!(c("http://h:1/x/chat/completions").endpoint(), "http://h:1/x/chat/completions");
+        assert_eq!(
+            c("http://h:1/x/chat/completions").endpoint(),
+            "http://h:1/x/chat/completions"
+        );
     }
 
     #[test]
@@ -342,11 +362,17 @@ mod tests {
             ..Default::default()
         };
         let d = format!("{cfg:?}");
-        assert!(!d.contains("sk-secret-123") && d.contains("<redacted>"), "{d}");
+        assert!(
+            !d.contains("sk-secret-123") && d.contains("<redacted>"),
+            "{d}"
+        );
         let b = OpenAiBackend::new(cfg).unwrap();
         assert!(!format!("{b:?}").contains("sk-secret-123"));
         assert!(!b.id().contains("sk-secret"));
-        assert!(serde_json::to_string(b.config()).unwrap().find("sk-secret").is_none());
+        assert!(serde_json::to_string(b.config())
+            .unwrap()
+            .find("sk-secret")
+            .is_none());
     }
 
     #[test]
@@ -372,9 +398,18 @@ mod tests {
         let ok = r#"{"choices":[{"message":{"role":"assistant","content":"hi"}}]}"#;
         assert_eq!(parse_reply(ok).unwrap(), "hi");
         let empty = r#"{"choices":[{"message":{"role":"assistant","content":"  "}}]}"#;
-        assert!(parse_reply(empty).unwrap_err().to_string().contains("empty reply"));
-        assert!(parse_reply("<html>").unwrap_err().to_string().contains("not JSON"));
-        assert!(parse_reply(r#"{"choices":[]}"#).unwrap_err().to_string().contains("choices[0]"));
+        assert!(parse_reply(empty)
+            .unwrap_err()
+            .to_string()
+            .contains("empty reply"));
+        assert!(parse_reply("<html>")
+            .unwrap_err()
+            .to_string()
+            .contains("not JSON"));
+        assert!(parse_reply(r#"{"choices":[]}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("choices[0]"));
     }
 
     #[test]
@@ -390,6 +425,9 @@ mod tests {
         assert_eq!(b.backoff(0, None), Duration::from_millis(100));
         assert_eq!(b.backoff(2, None), Duration::from_millis(400));
         assert_eq!(b.backoff(10, None), Duration::from_millis(1_000));
-        assert_eq!(b.backoff(0, Some(Duration::from_secs(30))), Duration::from_millis(1_000));
+        assert_eq!(
+            b.backoff(0, Some(Duration::from_secs(30))),
+            Duration::from_millis(1_000)
+        );
     }
 }

@@ -285,6 +285,39 @@ impl DataProfile {
         Ok(())
     }
 
+    /// Checks that an LLM's requirement sentence states this data's numbers: `N-class`
+    /// (classification), `N-feature` (tabular) and the scale word. The error lists every
+    /// missing element, in the form the prompt asks for.
+    pub fn check_requirement(&self, sentence: &str) -> std::result::Result<(), String> {
+        let s = sentence.to_lowercase();
+        let has = |forms: &[String]| forms.iter().any(|f| s.contains(f.as_str()));
+        let mut missing = Vec::new();
+        if self.n_classes > 0 {
+            let k = self.n_classes;
+            if !has(&[format!("{k}-class"), format!("{k} class")]) {
+                missing.push(format!("the number of classes as `{k}-class`"));
+            }
+        }
+        if self.modality == Modality::Tabular {
+            let f = self.n_features();
+            if !has(&[
+                format!("{f}-feature"),
+                format!("{f} feature"),
+                format!("{f} input feature"),
+            ]) {
+                missing.push(format!("the number of input features as `{f}-feature`"));
+            }
+        }
+        if !s.contains(self.scale.as_str()) {
+            missing.push(format!("the scale as `{}-scaled`", self.scale));
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("the requirement must state {}", missing.join(", ")))
+        }
+    }
+
     /// One line of facts for LLM prompts (the numbers a small model cannot count itself).
     pub fn facts(&self) -> String {
         let classes = if self.n_classes == 0 {
@@ -313,12 +346,19 @@ impl DataProfile {
 }
 
 fn check_table(t: &Table) -> Result<()> {
-    let src = if t.source.is_empty() { &t.name } else { &t.source };
+    let src = if t.source.is_empty() {
+        &t.name
+    } else {
+        &t.source
+    };
     if t.n_rows() == 0 {
         bail!("data `{src}` has no rows");
     }
     if t.n_features() == 0 {
-        bail!("data `{src}` has no feature columns (only the target `{}`)", t.target);
+        bail!(
+            "data `{src}` has no feature columns (only the target `{}`)",
+            t.target
+        );
     }
     if t.n_classes() < 2 {
         bail!(
@@ -416,7 +456,11 @@ pub fn humanize(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);
     let mut prev: Option<char> = None;
     for c in name.chars() {
-        let c2 = if c == '_' || c == '-' || c == '.' { ' ' } else { c };
+        let c2 = if c == '_' || c == '-' || c == '.' {
+            ' '
+        } else {
+            c
+        };
         if let Some(p) = prev {
             if c2.is_uppercase() && (p.is_lowercase() || p.is_ascii_digit()) {
                 out.push(' ');
@@ -480,6 +524,10 @@ fn feature_phrase(f: &FeatureProfile) -> String {
     let name = humanize(&f.name);
     match (f.levels, f.min, f.max) {
         (Some(l), _, _) => format!("{name} ({l} levels)"),
+        // An en dash after a minus sign reads badly ("-3313–71188"): spell it out then.
+        (None, Some(lo), Some(hi)) if lo < 0.0 => {
+            format!("{name} {} to {}", fmt_num(lo), fmt_num(hi))
+        }
         (None, Some(lo), Some(hi)) => format!("{name} {}–{}", fmt_num(lo), fmt_num(hi)),
         _ => format!("{name} (all missing)"),
     }
@@ -585,12 +633,18 @@ pub fn render(p: &DataProfile, template: usize, offset: usize) -> String {
             } else {
                 format!("{k}-class and {scale}-scaled text classification")
             };
-            let tail = if k == 0 { String::new() } else { format!(", with {balance}") };
+            let tail = if k == 0 {
+                String::new()
+            } else {
+                format!(", with {balance}")
+            };
             match template % N_TEMPLATES {
                 0 => format!("This is a task of {head} over {inputs}{tail}."),
                 1 => format!("A {head} problem whose inputs are {inputs}{tail}."),
                 2 => format!("Given {inputs}, this is {head}{tail}."),
-                3 => format!("The data calls for {head}: each example is one of many {inputs}{tail}."),
+                3 => format!(
+                    "The data calls for {head}: each example is one of many {inputs}{tail}."
+                ),
                 _ => format!("{head} of {} {inputs}{tail}.", p.n_rows),
             }
         }
@@ -601,7 +655,10 @@ pub fn render(p: &DataProfile, template: usize, offset: usize) -> String {
                 0 => format!("This is a task of {head} over {inputs}, with {balance}."),
                 1 => format!("A {head} problem on {inputs} showing {balance}."),
                 2 => format!("Given {inputs}, this is {head} with {balance}."),
-                3 => format!("The data calls for {head}: {} {inputs} with {balance}.", p.n_rows),
+                3 => format!(
+                    "The data calls for {head}: {} {inputs} with {balance}.",
+                    p.n_rows
+                ),
                 _ => format!("{head} of {inputs}, {balance}."),
             }
         }
@@ -631,7 +688,11 @@ pub fn requirements(profile: &DataProfile, n: usize, seed: u64) -> Vec<String> {
             }
             _ => profile.clone(),
         };
-        let offset = if profile.features.len() > 6 { attempt * 3 } else { 0 };
+        let offset = if profile.features.len() > 6 {
+            attempt * 3
+        } else {
+            0
+        };
         let s = render(&view, attempt, offset);
         if seen.insert(s.clone()) {
             out.push(s);
@@ -670,7 +731,12 @@ pub(crate) mod tests {
         };
         Table {
             name: "tiny".into(),
-            columns: vec![col("SepalLengthCm"), col("sepal_width"), col("petal length"), col("w")],
+            columns: vec![
+                col("SepalLengthCm"),
+                col("sepal_width"),
+                col("petal length"),
+                col("w"),
+            ],
             features: vec![
                 vec![5.1, 3.5, 1.4, 0.2],
                 vec![4.9, 3.0, 1.4, 0.2],
@@ -707,7 +773,13 @@ pub(crate) mod tests {
         assert_eq!(p.features[1].min, Some(3.0));
         let m = p.metadata().unwrap();
         assert_eq!(
-            (m.task.as_str(), m.in_dim, m.out_dim, m.scale.as_str(), m.arch.as_str()),
+            (
+                m.task.as_str(),
+                m.in_dim,
+                m.out_dim,
+                m.scale.as_str(),
+                m.arch.as_str()
+            ),
             ("tabular_cls", Some(4), 3, "small", "mlp_small")
         );
         let s = render(&p, 0, 0);
@@ -726,7 +798,10 @@ pub(crate) mod tests {
         let mut t = tiny();
         t.features.clear();
         t.labels.clear();
-        assert!(DataProfile::from_table(&t).unwrap_err().to_string().contains("no rows"));
+        assert!(DataProfile::from_table(&t)
+            .unwrap_err()
+            .to_string()
+            .contains("no rows"));
         let mut t = tiny();
         t.labels[3] = 7;
         let e = DataProfile::from_table(&t).unwrap_err().to_string();
@@ -734,7 +809,10 @@ pub(crate) mod tests {
         let mut t = tiny();
         t.class_names.truncate(1);
         t.labels = vec![0; 6];
-        assert!(DataProfile::from_table(&t).unwrap_err().to_string().contains("at least two"));
+        assert!(DataProfile::from_table(&t)
+            .unwrap_err()
+            .to_string()
+            .contains("at least two"));
     }
 
     #[test]
@@ -747,7 +825,10 @@ pub(crate) mod tests {
         assert_eq!(a.iter().collect::<HashSet<_>>().len(), 5);
         for s in &a {
             assert!(s.to_lowercase().contains("tabular classification"), "{s}");
-            assert!(s.contains('3') && s.contains('4') && s.contains("small"), "{s}");
+            assert!(
+                s.contains('3') && s.contains('4') && s.contains("small"),
+                "{s}"
+            );
         }
         assert_ne!(a[1..], requirements(&p, 5, 8)[1..]);
     }
@@ -767,7 +848,10 @@ pub(crate) mod tests {
         };
         let p = DataProfile::from_text(&t).unwrap();
         let m = p.metadata().unwrap();
-        assert_eq!((m.task.as_str(), m.in_dim, m.out_dim, m.scale.as_str()), ("seq_cls", None, 2, "large"));
+        assert_eq!(
+            (m.task.as_str(), m.in_dim, m.out_dim, m.scale.as_str()),
+            ("seq_cls", None, 2, "large")
+        );
         assert_eq!(m.arch, "distilbert-base-uncased");
         let s = render(&p, 0, 0);
         assert_eq!(s, "This is a task of 2-class and large-scaled text classification over single sentences averaging 9.4 words (longest 52), with roughly balanced classes.");
@@ -810,15 +894,55 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn requirement_check_lists_missing_elements() {
+        let p = DataProfile::from_table(&tiny()).unwrap();
+        for t in 0..N_TEMPLATES {
+            assert_eq!(
+                p.check_requirement(&render(&p, t, 0)),
+                Ok(()),
+                "template {t}"
+            );
+        }
+        let e = p
+            .check_requirement("This is a task of 15-class and small-scaled image classification.")
+            .unwrap_err();
+        assert_eq!(e, "the requirement must state the number of classes as `3-class`, the number of input features as `4-feature`");
+        assert!(p
+            .check_requirement("A 3 class problem, 4 input features, Small.")
+            .is_ok());
+    }
+
+    #[test]
     fn metadata_check_names_fields() {
         let p = DataProfile::from_table(&tiny()).unwrap();
         let good = p.metadata().unwrap();
         assert!(p.check_metadata(&good).is_ok());
-        let e = p.check_metadata(&Metadata { in_dim: Some(5), ..good.clone() }).unwrap_err();
-        assert!(e.contains("`in_dim` is 5 but the data has 4 input features"), "{e}");
-        let e = p.check_metadata(&Metadata { out_dim: 2, ..good.clone() }).unwrap_err();
-        assert!(e.contains("`out_dim` is 2 but the data has 3 classes"), "{e}");
-        let e = p.check_metadata(&Metadata { scale: "large".into(), ..good }).unwrap_err();
+        let e = p
+            .check_metadata(&Metadata {
+                in_dim: Some(5),
+                ..good.clone()
+            })
+            .unwrap_err();
+        assert!(
+            e.contains("`in_dim` is 5 but the data has 4 input features"),
+            "{e}"
+        );
+        let e = p
+            .check_metadata(&Metadata {
+                out_dim: 2,
+                ..good.clone()
+            })
+            .unwrap_err();
+        assert!(
+            e.contains("`out_dim` is 2 but the data has 3 classes"),
+            "{e}"
+        );
+        let e = p
+            .check_metadata(&Metadata {
+                scale: "large".into(),
+                ..good
+            })
+            .unwrap_err();
         assert!(e.contains("`scale`"), "{e}");
     }
 }

@@ -107,7 +107,9 @@ fn known_strings_encode_to_reference_ids() {
 #[test]
 fn chat_template_matches_the_gguf_chatml() {
     let t = tok();
-    let sys = t.default_system().expect("SmolLM2 template has a default system turn");
+    let sys = t
+        .default_system()
+        .expect("SmolLM2 template has a default system turn");
     assert_eq!(
         sys,
         "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
@@ -139,7 +141,10 @@ fn chat_template_matches_the_gguf_chatml() {
 fn missing_and_corrupt_gguf_give_clear_errors() {
     let missing = PathBuf::from("/nonexistent/dir/model.gguf");
     let err = GgufTokenizer::from_gguf_file(&missing).unwrap_err();
-    assert!(format!("{err:#}").contains("/nonexistent/dir/model.gguf"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("/nonexistent/dir/model.gguf"),
+        "{err:#}"
+    );
 
     let bad = std::env::temp_dir().join(format!("hyper-bad-{}.gguf", std::process::id()));
     std::fs::write(&bad, b"GGUF this is not a real gguf file").unwrap();

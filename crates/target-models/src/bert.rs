@@ -377,6 +377,8 @@ fn spec(name: &str, shape: Vec<usize>, role: ParamRole) -> ParamSpec {
 #[derive(Clone)]
 struct Lin {
     name: String,
+    inp: usize,
+    out: usize,
     w: Tensor,
     b: Tensor,
     lora: bool,
@@ -425,7 +427,15 @@ impl BertModel {
             VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, device)
                 .with_context(|| format!("reading {}", weights.display()))?
         };
-        Self::from_vb(&vb, cfg, lora).with_context(|| format!("loading {}", weights.display()))
+        let model = Self::from_vb(&vb, cfg, lora)
+            .with_context(|| format!("loading {}", weights.display()))?;
+        tracing::debug!(
+            dir = %dir.display(),
+            flavor = ?model.cfg.flavor,
+            lora_modules = model.lora_modules().len(),
+            "loaded BERT-family encoder"
+        );
+        Ok(model)
     }
 
     /// Builds from a `VarBuilder` at the checkpoint root. Keys may be bare or prefixed with
@@ -485,7 +495,14 @@ impl BertModel {
                 let w = get(&format!("{name}.weight"), vec![out, inp], normal)?;
                 let b = get(&format!("{name}.bias"), vec![out], Init::Const(0.0))?;
                 let lora = matcher.matches(&name);
-                Ok(Lin { name, w, b, lora })
+                Ok(Lin {
+                    name,
+                    inp,
+                    out,
+                    w,
+                    b,
+                    lora,
+                })
             });
             let [a, b, c, d, e2, f] = lins;
             let [n1, n2] = cfg.layer_norms(i);
@@ -546,8 +563,12 @@ impl BertModel {
         let mut v = Vec::new();
         for l in &self.layers {
             for lin in l.lins.iter().filter(|x| x.lora) {
-                let (out, inp) = (lin.w.dim(0).unwrap_or(0), lin.w.dim(1).unwrap_or(0));
-                v.extend(lora::lora_specs(&lin.name, vec![r, inp], vec![out, r], &self.lora));
+                v.extend(lora::lora_specs(
+                    &lin.name,
+                    vec![r, lin.inp],
+                    vec![lin.out, r],
+                    &self.lora,
+                ));
             }
         }
         v.extend(self.cfg.head_specs(num_labels));
@@ -578,9 +599,8 @@ impl BertModel {
         if !lin.lora {
             return Ok(y);
         }
-        let (out, inp) = lin.w.dims2()?;
         let r = self.lora.r;
-        let (a, b) = lora::factors(params, &lin.name, &[r, inp], &[out, r])?;
+        let (a, b) = lora::factors(params, &lin.name, &[r, lin.inp], &[lin.out, r])?;
         let delta = lora::linear_delta(
             x,
             a,
@@ -742,8 +762,7 @@ impl BertModel {
         let r = self.lora.r;
         for layer in &mut m.layers {
             for lin in layer.lins.iter_mut().filter(|l| l.lora) {
-                let (out, inp) = lin.w.dims2()?;
-                let (a, b) = lora::factors(params, &lin.name, &[r, inp], &[out, r])?;
+                let (a, b) = lora::factors(params, &lin.name, &[r, lin.inp], &[lin.out, r])?;
                 lin.w = lora::merge_linear(&lin.w, &a.detach(), &b.detach(), self.lora.scaling())?;
                 lin.lora = false;
             }

@@ -194,7 +194,14 @@ impl ResNet {
             VarBuilder::from_mmaped_safetensors(&[path], DType::F32, device)
                 .with_context(|| format!("reading {}", path.display()))?
         };
-        Self::from_vb(&vb, cfg, lora).with_context(|| format!("loading {}", path.display()))
+        let model = Self::from_vb(&vb, cfg, lora)
+            .with_context(|| format!("loading {}", path.display()))?;
+        tracing::debug!(
+            path = %path.display(),
+            lora_modules = model.lora_modules().len(),
+            "loaded ResNet"
+        );
+        Ok(model)
     }
 
     /// Builds from a `VarBuilder` at the state-dict root; a `VarMap`-backed builder gives
@@ -350,15 +357,12 @@ impl ResNet {
         y.broadcast_mul(&cb.1.scale)?.broadcast_add(&cb.1.shift)
     }
 
-    /// Pooled features `[batch, feature_dim]` of images `[batch, 3, H, W]` (H, W ≥ 32
-    /// keeps every stage non-empty).
+    /// Pooled features `[batch, feature_dim]` of images `[batch, 3, H, W]` (any size; the
+    /// reference code uses 32×32, ImageNet weights expect 224×224).
     pub fn features(&self, params: &ParamMap, x: &Tensor, train: bool) -> Result<Tensor> {
-        let (_, c, h, w) = x.dims4()?;
+        let (_, c, _, _) = x.dims4()?;
         if c != 3 {
-            candle_core::bail!("ResNet expects 3-channel images, got {c} channels");
-        }
-        if h < 32 || w < 32 {
-            candle_core::bail!("ResNet expects images of at least 32×32, got {h}×{w}");
+            candle_core::bail!("ResNet expects 3-channel images [batch, 3, H, W], got {c} channels");
         }
         // Zero padding equals torchvision's -inf padding here: the input is post-ReLU (≥ 0).
         let mut x = self

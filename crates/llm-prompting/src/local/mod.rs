@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::quantized::gguf_file::Content;
+use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
@@ -40,6 +41,25 @@ pub struct LocalConfig {
     pub repeat_penalty: f32,
     /// How many trailing tokens `repeat_penalty` looks at.
     pub repeat_last_n: usize,
+    /// In-memory weight format; see [`WeightFormat`].
+    pub weights: WeightFormat,
+}
+
+/// How the GGUF's weights are held in memory.
+///
+/// candle 0.11 has no SIMD kernel for Q4_1 (SmolLM2's format): its matmuls run scalar
+/// dot products against int8-quantized activations. Converting at load time is faster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightFormat {
+    /// As stored in the file (Q4_1 for SmolLM2): least memory, slowest.
+    Native,
+    /// Dequantized to f32 (~0.6 GB for 135M params): fast prompt processing, and logits
+    /// equal an f32 reference of the dequantized weights.
+    F32,
+    /// Requantized to Q8_0 (AVX2 kernels, ~0.15 GB): activations are int8-quantized too,
+    /// which perturbs logits slightly.
+    Q8_0,
 }
 
 impl Default for LocalConfig {
@@ -51,6 +71,7 @@ impl Default for LocalConfig {
             seed: 299_792_458,
             repeat_penalty: 1.0,
             repeat_last_n: 64,
+            weights: WeightFormat::F32,
         }
     }
 }
@@ -71,6 +92,58 @@ mod secs_f64 {
             ))
         })
     }
+}
+
+/// Rewrites the tensors of `ct` in `dtype` into an in-memory buffer and returns the
+/// content describing it, for `ModelWeights::from_gguf` to load from. 1-D tensors (norms)
+/// and tensors whose rows do not fit `dtype`'s blocks stay f32.
+fn convert_all<R: std::io::Read + std::io::Seek>(
+    ct: Content,
+    reader: &mut R,
+    dtype: GgmlDType,
+    device: &Device,
+) -> candle_core::Result<(Content, std::io::Cursor<Vec<u8>>)> {
+    use candle_core::quantized::gguf_file::TensorInfo;
+    use candle_core::quantized::QTensor;
+
+    let mut names: Vec<&String> = ct.tensor_infos.keys().collect();
+    names.sort();
+    let total: usize = ct
+        .tensor_infos
+        .values()
+        .map(|t| t.shape.elem_count() * 4)
+        .sum();
+    let mut buf: Vec<u8> = Vec::with_capacity(total);
+    let mut infos = std::collections::HashMap::with_capacity(names.len());
+    for name in names {
+        let t = ct.tensor(reader, name, device)?.dequantize(device)?;
+        let dims = t.dims();
+        let target = if dims.len() >= 2 && dims[dims.len() - 1] % dtype.block_size() == 0 {
+            dtype
+        } else {
+            GgmlDType::F32
+        };
+        let q = QTensor::quantize(&t, target)?;
+        let offset = buf.len() as u64;
+        buf.extend_from_slice(&q.data()?);
+        // GGUF tensor data is 32-byte aligned.
+        buf.resize(buf.len().div_ceil(32) * 32, 0);
+        infos.insert(
+            name.clone(),
+            TensorInfo {
+                ggml_dtype: target,
+                shape: t.shape().clone(),
+                offset,
+            },
+        );
+    }
+    let content = Content {
+        magic: ct.magic,
+        metadata: ct.metadata,
+        tensor_infos: infos,
+        tensor_data_offset: 0,
+    };
+    Ok((content, std::io::Cursor::new(buf)))
 }
 
 /// Why generation stopped.
@@ -191,12 +264,20 @@ impl LocalLlm {
             .unwrap_or_else(|| "gguf".to_string());
         let tokenizer = GgufTokenizer::from_gguf(&ct, gguf_path)?;
         let device = Device::Cpu;
-        let model = ModelWeights::from_gguf(ct, &mut file, &device).map_err(|e| {
+        let corrupt = |e: candle_core::Error| {
             anyhow!(
                 "cannot load weights from GGUF {}: {e} (truncated or corrupt? {hint})",
                 gguf_path.display()
             )
-        })?;
+        };
+        let model = match cfg.weights {
+            WeightFormat::Native => ModelWeights::from_gguf(ct, &mut file, &device),
+            WeightFormat::F32 => convert_all(ct, &mut file, GgmlDType::F32, &device)
+                .and_then(|(ct, mut data)| ModelWeights::from_gguf(ct, &mut data, &device)),
+            WeightFormat::Q8_0 => convert_all(ct, &mut file, GgmlDType::Q8_0, &device)
+                .and_then(|(ct, mut data)| ModelWeights::from_gguf(ct, &mut data, &device)),
+        }
+        .map_err(corrupt)?;
         tracing::info!(
             path = %gguf_path.display(),
             secs = t0.elapsed().as_secs_f64(),
@@ -368,6 +449,11 @@ impl ChatBackend for LocalLlm {
     /// settings never mix in.
     fn id(&self) -> String {
         let mut id = format!("local:{}", self.name);
+        match self.cfg.weights {
+            WeightFormat::F32 => {}
+            WeightFormat::Native => id.push_str(":native"),
+            WeightFormat::Q8_0 => id.push_str(":q8_0"),
+        }
         if self.cfg.temperature > 0.0 {
             id.push_str(&format!(":t{}:s{}", self.cfg.temperature, self.cfg.seed));
         }

@@ -128,7 +128,10 @@ impl GgufTokenizer {
         let mut added = Vec::new();
         for (id, (tok, &ty)) in tokens.iter().zip(&types).enumerate() {
             if vocab.insert(tok.clone(), json!(id)).is_some() {
-                bail!("GGUF {}: token {tok:?} (id {id}) appears twice", src.display());
+                bail!(
+                    "GGUF {}: token {tok:?} (id {id}) appears twice",
+                    src.display()
+                );
             }
             if ty == TOKEN_TYPE_CONTROL || ty == TOKEN_TYPE_USER_DEFINED {
                 added.push(json!({
@@ -146,8 +149,7 @@ impl GgufTokenizer {
             }
         }
 
-        let byte_level =
-            json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
+        let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
         // Mirrors llama.cpp's `llm_tokenizer_bpe`: these pre types split every digit first.
         let pre_tokenizer = match pre.as_str() {
             "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" => json!({

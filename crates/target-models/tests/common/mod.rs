@@ -41,7 +41,7 @@ fn ln_weight(n: usize) -> Tensor {
 pub fn hf_state_dict(cfg: &BertConfig) -> HashMap<String, Tensor> {
     let (h, f, l) = (cfg.hidden_size, cfg.intermediate_size, cfg.num_layers);
     let mut m = HashMap::new();
-    let mut lin = |m: &mut HashMap<String, Tensor>, name: String, i: usize, o: usize| {
+    let lin = |m: &mut HashMap<String, Tensor>, name: String, i: usize, o: usize| {
         m.insert(format!("{name}.weight"), randn(&[o, i], 0.2));
         m.insert(format!("{name}.bias"), randn(&[o], 0.1));
     };

@@ -1,0 +1,151 @@
+//! `cargo xtask pretrain tabular [--config configs/tabular.toml] [--resume]`: Algorithm-1
+//! meta-training of the tabular Parameter Generator, checkpointing every epoch.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use hyper_train::config::MetaGrad;
+use hyper_train::meta::embed_tasks;
+use hyper_train::{MetaTrainer, TabularConfig, TabularTask};
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Modality {
+    Tabular,
+    Nlp,
+    Cv,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum MetaGradArg {
+    Delta,
+    Direct,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    pub modality: Modality,
+    /// Experiment config (default: configs/tabular.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue from `<out>/last` instead of starting over.
+    #[arg(long)]
+    pub resume: bool,
+    /// Checkpoint directory (default: checkpoints/<config stem>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override `train.meta_grad` (δ surrogate = paper; direct = ablation).
+    #[arg(long, value_enum)]
+    pub meta_grad: Option<MetaGradArg>,
+    /// Override `train.epochs`.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Stop after this many epochs in this invocation (then `--resume` continues).
+    #[arg(long)]
+    pub stop_after: Option<usize>,
+}
+
+/// Tiny MLPs: one thread per op is ~15x faster than two (DESIGN.md §10).
+pub fn single_thread_ops() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // Set before any candle op or rayon pool exists; xtask is single-threaded here.
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
+}
+
+pub fn root() -> PathBuf {
+    datasets::paths::workspace_root()
+}
+
+pub fn resolve_config(config: Option<&Path>) -> (PathBuf, String) {
+    let p = config
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| root().join("configs/tabular.toml"));
+    let stem = p
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tabular".into());
+    (p, stem)
+}
+
+/// Loads every configured dataset as a meta-training task.
+pub fn load_tasks(cfg: &TabularConfig, dev: &Device) -> Result<Vec<TabularTask>> {
+    cfg.datasets
+        .iter()
+        .map(|d| {
+            let n_local = cfg.train.n_local_updates.get(d).copied().unwrap_or(1);
+            TabularTask::load(
+                d,
+                cfg.train.requirements_per_task,
+                n_local,
+                cfg.train.seed,
+                dev,
+            )
+        })
+        .collect()
+}
+
+pub fn run(a: Args) -> Result<()> {
+    if !matches!(a.modality, Modality::Tabular) {
+        bail!("only `tabular` pretraining exists so far (NLP and CV land in later issues)");
+    }
+    single_thread_ops();
+    let (cfg_path, stem) = resolve_config(a.config.as_deref());
+    let mut cfg = TabularConfig::load(&cfg_path)?;
+    if let Some(m) = a.meta_grad {
+        cfg.train.meta_grad = match m {
+            MetaGradArg::Delta => MetaGrad::Delta,
+            MetaGradArg::Direct => MetaGrad::Direct,
+        };
+    }
+    if let Some(e) = a.epochs {
+        cfg.train.epochs = e;
+    }
+    let out = a
+        .out
+        .unwrap_or_else(|| root().join("checkpoints").join(&stem));
+    let last = out.join("last");
+    if !a.resume && last.with_extension("toml").exists() {
+        bail!(
+            "{} already holds a run; pass --resume to continue it, or --out <dir> for a new one",
+            out.display()
+        );
+    }
+    let dev = Device::Cpu;
+    let t0 = Instant::now();
+    let tasks = load_tasks(&cfg, &dev)?;
+    let encoder = hyper_core::TextEncoder::load(&datasets::paths::data_dir().join("minilm"), &dev)?;
+    let embs = embed_tasks(&encoder, &tasks)?;
+    eprintln!(
+        "loaded {} tasks, {} requirements, encoder in {:.1}s; meta-grad = {}",
+        tasks.len(),
+        tasks.iter().map(|t| t.requirements.len()).sum::<usize>(),
+        t0.elapsed().as_secs_f64(),
+        cfg.train.meta_grad
+    );
+    let mut tr = MetaTrainer::new(cfg, tasks, embs, &dev)?;
+    if a.resume && last.with_extension("toml").exists() {
+        tr.resume(&last)
+            .with_context(|| format!("resuming from {}", last.display()))?;
+        eprintln!("resumed at epoch {} (step {})", tr.epoch, tr.step);
+    }
+    eprintln!(
+        "generator: {} parameters; {} steps per epoch; checkpoints in {}",
+        tr.gen.num_params(),
+        tr.steps_per_epoch(),
+        out.display()
+    );
+    tr.fit(&out, a.stop_after, true)?;
+    eprintln!(
+        "done: {} epochs, best val loss {:.4} at epoch {}, {:.1}s this invocation",
+        tr.epoch,
+        tr.best_val_loss,
+        tr.best_epoch,
+        t0.elapsed().as_secs_f64()
+    );
+    if let Some(h) = tr.history.iter().find(|h| h.epoch == tr.best_epoch) {
+        eprintln!("best epoch: val acc {:.3}", h.val_acc);
+    }
+    Ok(())
+}
