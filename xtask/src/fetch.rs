@@ -70,11 +70,16 @@ pub fn plan<'a>(assets: &[&'a Asset], data_dir: &Path, force: bool) -> Result<Ve
     Ok(todo)
 }
 
-fn spinner(prefix: &str) -> ProgressBar {
+/// A spinner (hidden when stderr is not a terminal); `bytes` adds a byte counter.
+fn spinner(prefix: &str, bytes: bool) -> ProgressBar {
     let pb = ProgressBar::new_spinner();
+    let template = if bytes {
+        "{spinner} {prefix:<14} {msg} {binary_bytes:>10} {elapsed}"
+    } else {
+        "{spinner} {prefix:<14} {msg} {elapsed}"
+    };
     pb.set_style(
-        ProgressStyle::with_template("{spinner} {prefix:<14} {msg} {binary_bytes:>10} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     pb.set_prefix(prefix.to_string());
     pb.enable_steady_tick(Duration::from_millis(120));
@@ -83,7 +88,7 @@ fn spinner(prefix: &str) -> ProgressBar {
 
 fn fetch_one(todo: &Todo, data_dir: &Path) -> Result<()> {
     let a = todo.asset;
-    let pb = spinner(&a.name);
+    let pb = spinner(&a.name, true);
     let tmp = tempfile::Builder::new().prefix("hyper-fetch-").tempdir()?;
     let archive = clients::obtain(a, tmp.path(), &|m| pb.set_message(m));
     let result = archive.and_then(|archive| {
@@ -116,8 +121,8 @@ pub fn run(args: Args) -> Result<()> {
     };
 
     let started = Instant::now();
-    let check = spinner("verifying");
-    check.set_message(format!("{}", data_dir.display()));
+    let check = spinner("verifying", false);
+    check.set_message(data_dir.display().to_string());
     let todo = plan(&selected, &data_dir, args.force)?;
     check.finish_and_clear();
 

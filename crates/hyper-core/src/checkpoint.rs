@@ -128,7 +128,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let stem = dir.path().join("ck");
         let dev = Device::Cpu;
-        let t = Tensor::new(&[1.0f32, f32::MIN_POSITIVE, -0.0, 3.1415927, 1e-40], &dev).unwrap();
+        let t = Tensor::new(&[1.0f32, f32::MIN_POSITIVE, -0.0, 2.718_281_7, 1e-40], &dev).unwrap();
         let mut cfg = toml::Table::new();
         cfg.insert("a".into(), 1.into());
         save(&stem, "test", cfg.clone(), toml::Table::new(), &[("x".into(), t.clone())]).unwrap();

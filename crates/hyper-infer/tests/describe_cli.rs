@@ -60,8 +60,14 @@ fn json_output_with_variants_for_a_user_csv() {
         serde_json::json!({"task": "tabular_cls", "in_dim": 3, "out_dim": 2, "scale": "small", "arch": "mlp_small"})
     );
     let r = v["requirement"].as_str().unwrap();
-    assert!(r.contains("2-class, 3-feature") && r.contains("2 numeric and 1 categorical"), "{r}");
-    assert!(r.contains("income 12000–78000") && r.contains("region (3 levels)"), "{r}");
+    assert!(
+        r.contains("2-class, 3-feature") && r.contains("2 numeric and 1 categorical"),
+        "{r}"
+    );
+    assert!(
+        r.contains("income 12000–78000") && r.contains("region (3 levels)"),
+        "{r}"
+    );
     assert_eq!(v["variants"].as_array().unwrap().len(), 3);
     assert_eq!(v["variants"][0], v["requirement"]);
 }
@@ -72,7 +78,10 @@ fn bad_inputs_are_clear_errors() {
     let empty = dir.path().join("empty.csv");
     std::fs::write(&empty, "").unwrap();
     let (ok, _, err) = describe(&["--data", empty.to_str().unwrap()]);
-    assert!(!ok && err.contains("empty.csv") && err.contains("empty"), "{err}");
+    assert!(
+        !ok && err.contains("empty.csv") && err.contains("empty"),
+        "{err}"
+    );
 
     let missing = dir.path().join("nope.csv");
     let (ok, _, err) = describe(&["--data", missing.to_str().unwrap()]);
@@ -85,9 +94,10 @@ fn bad_inputs_are_clear_errors() {
     assert!(!ok && err.contains("iris"), "{err}");
 
     let (ok, _, err) = describe(&[]);
-    assert!(!ok && err.contains("--dataset"), "{err}");
+    assert!(!ok && err.contains("--data"), "{err}");
 
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../llm-prompting/tests/fixtures/tiny_iris.csv");
+    let data =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../llm-prompting/tests/fixtures/tiny_iris.csv");
     let (ok, _, err) = describe(&["--data", data.to_str().unwrap(), "--target", "colour"]);
     assert!(!ok && err.contains("colour"), "{err}");
 }
@@ -95,12 +105,81 @@ fn bad_inputs_are_clear_errors() {
 #[test]
 fn openai_without_key_fails_cleanly() {
     let out = Command::new(env!("CARGO_BIN_EXE_hyper-infer"))
-        .args(["describe", "--dataset", "iris", "--backend", "openai", "--no-cache"])
+        .args([
+            "describe",
+            "--dataset",
+            "iris",
+            "--backend",
+            "openai",
+            "--no-cache",
+        ])
         .env_remove("HYPER_OPENAI_API_KEY")
         .env_remove("OPENAI_API_KEY")
         .env("HYPER_OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("no API key") && err.contains("HYPER_OPENAI_API_KEY"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("no API key") && err.contains("HYPER_OPENAI_API_KEY"),
+        "{err}"
+    );
+}
+
+/// A one-shot OpenAI-compatible server: answers each of `replies` on its own connection.
+fn fake_openai(replies: Vec<String>) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for content in replies {
+            let Ok((mut stream, _)) = listener.accept() else { return };
+            let mut r = BufReader::new(&mut stream);
+            let mut len = 0usize;
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; len];
+            let _ = r.read_exact(&mut body);
+            let body = serde_json::json!({"choices": [{"message": {"role": "assistant", "content": content}}]}).to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn openai_backend_end_to_end_then_cached() {
+    let url = fake_openai(vec![
+        "This is a task of 3-class, 4-feature and small-scaled tabular classification over petal and sepal sizes.".into(),
+        "```json\n{\"task\": \"tabular_cls\", \"in_dim\": 4, \"out_dim\": 3, \"scale\": \"small\", \"arch\": \"mlp_small\"}\n```".into(),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    let run = |url: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hyper-infer"))
+            .args(["describe", "--dataset", "iris", "--backend", "openai", "--cache-dir"])
+            .arg(cache.path())
+            .env("HYPER_OPENAI_BASE_URL", url)
+            .env("HYPER_OPENAI_API_KEY", "sk-test")
+            .env("HYPER_OPENAI_MODEL", "fake")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = run(&url);
+    assert!(first.contains("User Requirement: This is a task of 3-class, 4-feature and small-scaled"), "{first}");
+    assert!(first.contains(r#"Metadata: {"task":"tabular_cls","in_dim":4,"out_dim":3,"scale":"small","arch":"mlp_small"}"#), "{first}");
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 2);
+    // The server has answered its two replies and is gone: only the cache can answer now.
+    assert_eq!(run(&url), first);
 }

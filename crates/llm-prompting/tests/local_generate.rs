@@ -75,6 +75,19 @@ fn greedy_answer_matches_reference_is_deterministic_and_bounded() {
     assert_eq!(llm.chat(&msgs, 12).unwrap(), g.text);
     assert_eq!(llm.id(), "local:SmolLM2-135M-Instruct.Q4_1");
 
+    // A follow-up turn continues the cached sequence (prompt + reply + stop token) and
+    // only processes its new tokens; a cold start gives the same answer.
+    let mut follow = msgs.to_vec();
+    follow.push(ChatMessage::assistant(&g.text));
+    follow.push(ChatMessage::user("And of Germany?"));
+    let warm = llm.generate_chat(&follow, 12).unwrap();
+    assert_eq!(warm.reused_tokens, prompt.len() + g.tokens.len() + 1);
+    llm.next_token_logits(&prompt).unwrap(); // leaves no reusable prefix behind
+    let cold = llm.generate_chat(&follow, 12).unwrap();
+    assert_eq!(cold.reused_tokens, 0);
+    assert_eq!(warm.tokens, cold.tokens);
+    assert!(cold.text.contains("Berlin"), "{:?}", cold.text);
+
     // The per-call limit caps the reply.
     let short = llm.generate_chat(&msgs, 2).unwrap();
     assert_eq!(short.tokens[..], g.tokens[..2]);

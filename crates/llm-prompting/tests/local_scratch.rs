@@ -52,3 +52,63 @@ fn scratch() {
         );
     }
 }
+
+struct Timed<'a>(&'a LocalLlm);
+impl llm_prompting::ChatBackend for Timed<'_> {
+    fn chat(&self, m: &[ChatMessage], n: usize) -> anyhow::Result<String> {
+        let g = self.0.generate_chat(m, n)?;
+        println!(
+            "call: prompt {} tok {:.2}s, {} new tok, total {:.2}s, {:.1} tok/s, {:?}\n  => {:?}",
+            g.prompt_tokens,
+            g.prompt_secs,
+            g.tokens.len(),
+            g.total_secs,
+            g.tokens_per_sec(),
+            g.stop,
+            g.text
+        );
+        Ok(g.text)
+    }
+    fn id(&self) -> String {
+        llm_prompting::ChatBackend::id(self.0)
+    }
+}
+
+#[test]
+#[ignore]
+fn scratch_iris() {
+    use llm_prompting::{LlmGenerator, ModelGenerator, RequirementGenerator, TaskInput};
+    let t0 = std::time::Instant::now();
+    let rp: f32 = std::env::var("RP")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    let llm = LocalLlm::load(
+        &LocalLlm::default_path(),
+        LocalConfig {
+            repeat_penalty: rp,
+            ..LocalConfig::default()
+        },
+    )
+    .unwrap();
+    println!("load {:.2}s", t0.elapsed().as_secs_f64());
+    let table = datasets::uci::load_builtin("iris").unwrap();
+    let input = TaskInput::from_table(&table, None)
+        .unwrap()
+        .with_samples(llm_prompting::generator::sample_rows(&table, 3));
+    let gen = LlmGenerator::new(Timed(&llm)).unwrap();
+    let req = gen.requirement(&input);
+    println!(
+        "requirement {:?} at {:.2}s",
+        req,
+        t0.elapsed().as_secs_f64()
+    );
+    if let Ok(r) = req {
+        let m = gen.metadata(&r, &input);
+        println!(
+            "metadata {:?} at {:.2}s",
+            m.map(|m| serde_json::to_string(&m).unwrap()),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+}

@@ -34,7 +34,8 @@ pub struct DescribeArgs {
     /// A built-in tabular dataset instead of --data.
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(datasets::uci::BUILTIN))]
     pub dataset: Option<String>,
-    /// Background on the task, in the user's words.
+    /// Background on the task, in the user's words (read by the LLM backends; `profile`
+    /// describes the data alone, as its requirements for meta-training do).
     #[arg(long)]
     pub description: Option<String>,
     #[arg(long, value_enum, default_value_t = Backend::Profile)]
@@ -75,14 +76,21 @@ fn load_table(args: &DescribeArgs) -> Result<Table> {
     }
 }
 
-fn with_llm<B: ChatBackend>(backend: B, cache: Option<PathBuf>, input: &TaskInput) -> Result<(String, Metadata)> {
+fn with_llm<B: ChatBackend>(
+    backend: B,
+    cache: Option<PathBuf>,
+    input: &TaskInput,
+) -> Result<(String, Metadata)> {
     match cache {
         Some(dir) => generate(&LlmGenerator::new(CachedBackend::new(backend, dir))?, input),
         None => generate(&LlmGenerator::new(backend)?, input),
     }
 }
 
-fn generate<G: RequirementGenerator + ModelGenerator>(g: &G, input: &TaskInput) -> Result<(String, Metadata)> {
+fn generate<G: RequirementGenerator + ModelGenerator>(
+    g: &G,
+    input: &TaskInput,
+) -> Result<(String, Metadata)> {
     let requirement = g.requirement(input).context("Requirement Generator")?;
     let metadata = g.metadata(&requirement, input).context("Model Generator")?;
     Ok((requirement, metadata))
@@ -101,7 +109,11 @@ pub fn run(args: &DescribeArgs) -> Result<()> {
     let cache = (!args.no_cache).then(|| args.cache_dir.clone().unwrap_or_else(|| cfg.cache_dir()));
     let (requirement, metadata) = match args.backend {
         Backend::Profile => generate(&ProfileBackend, &input)?,
-        Backend::Openai => with_llm(OpenAiBackend::new(cfg.openai.clone().with_env())?, cache, &input)?,
+        Backend::Openai => with_llm(
+            OpenAiBackend::new(cfg.openai.clone().with_env())?,
+            cache,
+            &input,
+        )?,
         Backend::Local => {
             let path = args.gguf.clone().unwrap_or_else(LocalLlm::default_path);
             with_llm(LocalLlm::load(&path, cfg.local.clone())?, cache, &input)?

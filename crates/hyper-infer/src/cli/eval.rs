@@ -36,7 +36,7 @@ pub struct EvalArgs {
 }
 
 /// Loads the model dir and the table, checks the columns, and encodes the rows.
-pub fn prepare(model: &PathBuf, table: &datasets::Table, dev: &Device) -> Result<(ModelDir, Vec<f32>)> {
+pub fn prepare(model: &std::path::Path, table: &datasets::Table, dev: &Device) -> Result<(ModelDir, Vec<f32>)> {
     let m = ModelDir::load(model, dev)?;
     m.check_columns(table)?;
     let x = m

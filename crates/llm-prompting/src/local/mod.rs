@@ -41,6 +41,10 @@ pub struct LocalConfig {
     pub repeat_penalty: f32,
     /// How many trailing tokens `repeat_penalty` looks at.
     pub repeat_last_n: usize,
+    /// When a prompt extends the previous call's prompt + reply (a repair round, a
+    /// follow-up turn), keep the KV cache and only process the new tokens. Chunked
+    /// processing can flip near-tied greedy choices compared with a cold start.
+    pub reuse_prefix: bool,
     /// In-memory weight format; see [`WeightFormat`].
     pub weights: WeightFormat,
 }
@@ -71,6 +75,7 @@ impl Default for LocalConfig {
             seed: 299_792_458,
             repeat_penalty: 1.0,
             repeat_last_n: 64,
+            reuse_prefix: true,
             weights: WeightFormat::F32,
         }
     }
@@ -165,6 +170,8 @@ pub struct Generation {
     /// Generated token ids, stop token excluded.
     pub tokens: Vec<u32>,
     pub prompt_tokens: usize,
+    /// Leading prompt tokens served from the previous call's KV cache.
+    pub reused_tokens: usize,
     pub stop: StopReason,
     /// Time to process the prompt and produce the first token's logits.
     pub prompt_secs: f64,
@@ -183,10 +190,16 @@ impl Generation {
     }
 }
 
+/// The model and the tokens whose keys/values its internal cache holds.
+struct Session {
+    model: ModelWeights,
+    cached: Vec<u32>,
+}
+
 /// SmolLM2 (or any llama-architecture ChatML GGUF) loaded for CPU inference.
 pub struct LocalLlm {
     /// `chat` takes `&self`; the model's internal KV cache needs exclusive access.
-    model: Mutex<ModelWeights>,
+    model: Mutex<Session>,
     tokenizer: GgufTokenizer,
     cfg: LocalConfig,
     path: PathBuf,
@@ -284,7 +297,10 @@ impl LocalLlm {
             "loaded local LLM"
         );
         Ok(Self {
-            model: Mutex::new(model),
+            model: Mutex::new(Session {
+                model,
+                cached: Vec::new(),
+            }),
             tokenizer,
             cfg,
             path: gguf_path.to_path_buf(),
@@ -328,10 +344,11 @@ impl LocalLlm {
                 prompt.len()
             );
         }
-        let mut model = self.model.lock().unwrap_or_else(|p| p.into_inner());
-        model.clear_kv_cache();
+        let mut session = self.model.lock().unwrap_or_else(|p| p.into_inner());
+        session.cached.clear();
+        session.model.clear_kv_cache();
         let x = Tensor::new(prompt, &self.device)?.unsqueeze(0)?;
-        let logits = model.forward(&x, 0)?.squeeze(0)?;
+        let logits = session.model.forward(&x, 0)?.squeeze(0)?;
         Ok(logits.to_dtype(candle_core::DType::F32)?.to_vec1()?)
     }
 
@@ -360,18 +377,35 @@ impl LocalLlm {
             Sampling::ArgMax
         };
         let mut sampler = LogitsProcessor::from_sampling(self.cfg.seed, sampling);
-        // A panic in an earlier call cannot leave bad state behind: the cache is reset below.
-        let mut model = self.model.lock().unwrap_or_else(|p| p.into_inner());
-        model.clear_kv_cache();
+        // A panic in an earlier call cannot leave bad state behind: `cached` is cleared
+        // before the model runs and only set once a forward pass has succeeded.
+        let mut session = self.model.lock().unwrap_or_else(|p| p.into_inner());
+        let reuse = if self.cfg.reuse_prefix
+            && !session.cached.is_empty()
+            && session.cached.len() < prompt.len()
+            && prompt.starts_with(&session.cached)
+        {
+            session.cached.len()
+        } else {
+            session.model.clear_kv_cache();
+            0
+        };
+        session.cached.clear();
+        if reuse > 0 {
+            tracing::debug!(
+                reused = reuse,
+                "local LLM: prompt continues the cached sequence"
+            );
+        }
 
         let mut all: Vec<u32> = prompt.to_vec();
         let mut out: Vec<u32> = Vec::new();
         let mut prompt_secs = 0.0;
-        let mut input = prompt.to_vec();
-        let mut pos = 0usize;
+        let mut input = prompt[reuse..].to_vec();
+        let mut pos = reuse;
         let stop = loop {
             let x = Tensor::new(input.as_slice(), &self.device)?.unsqueeze(0)?;
-            let logits = model.forward(&x, pos)?.squeeze(0)?;
+            let logits = session.model.forward(&x, pos)?.squeeze(0)?;
             pos += input.len();
             if out.is_empty() {
                 prompt_secs = t0.elapsed().as_secs_f64();
@@ -403,7 +437,13 @@ impl LocalLlm {
             }
             input = vec![next];
         };
-        drop(model);
+        // Every sampled token but the last was fed back; after a stop token (never pushed)
+        // the last one was fed too.
+        if stop != StopReason::EndOfTurn {
+            all.pop();
+        }
+        session.cached = all;
+        drop(session);
 
         let text = self.tokenizer.decode(&out, true)?;
         let total_secs = t0.elapsed().as_secs_f64();
@@ -423,6 +463,7 @@ impl LocalLlm {
             text,
             tokens: out,
             prompt_tokens: prompt.len(),
+            reused_tokens: reuse,
             stop,
             prompt_secs,
             total_secs,
