@@ -56,7 +56,8 @@ fn resnet(c: &mut Criterion) {
     let dev = Device::Cpu;
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
-    let model = ResNet::from_vb(&vb, ResNetConfig::resnet50(), LoraConfig::resnet_default()).unwrap();
+    let model =
+        ResNet::from_vb(&vb, ResNetConfig::resnet50(), LoraConfig::resnet_default()).unwrap();
     let params = init_params(&model.param_spec_for(10), &vb.pp("gen")).unwrap();
     let mut g = c.benchmark_group("resnet50_b8");
     g.sample_size(10);

@@ -66,6 +66,11 @@ struct MethodRow {
     e2e_secs: f64,
     e2e_per_dataset: Vec<f64>,
     relative_efficiency: f64,
+    /// Part of `e2e_secs` spent reading and splitting the data (identical work per method).
+    data_load_secs: f64,
+    /// `e2e_secs` minus data loading: training, or requirement + encoding + generation.
+    model_secs: f64,
+    relative_efficiency_model: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -141,6 +146,8 @@ pub fn run(a: Args) -> Result<()> {
     let (mut acc_ft, mut acc_lora, mut acc_gen, mut acc_genf, mut acc_ctrl) =
         (vec![], vec![], vec![], vec![], vec![]);
     let (mut t_ft, mut t_lora, mut t_gen, mut t_genf) = (vec![], vec![], vec![], vec![]);
+    // Seconds of each method's E2E spent reading + splitting the data (same work for all).
+    let (mut l_ft, mut l_lora, mut l_gen) = (vec![], vec![], vec![]);
     let (mut majority, mut test_rows, mut reqs) = (vec![], vec![], vec![]);
     let mut all_reqs = Vec::new();
     for name in &names {
@@ -152,6 +159,7 @@ pub fn run(a: Args) -> Result<()> {
         // Finetune: random init, all weights, `baseline.epochs`.
         let t = Instant::now();
         let d = load(name, seed, &dev)?;
+        l_ft.push(t.elapsed().as_secs_f64());
         let mut rng = StdRng::seed_from_u64(seed);
         let init = mlp.init_params(&d.meta, &mut rng, &dev)?;
         let p = finetune(&mlp, &init, &d.train, b, b.epochs, seed)?;
@@ -163,6 +171,7 @@ pub fn run(a: Args) -> Result<()> {
         // LoRA over a frozen random init.
         let t = Instant::now();
         let d = load(name, seed, &dev)?;
+        l_lora.push(t.elapsed().as_secs_f64());
         let mut rng = StdRng::seed_from_u64(seed);
         let base = mlp.init_params(&d.meta, &mut rng, &dev)?;
         let l0 = mlp.init_lora(&d.meta, b.lora_r, &mut rng, &dev)?;
@@ -175,6 +184,7 @@ pub fn run(a: Args) -> Result<()> {
         // ModelGPT: requirement + metadata (profile) → encode → generate; 0 epochs.
         let t = Instant::now();
         let d = load(name, seed, &dev)?;
+        l_gen.push(t.elapsed().as_secs_f64());
         let g = engine.generate(&d.table, None, Some(name))?;
         t_gen.push(t.elapsed().as_secs_f64());
         acc_gen.push(evaluate(&mlp, &g.params, &d.test)?.1);
@@ -205,26 +215,35 @@ pub fn run(a: Args) -> Result<()> {
         t_genf.iter().sum::<f64>() + engine_load,
     ];
     let worst = totals.iter().cloned().fold(0.0, f64::max);
-    let row = |m: &str, ep: usize, acc: Vec<f64>, per: Vec<f64>, tot: f64| MethodRow {
+    let loads = [
+        l_ft.iter().sum::<f64>(),
+        l_lora.iter().sum::<f64>(),
+        l_gen.iter().sum::<f64>(),
+    ];
+    let model_only = [
+        totals[0] - loads[0],
+        totals[1] - loads[1],
+        totals[2] - loads[2],
+        totals[3] - loads[2],
+    ];
+    let worst_model = model_only.iter().cloned().fold(0.0, f64::max);
+    let row = |m: &str, ep: usize, acc: Vec<f64>, per: Vec<f64>, i: usize| MethodRow {
         method: m.into(),
         epochs: ep,
         average: mean(&acc),
         accuracy: acc,
-        e2e_secs: tot,
+        e2e_secs: totals[i],
         e2e_per_dataset: per,
-        relative_efficiency: worst / tot,
+        relative_efficiency: worst / totals[i],
+        data_load_secs: totals[i] - model_only[i],
+        model_secs: model_only[i],
+        relative_efficiency_model: worst_model / model_only[i],
     };
     let methods = vec![
-        row("LoRA", b.epochs, acc_lora, t_lora, totals[1]),
-        row("Finetune", b.epochs, acc_ft, t_ft, totals[0]),
-        row("ModelGPT", 0, acc_gen, t_gen, totals[2]),
-        row(
-            "ModelGPT-F",
-            b.finetune_f_epochs,
-            acc_genf,
-            t_genf,
-            totals[3],
-        ),
+        row("LoRA", b.epochs, acc_lora, t_lora, 1),
+        row("Finetune", b.epochs, acc_ft, t_ft, 0),
+        row("ModelGPT", 0, acc_gen, t_gen, 2),
+        row("ModelGPT-F", b.finetune_f_epochs, acc_genf, t_genf, 3),
     ];
     let ctrl_avg = mean(&acc_ctrl);
     let command = format!(
@@ -276,16 +295,16 @@ fn markdown(r: &Report) -> String {
         r.config, r.checkpoint, r.meta_grad, r.machine
     ));
     s.push_str(&format!(
-        "| Method | {} | Average | #Epoch | E2E (s) | Relative efficiency |\n",
+        "| Method | {} | Average | #Epoch | E2E (s) | Relative efficiency | of which data load (s) | model time (s) | Rel. eff. (model time) |\n",
         r.datasets.join(" | ")
     ));
     s.push_str(&format!(
-        "|---|{}---|---|---|---|\n",
+        "|---|{}---|---|---|---|---|---|---|\n",
         "---|".repeat(r.datasets.len())
     ));
     for m in &r.methods {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {:.2} | {:.1} |\n",
+            "| {} | {} | {} | {} | {:.2} | {:.1} | {:.2} | {:.3} | {:.1} |\n",
             m.method,
             m.accuracy
                 .iter()
@@ -295,11 +314,14 @@ fn markdown(r: &Report) -> String {
             pct(m.average),
             m.epochs,
             m.e2e_secs,
-            m.relative_efficiency
+            m.relative_efficiency,
+            m.data_load_secs,
+            m.model_secs,
+            m.relative_efficiency_model
         ));
     }
     s.push_str(&format!(
-        "| Control: wrong requirement | {} | {} | 0 | | |\n",
+        "| Control: wrong requirement | {} | {} | 0 | | | | | |\n",
         r.wrong_requirement_control
             .iter()
             .map(|&a| pct(a))
@@ -308,7 +330,7 @@ fn markdown(r: &Report) -> String {
         pct(r.wrong_requirement_control_average)
     ));
     s.push_str(&format!(
-        "| Majority class | {} | {} | | | |\n\n",
+        "| Majority class | {} | {} | | | | | | |\n\n",
         r.majority_rate
             .iter()
             .map(|&a| pct(a))

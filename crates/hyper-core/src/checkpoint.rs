@@ -29,7 +29,10 @@ pub struct CheckpointHeader {
 }
 
 pub fn paths(stem: &Path) -> (PathBuf, PathBuf) {
-    (stem.with_extension("safetensors"), stem.with_extension("toml"))
+    (
+        stem.with_extension("safetensors"),
+        stem.with_extension("toml"),
+    )
 }
 
 /// Writes `stem.safetensors` then `stem.toml`; each is atomic, and the header's hash
@@ -66,8 +69,8 @@ pub fn load(stem: &Path, kind: &str, device: &Device) -> anyhow::Result<Loaded> 
     let (st_path, toml_path) = paths(stem);
     let text = std::fs::read_to_string(&toml_path)
         .with_context(|| format!("reading checkpoint header {}", toml_path.display()))?;
-    let header: CheckpointHeader =
-        toml::from_str(&text).with_context(|| format!("parsing checkpoint header {}", toml_path.display()))?;
+    let header: CheckpointHeader = toml::from_str(&text)
+        .with_context(|| format!("parsing checkpoint header {}", toml_path.display()))?;
     if header.format_version != FORMAT_VERSION {
         bail!(
             "{}: checkpoint format {} is not supported (expected {FORMAT_VERSION})",
@@ -76,9 +79,14 @@ pub fn load(stem: &Path, kind: &str, device: &Device) -> anyhow::Result<Loaded> 
         );
     }
     if header.kind != kind {
-        bail!("{}: checkpoint is a `{}`, expected a `{kind}`", toml_path.display(), header.kind);
+        bail!(
+            "{}: checkpoint is a `{}`, expected a `{kind}`",
+            toml_path.display(),
+            header.kind
+        );
     }
-    let bytes = std::fs::read(&st_path).with_context(|| format!("reading {}", st_path.display()))?;
+    let bytes =
+        std::fs::read(&st_path).with_context(|| format!("reading {}", st_path.display()))?;
     let h = format!("{:016x}", fnv1a64(&bytes));
     if h != header.tensors_fnv64 {
         bail!(
@@ -102,14 +110,20 @@ pub fn config_diff(a: &toml::Table, b: &toml::Table) -> Vec<String> {
         keys.sort();
         keys.dedup();
         for k in keys {
-            let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let p = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             match (a.get(k), b.get(k)) {
                 (Some(toml::Value::Table(x)), Some(toml::Value::Table(y))) => walk(&p, x, y, out),
                 (x, y) if x == y => {}
                 (x, y) => out.push(format!(
                     "{p}: {} vs {}",
-                    x.map(|v| v.to_string()).unwrap_or_else(|| "(absent)".into()),
-                    y.map(|v| v.to_string()).unwrap_or_else(|| "(absent)".into())
+                    x.map(|v| v.to_string())
+                        .unwrap_or_else(|| "(absent)".into()),
+                    y.map(|v| v.to_string())
+                        .unwrap_or_else(|| "(absent)".into())
                 )),
             }
         }
@@ -131,10 +145,27 @@ mod tests {
         let t = Tensor::new(&[1.0f32, f32::MIN_POSITIVE, -0.0, 2.718_281_7, 1e-40], &dev).unwrap();
         let mut cfg = toml::Table::new();
         cfg.insert("a".into(), 1.into());
-        save(&stem, "test", cfg.clone(), toml::Table::new(), &[("x".into(), t.clone())]).unwrap();
+        save(
+            &stem,
+            "test",
+            cfg.clone(),
+            toml::Table::new(),
+            &[("x".into(), t.clone())],
+        )
+        .unwrap();
         let l = load(&stem, "test", &dev).unwrap();
-        let a: Vec<u32> = t.to_vec1::<f32>().unwrap().iter().map(|x| x.to_bits()).collect();
-        let b: Vec<u32> = l.tensors["x"].to_vec1::<f32>().unwrap().iter().map(|x| x.to_bits()).collect();
+        let a: Vec<u32> = t
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .map(|x| x.to_bits())
+            .collect();
+        let b: Vec<u32> = l.tensors["x"]
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .map(|x| x.to_bits())
+            .collect();
         assert_eq!(a, b);
         assert_eq!(l.header.config, cfg);
         let e = load(&stem, "other", &dev).err().unwrap().to_string();

@@ -36,7 +36,8 @@ impl TextEncoder {
         };
         let cfg_path = file("config.json")?;
         let cfg: Config = serde_json::from_str(
-            &std::fs::read_to_string(&cfg_path).with_context(|| format!("reading {}", cfg_path.display()))?,
+            &std::fs::read_to_string(&cfg_path)
+                .with_context(|| format!("reading {}", cfg_path.display()))?,
         )
         .with_context(|| format!("parsing {}", cfg_path.display()))?;
         let mut tokenizer = Tokenizer::from_file(file("tokenizer.json")?)
@@ -56,7 +57,8 @@ impl TextEncoder {
         // SAFETY: the file is memory-mapped read-only and not modified while we run.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, device) }
             .with_context(|| format!("mapping {}", weights.display()))?;
-        let model = BertModel::load(vb, &cfg).with_context(|| format!("loading BERT from {}", weights.display()))?;
+        let model = BertModel::load(vb, &cfg)
+            .with_context(|| format!("loading BERT from {}", weights.display()))?;
         Ok(Self {
             model,
             tokenizer,
@@ -132,7 +134,11 @@ mod tests {
         let b = "Predict the species of an iris flower from its sepal and petal sizes.";
         let c = "Decide whether a bank client subscribes to a term deposit.";
         let solo = enc.embed_one(a).unwrap();
-        let batch = enc.embed(&[a, "x", c, b]).unwrap().to_vec2::<f32>().unwrap();
+        let batch = enc
+            .embed(&[a, "x", c, b])
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         for (x, y) in solo.iter().zip(&batch[0]) {
             assert!((x - y).abs() < 1e-4);
         }

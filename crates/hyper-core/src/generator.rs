@@ -122,7 +122,13 @@ fn head_key(task: &str, spec: &ParamSpec) -> String {
 
 fn sanitize(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -143,7 +149,12 @@ fn fan_in(spec: &ParamSpec, all: &[ParamSpec]) -> usize {
 
 impl ParamGenerator {
     /// A freshly initialised generator with heads for every tensor of every task.
-    pub fn new(cfg: GeneratorConfig, tasks: Vec<TaskSpec>, seed: u64, device: &Device) -> anyhow::Result<Self> {
+    pub fn new(
+        cfg: GeneratorConfig,
+        tasks: Vec<TaskSpec>,
+        seed: u64,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
         if tasks.is_empty() {
             bail!("a parameter generator needs at least one task");
         }
@@ -152,16 +163,31 @@ impl ParamGenerator {
         let add = |name: String, t: Tensor| -> anyhow::Result<Tensor> {
             let var = Var::from_tensor(&t)?;
             let out = var.as_tensor().clone();
-            varmap.data().lock().map_err(|_| anyhow!("var map lock poisoned"))?.insert(name, var);
+            varmap
+                .data()
+                .lock()
+                .map_err(|_| anyhow!("var map lock poisoned"))?
+                .insert(name, var);
             Ok(out)
         };
-        let dims = [cfg.embed_dim, cfg.hidden_dim, cfg.hidden_dim, cfg.latent_dim];
+        let dims = [
+            cfg.embed_dim,
+            cfg.hidden_dim,
+            cfg.hidden_dim,
+            cfg.latent_dim,
+        ];
         let mut ffn = Vec::new();
         for i in 0..3 {
             let (din, dout) = (dims[i], dims[i + 1]);
             let bound = default_bound(din);
-            let w = add(format!("ffn.{i}.weight"), uniform(&mut rng, &[dout, din], bound, device)?)?;
-            let b = add(format!("ffn.{i}.bias"), uniform(&mut rng, &[dout], bound, device)?)?;
+            let w = add(
+                format!("ffn.{i}.weight"),
+                uniform(&mut rng, &[dout, din], bound, device)?,
+            )?;
+            let b = add(
+                format!("ffn.{i}.bias"),
+                uniform(&mut rng, &[dout], bound, device)?,
+            )?;
             let u = if cfg.spectral_norm {
                 let u = uniform(&mut rng, &[dout], 1.0, device)?;
                 Some(Mutex::new(normalize(&u)?))
@@ -184,7 +210,8 @@ impl ParamGenerator {
                             );
                         }
                     } else {
-                        shared_shapes.insert(spec.name.clone(), (spec.shape.clone(), task.name.clone()));
+                        shared_shapes
+                            .insert(spec.name.clone(), (spec.shape.clone(), task.name.clone()));
                     }
                 }
                 let key = head_key(&task.name, spec);
@@ -192,9 +219,15 @@ impl ParamGenerator {
                     continue;
                 }
                 let n = spec.numel();
-                let w = add(format!("{key}.weight"), uniform(&mut rng, &[n, cfg.latent_dim], hb, device)?)?;
+                let w = add(
+                    format!("{key}.weight"),
+                    uniform(&mut rng, &[n, cfg.latent_dim], hb, device)?,
+                )?;
                 let bias_bound = default_bound(fan_in(spec, &task.specs));
-                let b = add(format!("{key}.bias"), uniform(&mut rng, &[n], bias_bound, device)?)?;
+                let b = add(
+                    format!("{key}.bias"),
+                    uniform(&mut rng, &[n], bias_bound, device)?,
+                )?;
                 heads.insert(key, (w, b));
             }
         }
@@ -222,7 +255,10 @@ impl ParamGenerator {
     }
 
     pub fn num_params(&self) -> usize {
-        self.trainable_vars().iter().map(|(_, v)| v.elem_count()).sum()
+        self.trainable_vars()
+            .iter()
+            .map(|(_, v)| v.elem_count())
+            .sum()
     }
 
     pub fn task(&self, name: &str) -> Option<&TaskSpec> {
@@ -234,8 +270,12 @@ impl ParamGenerator {
     }
 
     fn ffn_weight(&self, l: &FfnLayer, train: bool) -> CResult<Tensor> {
-        let Some(u) = &l.u else { return Ok(l.w.clone()) };
-        let mut guard = u.lock().map_err(|_| candle_core::Error::Msg("spectral-norm lock poisoned".into()))?;
+        let Some(u) = &l.u else {
+            return Ok(l.w.clone());
+        };
+        let mut guard = u
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("spectral-norm lock poisoned".into()))?;
         let wd = l.w.detach();
         let v = normalize(&wd.t()?.matmul(&guard.unsqueeze(1)?)?.squeeze(1)?)?;
         let u_new = normalize(&wd.matmul(&v.unsqueeze(1)?)?.squeeze(1)?)?;
@@ -248,7 +288,11 @@ impl ParamGenerator {
 
     /// `[n, d]` embeddings → `[n, latent]`.
     pub fn latent(&self, emb: &Tensor, train: bool) -> CResult<Tensor> {
-        let mut z = if emb.rank() == 1 { emb.unsqueeze(0)? } else { emb.clone() };
+        let mut z = if emb.rank() == 1 {
+            emb.unsqueeze(0)?
+        } else {
+            emb.clone()
+        };
         for l in &self.ffn {
             z = candle_nn::ops::leaky_relu(&z, self.cfg.leaky_slope)?;
             z = linear(&z, &self.ffn_weight(l, train)?, Some(&l.b))?;
@@ -259,19 +303,28 @@ impl ParamGenerator {
 
     /// The tensors of seen task `task` from one requirement embedding `[d]`.
     pub fn generate(&self, emb: &Tensor, task: &str, train: bool) -> anyhow::Result<ParamMap> {
-        let ts = self
-            .task(task)
-            .ok_or_else(|| anyhow!("task `{task}` was not seen in pretraining; seen: {}", self.task_names().join(", ")))?;
+        let ts = self.task(task).ok_or_else(|| {
+            anyhow!(
+                "task `{task}` was not seen in pretraining; seen: {}",
+                self.task_names().join(", ")
+            )
+        })?;
         let z = self.latent(emb, train)?;
         let mut out = ParamMap::new();
         for spec in &ts.specs {
-            out.insert(spec.name.clone(), self.head(&z, &head_key(task, spec), &spec.shape)?);
+            out.insert(
+                spec.name.clone(),
+                self.head(&z, &head_key(task, spec), &spec.shape)?,
+            );
         }
         Ok(out)
     }
 
     fn head(&self, z: &Tensor, key: &str, shape: &[usize]) -> anyhow::Result<Tensor> {
-        let (w, b) = self.heads.get(key).ok_or_else(|| anyhow!("generator has no head `{key}`"))?;
+        let (w, b) = self
+            .heads
+            .get(key)
+            .ok_or_else(|| anyhow!("generator has no head `{key}`"))?;
         Ok(linear(z, w, Some(b))?.reshape(shape)?)
     }
 
@@ -285,7 +338,11 @@ impl ParamGenerator {
             .tasks
             .iter()
             .map(|t| {
-                let s = self.anchors.get(&t.name).map(|a| cosine(a, emb)).unwrap_or(f32::NEG_INFINITY);
+                let s = self
+                    .anchors
+                    .get(&t.name)
+                    .map(|a| cosine(a, emb))
+                    .unwrap_or(f32::NEG_INFINITY);
                 (t.name.clone(), s)
             })
             .collect();
@@ -307,14 +364,28 @@ impl ParamGenerator {
         let emb_v = emb.flatten_all()?.to_vec1::<f32>()?;
         let shapes_match = |t: &TaskSpec| {
             t.specs.len() == specs.len()
-                && t.specs.iter().zip(specs).all(|(a, b)| a.name == b.name && a.shape == b.shape)
+                && t.specs
+                    .iter()
+                    .zip(specs)
+                    .all(|(a, b)| a.name == b.name && a.shape == b.shape)
         };
         let nearest = self.nearest_tasks(&emb_v);
-        let sim_of = |n: &str| nearest.iter().find(|(t, _)| t == n).map(|x| x.1).unwrap_or(0.0);
-        let chosen: (String, bool) = match task_hint.and_then(|h| self.task(h)).filter(|t| shapes_match(t)) {
+        let sim_of = |n: &str| {
+            nearest
+                .iter()
+                .find(|(t, _)| t == n)
+                .map(|x| x.1)
+                .unwrap_or(0.0)
+        };
+        let chosen: (String, bool) = match task_hint
+            .and_then(|h| self.task(h))
+            .filter(|t| shapes_match(t))
+        {
             Some(t) => (t.name.clone(), true),
             None => {
-                let exact = nearest.iter().find(|(n, _)| self.task(n).is_some_and(shapes_match));
+                let exact = nearest
+                    .iter()
+                    .find(|(n, _)| self.task(n).is_some_and(shapes_match));
                 match exact.or(nearest.first()) {
                     Some((n, _)) => (n.clone(), false),
                     None => bail!("generator has no seen tasks"),
@@ -330,7 +401,13 @@ impl ParamGenerator {
                 .specs
                 .iter()
                 .find(|s| s.name == spec.name)
-                .ok_or_else(|| anyhow!("tensor `{}` is unknown to the generator (task `{}`)", spec.name, ts.name))?;
+                .ok_or_else(|| {
+                    anyhow!(
+                        "tensor `{}` is unknown to the generator (task `{}`)",
+                        spec.name,
+                        ts.name
+                    )
+                })?;
             let t = self.head(&z, &head_key(&ts.name, src), &src.shape)?;
             let t = if src.shape == spec.shape {
                 t
@@ -360,11 +437,17 @@ impl ParamGenerator {
             .map(|(k, v)| (k, v.as_tensor().detach()))
             .collect();
         for (k, a) in &self.anchors {
-            out.push((format!("anchor.{k}"), Tensor::from_vec(a.clone(), a.len(), &self.device)?));
+            out.push((
+                format!("anchor.{k}"),
+                Tensor::from_vec(a.clone(), a.len(), &self.device)?,
+            ));
         }
         for (i, l) in self.ffn.iter().enumerate() {
             if let Some(u) = &l.u {
-                out.push((format!("sn.{i}.u"), u.lock().map_err(|_| anyhow!("lock poisoned"))?.clone()));
+                out.push((
+                    format!("sn.{i}.u"),
+                    u.lock().map_err(|_| anyhow!("lock poisoned"))?.clone(),
+                ));
             }
         }
         Ok(out)
@@ -373,9 +456,11 @@ impl ParamGenerator {
     /// Restores [`ParamGenerator::state_tensors`]; every var must be present with its shape.
     pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>) -> anyhow::Result<()> {
         for (name, var) in self.trainable_vars() {
-            let t = tensors
-                .get(&name)
-                .ok_or_else(|| anyhow!("checkpoint lacks generator tensor `{name}` (was it saved by another config?)"))?;
+            let t = tensors.get(&name).ok_or_else(|| {
+                anyhow!(
+                    "checkpoint lacks generator tensor `{name}` (was it saved by another config?)"
+                )
+            })?;
             if t.dims() != var.dims() {
                 bail!(
                     "checkpoint tensor `{name}` has shape {:?}, this config expects {:?}",
@@ -408,7 +493,11 @@ fn normalize(v: &Tensor) -> CResult<Tensor> {
 /// Crops or zero-pads `t` to `shape` dim by dim (same rank).
 fn crop_or_pad(t: &Tensor, shape: &[usize]) -> anyhow::Result<Tensor> {
     if t.rank() != shape.len() {
-        bail!("cannot adapt a rank-{} tensor to shape {:?}", t.rank(), shape);
+        bail!(
+            "cannot adapt a rank-{} tensor to shape {:?}",
+            t.rank(),
+            shape
+        );
     }
     let mut t = t.clone();
     for (d, &want) in shape.iter().enumerate() {
@@ -469,13 +558,25 @@ mod tests {
             let p = g.generate(&emb, &t.name, false).unwrap();
             assert_eq!(p.len(), t.specs.len());
             for s in &t.specs {
-                assert_eq!(p.get(&s.name).unwrap().dims(), s.shape.as_slice(), "{} {}", t.name, s.name);
+                assert_eq!(
+                    p.get(&s.name).unwrap().dims(),
+                    s.shape.as_slice(),
+                    "{} {}",
+                    t.name,
+                    s.name
+                );
             }
         }
         // 2 tasks × 4 dynamic heads + 2 shared heads, each with weight and bias.
         assert_eq!(g.trainable_vars().len(), 6 + 2 * (8 + 2));
         // A fresh generator emits roughly its head bias: within default-init bounds.
-        let w = g.generate(&emb, "a", false).unwrap().get("mlp.0.weight").unwrap().abs().unwrap();
+        let w = g
+            .generate(&emb, "a", false)
+            .unwrap()
+            .get("mlp.0.weight")
+            .unwrap()
+            .abs()
+            .unwrap();
         let max = w.max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(max < 0.5 + 0.2, "{max}");
     }
@@ -495,8 +596,16 @@ mod tests {
             }
             let grads = loss.backward().unwrap();
             for (name, v) in g.trainable_vars() {
-                let gr = grads.get(&v).unwrap_or_else(|| panic!("no grad for {name} (sn={sn})"));
-                let n = gr.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+                let gr = grads
+                    .get(&v)
+                    .unwrap_or_else(|| panic!("no grad for {name} (sn={sn})"));
+                let n = gr
+                    .abs()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
                 assert!(n > 0.0, "zero grad for {name} (sn={sn})");
             }
         }
@@ -517,8 +626,13 @@ mod tests {
         q[0] = 0.1;
         let emb = Tensor::from_vec(q, 16, &dev).unwrap();
         // Same shapes as `a` but the query is closer to `b`: `a` is chosen (exact shape).
-        let (_, r) = g.generate_for(&emb, &tasks()[0].specs, None, false).unwrap();
-        assert_eq!((r.task.as_str(), r.direct, r.adapted.len()), ("a", false, 0));
+        let (_, r) = g
+            .generate_for(&emb, &tasks()[0].specs, None, false)
+            .unwrap();
+        assert_eq!(
+            (r.task.as_str(), r.direct, r.adapted.len()),
+            ("a", false, 0)
+        );
         // A 5-feature, 3-class task matches neither: nearest (`b`) with cropping/padding.
         let mut specs = tasks()[1].specs.clone();
         specs[0].shape = vec![6, 5];
@@ -526,10 +640,15 @@ mod tests {
         specs[5].shape = vec![3];
         let (p, r) = g.generate_for(&emb, &specs, None, false).unwrap();
         assert_eq!(r.task, "b");
-        assert_eq!(r.adapted, vec!["mlp.0.weight", "mlp.2.weight", "mlp.2.bias"]);
+        assert_eq!(
+            r.adapted,
+            vec!["mlp.0.weight", "mlp.2.weight", "mlp.2.bias"]
+        );
         assert_eq!(p.get("mlp.0.weight").unwrap().dims(), &[6, 5]);
         assert_eq!(p.get("mlp.2.bias").unwrap().dims(), &[3]);
-        let (_, r) = g.generate_for(&emb, &tasks()[0].specs, Some("a"), false).unwrap();
+        let (_, r) = g
+            .generate_for(&emb, &tasks()[0].specs, Some("a"), false)
+            .unwrap();
         assert!(r.direct);
     }
 
@@ -545,12 +664,37 @@ mod tests {
         let a = g.generate(&emb, "b", false).unwrap();
         let b = h.generate(&emb, "b", false).unwrap();
         for (k, t) in a.iter() {
-            let x: Vec<u32> = t.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|v| v.to_bits()).collect();
-            let y: Vec<u32> = b.get(k).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|v| v.to_bits()).collect();
+            let x: Vec<u32> = t
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect();
+            let y: Vec<u32> = b
+                .get(k)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect();
             assert_eq!(x, y, "{k}");
         }
         assert_eq!(h.anchors["a"], vec![0.5; 16]);
-        let other = ParamGenerator::new(GeneratorConfig { latent_dim: 6, ..small_cfg(true) }, tasks(), 4, &dev).unwrap();
+        let other = ParamGenerator::new(
+            GeneratorConfig {
+                latent_dim: 6,
+                ..small_cfg(true)
+            },
+            tasks(),
+            4,
+            &dev,
+        )
+        .unwrap();
         let mut other = other;
         let e = other.load_state(&st).unwrap_err().to_string();
         assert!(e.contains("has shape"), "{e}");

@@ -38,7 +38,13 @@ pub fn uniform<R: Rng>(rng: &mut R, shape: &[usize], bound: f64, dev: &Device) -
     let n: usize = shape.iter().product();
     let b = bound as f32;
     let data: Vec<f32> = (0..n)
-        .map(|_| if b > 0.0 { rng.random_range(-b..=b) } else { 0.0 })
+        .map(|_| {
+            if b > 0.0 {
+                rng.random_range(-b..=b)
+            } else {
+                0.0
+            }
+        })
         .collect();
     Tensor::from_vec(data, shape, dev)
 }
@@ -48,8 +54,15 @@ pub fn accuracy(logits: &Tensor, labels: &[usize]) -> Result<f64> {
     if labels.is_empty() {
         return Ok(0.0);
     }
-    let pred = logits.argmax(candle_core::D::Minus1)?.to_dtype(DType::U32)?.to_vec1::<u32>()?;
-    let ok = pred.iter().zip(labels).filter(|(p, y)| **p as usize == **y).count();
+    let pred = logits
+        .argmax(candle_core::D::Minus1)?
+        .to_dtype(DType::U32)?
+        .to_vec1::<u32>()?;
+    let ok = pred
+        .iter()
+        .zip(labels)
+        .filter(|(p, y)| **p as usize == **y)
+        .count();
     Ok(ok as f64 / labels.len() as f64)
 }
 

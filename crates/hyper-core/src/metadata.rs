@@ -39,7 +39,9 @@ impl Metadata {
             return Err("field `out_dim` must be a positive integer, got 0".into());
         }
         match (self.task.as_str(), self.in_dim) {
-            ("tabular_cls", None) => Err("field `in_dim` is required when task is tabular_cls".into()),
+            ("tabular_cls", None) => {
+                Err("field `in_dim` is required when task is tabular_cls".into())
+            }
             (_, Some(0)) => Err("field `in_dim` must be a positive integer, got 0".into()),
             _ => Ok(()),
         }
@@ -74,11 +76,26 @@ mod tests {
     #[test]
     fn valid_and_invalid_fields() {
         assert!(iris().validate().is_ok());
-        let e = Metadata { arch: "gpt5".into(), ..iris() }.validate().unwrap_err();
+        let e = Metadata {
+            arch: "gpt5".into(),
+            ..iris()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.contains("`arch`") && e.contains("resnet50"), "{e}");
-        let e = Metadata { in_dim: None, ..iris() }.validate().unwrap_err();
+        let e = Metadata {
+            in_dim: None,
+            ..iris()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.contains("in_dim"), "{e}");
-        let e = Metadata { out_dim: 0, ..iris() }.validate().unwrap_err();
+        let e = Metadata {
+            out_dim: 0,
+            ..iris()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.contains("out_dim"), "{e}");
     }
 }

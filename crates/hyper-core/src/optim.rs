@@ -92,7 +92,11 @@ impl Adam {
     /// One update from a backward pass; variables without a gradient are skipped, as in
     /// PyTorch.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
-        let gs: Vec<Option<Tensor>> = self.vars.iter().map(|(_, v)| grads.get(v).cloned()).collect();
+        let gs: Vec<Option<Tensor>> = self
+            .vars
+            .iter()
+            .map(|(_, v)| grads.get(v).cloned())
+            .collect();
         self.step_grads(&gs, 1.0)
     }
 
@@ -109,7 +113,11 @@ impl Adam {
                 step: 0,
                 m: vec![0.0; p.len()],
                 v: vec![0.0; p.len()],
-                vmax: if c.amsgrad { vec![0.0; p.len()] } else { Vec::new() },
+                vmax: if c.amsgrad {
+                    vec![0.0; p.len()]
+                } else {
+                    Vec::new()
+                },
             });
             st.step += 1;
             let t = st.step as i32;
@@ -149,32 +157,60 @@ impl Adam {
     pub fn state_tensors(&self, prefix: &str) -> Result<Vec<(String, Tensor)>> {
         let mut out = Vec::new();
         for (name, var) in &self.vars {
-            let Some(st) = self.state.get(name) else { continue };
+            let Some(st) = self.state.get(name) else {
+                continue;
+            };
             let shape = var.shape().clone();
             let dev = var.device();
-            out.push((format!("{prefix}{name}.m"), Tensor::from_vec(st.m.clone(), &shape, dev)?));
-            out.push((format!("{prefix}{name}.v"), Tensor::from_vec(st.v.clone(), &shape, dev)?));
+            out.push((
+                format!("{prefix}{name}.m"),
+                Tensor::from_vec(st.m.clone(), &shape, dev)?,
+            ));
+            out.push((
+                format!("{prefix}{name}.v"),
+                Tensor::from_vec(st.v.clone(), &shape, dev)?,
+            ));
             if !st.vmax.is_empty() {
-                out.push((format!("{prefix}{name}.vmax"), Tensor::from_vec(st.vmax.clone(), &shape, dev)?));
+                out.push((
+                    format!("{prefix}{name}.vmax"),
+                    Tensor::from_vec(st.vmax.clone(), &shape, dev)?,
+                ));
             }
-            out.push((format!("{prefix}{name}.step"), Tensor::new(&[st.step as i64], dev)?));
+            out.push((
+                format!("{prefix}{name}.step"),
+                Tensor::new(&[st.step as i64], dev)?,
+            ));
         }
         Ok(out)
     }
 
     /// Restores what [`Adam::state_tensors`] wrote.
-    pub fn load_state(&mut self, prefix: &str, tensors: &std::collections::HashMap<String, Tensor>) -> Result<()> {
+    pub fn load_state(
+        &mut self,
+        prefix: &str,
+        tensors: &std::collections::HashMap<String, Tensor>,
+    ) -> Result<()> {
         self.state.clear();
         for (name, _) in &self.vars {
-            let Some(step) = tensors.get(&format!("{prefix}{name}.step")) else { continue };
+            let Some(step) = tensors.get(&format!("{prefix}{name}.step")) else {
+                continue;
+            };
             let get = |k: &str| -> Result<Vec<f32>> {
                 tensors
                     .get(&format!("{prefix}{name}.{k}"))
-                    .ok_or_else(|| candle_core::Error::Msg(format!("optimizer state `{prefix}{name}.{k}` missing")))?
+                    .ok_or_else(|| {
+                        candle_core::Error::Msg(format!(
+                            "optimizer state `{prefix}{name}.{k}` missing"
+                        ))
+                    })?
                     .flatten_all()?
                     .to_vec1::<f32>()
             };
-            let vmax = if self.cfg.amsgrad { get("vmax")? } else { Vec::new() };
+            let vmax = if self.cfg.amsgrad {
+                get("vmax")?
+            } else {
+                Vec::new()
+            };
             self.state.insert(
                 name.clone(),
                 Moments {
@@ -214,11 +250,17 @@ mod tests {
     fn first_step_is_lr_times_sign() {
         let dev = Device::Cpu;
         let v = Var::from_tensor(&Tensor::new(&[1f32, -2.0, 3.0], &dev).unwrap()).unwrap();
-        let mut opt = Adam::new(vec![("w".into(), v.clone())], AdamConfig::adam(0.1, 0.0, true));
+        let mut opt = Adam::new(
+            vec![("w".into(), v.clone())],
+            AdamConfig::adam(0.1, 0.0, true),
+        );
         let g = Tensor::new(&[0.5f32, -4.0, 0.0], &dev).unwrap();
         opt.step_grads(&[Some(g)], 1.0).unwrap();
         let p = v.as_tensor().to_vec1::<f32>().unwrap();
-        assert!((p[0] - 0.9).abs() < 1e-5 && (p[1] + 1.9).abs() < 1e-5 && (p[2] - 3.0).abs() < 1e-6, "{p:?}");
+        assert!(
+            (p[0] - 0.9).abs() < 1e-5 && (p[1] + 1.9).abs() < 1e-5 && (p[2] - 3.0).abs() < 1e-6,
+            "{p:?}"
+        );
         let st = opt.state_tensors("o.").unwrap();
         let map: std::collections::HashMap<_, _> = st.into_iter().collect();
         let mut opt2 = Adam::new(vec![("w".into(), v)], AdamConfig::adam(0.1, 0.0, true));

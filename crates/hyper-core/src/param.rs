@@ -15,11 +15,7 @@ pub enum ParamRole {
     /// Shape depends on the task (first/last MLP layer, classifier): one head per task.
     DynamicPerTask,
     /// One LoRA factor (`a` or `b`) of the base weight `base`.
-    Lora {
-        base: String,
-        r: usize,
-        alpha: f64,
-    },
+    Lora { base: String, r: usize, alpha: f64 },
 }
 
 /// One externally supplied tensor: its state-dict name, shape and role.

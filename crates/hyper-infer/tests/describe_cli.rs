@@ -132,7 +132,9 @@ fn fake_openai(replies: Vec<String>) -> String {
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
     std::thread::spawn(move || {
         for content in replies {
-            let Ok((mut stream, _)) = listener.accept() else { return };
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
             let mut r = BufReader::new(&mut stream);
             let mut len = 0usize;
             loop {
@@ -166,18 +168,32 @@ fn openai_backend_end_to_end_then_cached() {
     let cache = tempfile::tempdir().unwrap();
     let run = |url: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_hyper-infer"))
-            .args(["describe", "--dataset", "iris", "--backend", "openai", "--cache-dir"])
+            .args([
+                "describe",
+                "--dataset",
+                "iris",
+                "--backend",
+                "openai",
+                "--cache-dir",
+            ])
             .arg(cache.path())
             .env("HYPER_OPENAI_BASE_URL", url)
             .env("HYPER_OPENAI_API_KEY", "sk-test")
             .env("HYPER_OPENAI_MODEL", "fake")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let first = run(&url);
-    assert!(first.contains("User Requirement: This is a task of 3-class, 4-feature and small-scaled"), "{first}");
+    assert!(
+        first.contains("User Requirement: This is a task of 3-class, 4-feature and small-scaled"),
+        "{first}"
+    );
     assert!(first.contains(r#"Metadata: {"task":"tabular_cls","in_dim":4,"out_dim":3,"scale":"small","arch":"mlp_small"}"#), "{first}");
     assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 2);
     // The server has answered its two replies and is gone: only the cache can answer now.

@@ -16,12 +16,20 @@ fn root() -> PathBuf {
 
 fn run(c: &mut Command) -> (bool, String) {
     let o = c.output().unwrap();
-    let s = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let s = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     (o.status.success(), s)
 }
 
 fn accuracy(out: &str) -> f64 {
-    out.split("accuracy ").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()).unwrap()
+    out.split("accuracy ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap()
 }
 
 #[test]
@@ -31,34 +39,74 @@ fn wine_generate_eval_predict_and_column_mismatch() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("wine");
-    let (ok, s) = run(bin().args(["generate", "--dataset", "wine", "--out"]).arg(&out));
+    let (ok, s) = run(bin()
+        .args(["generate", "--dataset", "wine", "--out"])
+        .arg(&out));
     assert!(ok, "{s}");
-    assert!(s.contains("requirement: ") && s.contains("\"in_dim\":13") && s.contains("seen task `wine`"), "{s}");
-    for f in ["model.safetensors", "metadata.json", "requirement.txt", "preprocessor.json", "model.json"] {
+    assert!(
+        s.contains("requirement: ")
+            && s.contains("\"in_dim\":13")
+            && s.contains("seen task `wine`"),
+        "{s}"
+    );
+    for f in [
+        "model.safetensors",
+        "metadata.json",
+        "requirement.txt",
+        "preprocessor.json",
+        "model.json",
+    ] {
         assert!(out.join(f).is_file(), "{f}");
     }
-    let (ok, s) = run(bin().args(["eval", "--dataset", "wine", "--split", "test", "--model"]).arg(&out));
+    let (ok, s) = run(bin()
+        .args(["eval", "--dataset", "wine", "--split", "test", "--model"])
+        .arg(&out));
     assert!(ok, "{s}");
     assert!(accuracy(&s) >= 0.9, "{s}");
 
     // A CSV with a different column set is refused, naming the columns.
     let csv = dir.path().join("iris.csv");
     std::fs::write(&csv, "a,b,label\n1,2,x\n3,4,y\n").unwrap();
-    let (ok, s) = run(bin().args(["eval", "--data"]).arg(&csv).args(["--target", "label", "--model"]).arg(&out));
-    assert!(!ok && s.contains("column set differs") && s.contains("missing: [") && s.contains("unexpected: [a, b]"), "{s}");
+    let (ok, s) = run(bin()
+        .args(["eval", "--data"])
+        .arg(&csv)
+        .args(["--target", "label", "--model"])
+        .arg(&out));
+    assert!(
+        !ok && s.contains("column set differs")
+            && s.contains("missing: [")
+            && s.contains("unexpected: [a, b]"),
+        "{s}"
+    );
 
     // predict on the wine CSV without its target column.
     let table = datasets::uci::load_builtin("wine").unwrap();
-    let mut text = table.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join(",");
+    let mut text = table
+        .columns
+        .iter()
+        .map(|c| c.name.clone())
+        .collect::<Vec<_>>()
+        .join(",");
     text.push('\n');
     for r in table.features.iter().take(5) {
-        text.push_str(&r.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(","));
+        text.push_str(
+            &r.iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         text.push('\n');
     }
     let feats = dir.path().join("feats.csv");
     std::fs::write(&feats, text).unwrap();
     let preds = dir.path().join("preds.csv");
-    let (ok, s) = run(bin().args(["predict", "--data"]).arg(&feats).arg("--model").arg(&out).arg("--out").arg(&preds));
+    let (ok, s) = run(bin()
+        .args(["predict", "--data"])
+        .arg(&feats)
+        .arg("--model")
+        .arg(&out)
+        .arg("--out")
+        .arg(&preds));
     assert!(ok, "{s}");
     let p = std::fs::read_to_string(&preds).unwrap();
     assert_eq!(p.lines().count(), 6, "{p}");

@@ -53,7 +53,14 @@ fn run_epochs(
 }
 
 /// Trains every MLP weight from `init` for `epochs` epochs (Adam); returns the weights.
-pub fn finetune(mlp: &Mlp, init: &ParamMap, data: &Data, cfg: &BaselineConfig, epochs: usize, seed: u64) -> anyhow::Result<ParamMap> {
+pub fn finetune(
+    mlp: &Mlp,
+    init: &ParamMap,
+    data: &Data,
+    cfg: &BaselineConfig,
+    epochs: usize,
+    seed: u64,
+) -> anyhow::Result<ParamMap> {
     let (vars, pm) = to_vars(init)?;
     let mut opt = Adam::new(vars, AdamConfig::adam(cfg.lr, cfg.weight_decay, false));
     run_epochs(
@@ -86,7 +93,12 @@ pub fn lora(
         cfg.batch_size,
         seed,
         &mut opt,
-        |x, y| Ok(cross_entropy(&mlp.forward_lora(base, &pm, x, scale, cfg.lora_dropout, true)?, y)?),
+        |x, y| {
+            Ok(cross_entropy(
+                &mlp.forward_lora(base, &pm, x, scale, cfg.lora_dropout, true)?,
+                y,
+            )?)
+        },
         "lora",
     )?;
     Ok(crate::meta::detach(&pm))

@@ -49,10 +49,16 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        let n_local_updates = [("wine", 10), ("iris", 10), ("heart_disease", 2), ("rice", 2), ("dry_bean", 2)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
+        let n_local_updates = [
+            ("wine", 10),
+            ("iris", 10),
+            ("heart_disease", 2),
+            ("rice", 2),
+            ("dry_bean", 2),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
         Self {
             epochs: 80,
             batch_size: 64,
@@ -116,7 +122,10 @@ pub struct TabularConfig {
 impl Default for TabularConfig {
     fn default() -> Self {
         Self {
-            datasets: datasets::uci::BUILTIN.iter().map(|s| s.to_string()).collect(),
+            datasets: datasets::uci::BUILTIN
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             model: MlpConfig::default(),
             generator: GeneratorConfig::default(),
             train: TrainConfig::default(),
@@ -127,16 +136,22 @@ impl Default for TabularConfig {
 
 impl TabularConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-        let cfg: Self = toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
-        cfg.validate().with_context(|| format!("invalid config {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        let cfg: Self =
+            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        cfg.validate()
+            .with_context(|| format!("invalid config {}", path.display()))?;
         Ok(cfg)
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
         for d in &self.datasets {
             if !datasets::uci::BUILTIN.contains(&d.as_str()) {
-                anyhow::bail!("datasets: unknown `{d}`; known: {}", datasets::uci::BUILTIN.join(", "));
+                anyhow::bail!(
+                    "datasets: unknown `{d}`; known: {}",
+                    datasets::uci::BUILTIN.join(", ")
+                );
             }
         }
         for k in self.train.n_local_updates.keys() {
@@ -144,9 +159,18 @@ impl TabularConfig {
                 anyhow::bail!("train.n_local_updates: `{k}` is not in `datasets`");
             }
         }
-        anyhow::ensure!(self.train.batch_size > 0 && self.baseline.batch_size > 0, "batch sizes must be positive");
-        anyhow::ensure!(self.train.requirements_per_task > 0, "train.requirements_per_task must be positive");
-        anyhow::ensure!(!self.model.hidden.is_empty(), "model.hidden needs at least one layer");
+        anyhow::ensure!(
+            self.train.batch_size > 0 && self.baseline.batch_size > 0,
+            "batch sizes must be positive"
+        );
+        anyhow::ensure!(
+            self.train.requirements_per_task > 0,
+            "train.requirements_per_task must be positive"
+        );
+        anyhow::ensure!(
+            !self.model.hidden.is_empty(),
+            "model.hidden needs at least one layer"
+        );
         Ok(())
     }
 

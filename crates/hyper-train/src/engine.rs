@@ -9,7 +9,9 @@ use candle_core::{Device, Tensor};
 use datasets::preprocess::Preprocessor;
 use datasets::Table;
 use hyper_core::io::atomic_write;
-use hyper_core::{checkpoint, Metadata, ParamGenerator, ParamMap, Resolution, TaskSpec, TextEncoder};
+use hyper_core::{
+    checkpoint, Metadata, ParamGenerator, ParamMap, Resolution, TaskSpec, TextEncoder,
+};
 use llm_prompting::generator::{ModelGenerator, RequirementGenerator, TaskInput};
 use llm_prompting::ProfileBackend;
 use serde::{Deserialize, Serialize};
@@ -56,7 +58,8 @@ impl Engine {
             .try_into()
             .with_context(|| format!("{}: task list does not parse", stem.display()))?;
         let mut gen = ParamGenerator::new(cfg.generator.clone(), tasks, cfg.train.seed, dev)?;
-        gen.load_state(&l.tensors).with_context(|| format!("loading {}", stem.display()))?;
+        gen.load_state(&l.tensors)
+            .with_context(|| format!("loading {}", stem.display()))?;
         let encoder = TextEncoder::load(encoder_dir, dev)?;
         Ok(Self {
             mlp: Mlp::new(cfg.model.clone()),
@@ -68,7 +71,10 @@ impl Engine {
     }
 
     /// Requirement + metadata from the data via the `profile` backend.
-    pub fn describe(table: &Table, description: Option<&str>) -> anyhow::Result<(String, Metadata, f64, f64)> {
+    pub fn describe(
+        table: &Table,
+        description: Option<&str>,
+    ) -> anyhow::Result<(String, Metadata, f64, f64)> {
         let t0 = Instant::now();
         let input = TaskInput::from_table(table, description)?;
         let req = ProfileBackend.requirement(&input)?;
@@ -76,7 +82,12 @@ impl Engine {
         let mut meta = ProfileBackend.metadata(&req, &input)?;
         meta.in_dim = Some(table.n_features());
         meta.validate().map_err(|e| anyhow!("metadata: {e}"))?;
-        Ok((req, meta, (t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64()))
+        Ok((
+            req,
+            meta,
+            (t1 - t0).as_secs_f64(),
+            t1.elapsed().as_secs_f64(),
+        ))
     }
 
     /// Generated weights for a requirement; `task_hint` names a seen task to use directly.
@@ -91,13 +102,24 @@ impl Engine {
         let t1 = Instant::now();
         let specs = self.mlp.param_spec(meta);
         let (p, res) = self.gen.generate_for(&emb, &specs, task_hint, false)?;
-        Ok((crate::meta::detach(&p), res, (t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64()))
+        Ok((
+            crate::meta::detach(&p),
+            res,
+            (t1 - t0).as_secs_f64(),
+            t1.elapsed().as_secs_f64(),
+        ))
     }
 
     /// The whole pipeline for one table.
-    pub fn generate(&self, table: &Table, description: Option<&str>, task_hint: Option<&str>) -> anyhow::Result<Generated> {
+    pub fn generate(
+        &self,
+        table: &Table,
+        description: Option<&str>,
+        task_hint: Option<&str>,
+    ) -> anyhow::Result<Generated> {
         let (requirement, metadata, t_req, t_meta) = Self::describe(table, description)?;
-        let (params, resolution, t_enc, t_gen) = self.generate_from_requirement(&requirement, &metadata, task_hint)?;
+        let (params, resolution, t_enc, t_gen) =
+            self.generate_from_requirement(&requirement, &metadata, task_hint)?;
         Ok(Generated {
             requirement,
             metadata,
@@ -144,24 +166,45 @@ impl ModelDir {
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
         let bytes = safetensors::serialize(self.params.iter().map(|(k, t)| (k.as_str(), t)), None)?;
         atomic_write(&dir.join("model.safetensors"), &bytes)?;
-        atomic_write(&dir.join("metadata.json"), serde_json::to_string_pretty(&self.metadata)?.as_bytes())?;
-        atomic_write(&dir.join("requirement.txt"), format!("{}\n", self.requirement).as_bytes())?;
-        atomic_write(&dir.join("preprocessor.json"), serde_json::to_string_pretty(&self.preprocessor)?.as_bytes())?;
-        atomic_write(&dir.join("model.json"), serde_json::to_string_pretty(&self.info)?.as_bytes())?;
+        atomic_write(
+            &dir.join("metadata.json"),
+            serde_json::to_string_pretty(&self.metadata)?.as_bytes(),
+        )?;
+        atomic_write(
+            &dir.join("requirement.txt"),
+            format!("{}\n", self.requirement).as_bytes(),
+        )?;
+        atomic_write(
+            &dir.join("preprocessor.json"),
+            serde_json::to_string_pretty(&self.preprocessor)?.as_bytes(),
+        )?;
+        atomic_write(
+            &dir.join("model.json"),
+            serde_json::to_string_pretty(&self.info)?.as_bytes(),
+        )?;
         Ok(())
     }
 
     pub fn load(dir: &Path, dev: &Device) -> anyhow::Result<Self> {
         let read = |n: &str| -> anyhow::Result<String> {
             let p = dir.join(n);
-            std::fs::read_to_string(&p).with_context(|| format!("reading {} (is {} a `hyper-infer generate` output?)", p.display(), dir.display()))
+            std::fs::read_to_string(&p).with_context(|| {
+                format!(
+                    "reading {} (is {} a `hyper-infer generate` output?)",
+                    p.display(),
+                    dir.display()
+                )
+            })
         };
         let json = |n: &str| -> anyhow::Result<serde_json::Value> {
-            serde_json::from_str(&read(n)?).with_context(|| format!("parsing {}", dir.join(n).display()))
+            serde_json::from_str(&read(n)?)
+                .with_context(|| format!("parsing {}", dir.join(n).display()))
         };
-        let metadata: Metadata = serde_json::from_value(json("metadata.json")?).context("metadata.json")?;
+        let metadata: Metadata =
+            serde_json::from_value(json("metadata.json")?).context("metadata.json")?;
         let info: ModelInfo = serde_json::from_value(json("model.json")?).context("model.json")?;
-        let preprocessor: Preprocessor = serde_json::from_value(json("preprocessor.json")?).context("preprocessor.json")?;
+        let preprocessor: Preprocessor =
+            serde_json::from_value(json("preprocessor.json")?).context("preprocessor.json")?;
         let requirement = read("requirement.txt")?.trim().to_string();
         let wp = dir.join("model.safetensors");
         let bytes = std::fs::read(&wp).with_context(|| format!("reading {}", wp.display()))?;
@@ -170,9 +213,17 @@ impl ModelDir {
         let mlp = Mlp::new(info.mlp.clone());
         let mut params = ParamMap::new();
         for s in mlp.param_spec(&metadata) {
-            let t = tensors.get(&s.name).ok_or_else(|| anyhow!("{}: tensor `{}` missing", wp.display(), s.name))?;
+            let t = tensors
+                .get(&s.name)
+                .ok_or_else(|| anyhow!("{}: tensor `{}` missing", wp.display(), s.name))?;
             if t.dims() != s.shape.as_slice() {
-                bail!("{}: tensor `{}` has shape {:?}, metadata implies {:?}", wp.display(), s.name, t.dims(), s.shape);
+                bail!(
+                    "{}: tensor `{}` has shape {:?}, metadata implies {:?}",
+                    wp.display(),
+                    s.name,
+                    t.dims(),
+                    s.shape
+                );
             }
             params.insert(s.name, t.clone());
         }
@@ -189,8 +240,16 @@ impl ModelDir {
     /// columns the model was generated for.
     pub fn check_columns(&self, table: &Table) -> anyhow::Result<()> {
         let have: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
-        let missing: Vec<&String> = self.info.columns.iter().filter(|c| !have.contains(c)).collect();
-        let extra: Vec<&String> = have.iter().filter(|c| !self.info.columns.contains(c)).collect();
+        let missing: Vec<&String> = self
+            .info
+            .columns
+            .iter()
+            .filter(|c| !have.contains(c))
+            .collect();
+        let extra: Vec<&String> = have
+            .iter()
+            .filter(|c| !self.info.columns.contains(c))
+            .collect();
         if missing.is_empty() && extra.is_empty() {
             // Same set; the preprocessor matches columns by name, so order is free.
             return Ok(());

@@ -44,12 +44,21 @@ pub fn detach(p: &ParamMap) -> ParamMap {
 }
 
 /// Requirement embeddings `[d]` per task, per requirement (encoder frozen: computed once).
-pub fn embed_tasks(encoder: &TextEncoder, tasks: &[TabularTask]) -> anyhow::Result<Vec<Vec<Tensor>>> {
+pub fn embed_tasks(
+    encoder: &TextEncoder,
+    tasks: &[TabularTask],
+) -> anyhow::Result<Vec<Vec<Tensor>>> {
     let mut out = Vec::with_capacity(tasks.len());
     for t in tasks {
         let refs: Vec<&str> = t.requirements.iter().map(String::as_str).collect();
-        let e = encoder.embed(&refs).with_context(|| format!("encoding requirements of `{}`", t.name))?;
-        out.push((0..refs.len()).map(|i| e.get(i)).collect::<candle_core::Result<Vec<_>>>()?);
+        let e = encoder
+            .embed(&refs)
+            .with_context(|| format!("encoding requirements of `{}`", t.name))?;
+        out.push(
+            (0..refs.len())
+                .map(|i| e.get(i))
+                .collect::<candle_core::Result<Vec<_>>>()?,
+        );
     }
     Ok(out)
 }
@@ -99,10 +108,20 @@ pub fn task_specs(mlp: &Mlp, tasks: &[TabularTask]) -> Vec<TaskSpec> {
 
 impl MetaTrainer {
     /// A fresh generator for `tasks` with embeddings `embs` (from [`embed_tasks`]).
-    pub fn new(cfg: TabularConfig, tasks: Vec<TabularTask>, embs: Vec<Vec<Tensor>>, dev: &Device) -> anyhow::Result<Self> {
+    pub fn new(
+        cfg: TabularConfig,
+        tasks: Vec<TabularTask>,
+        embs: Vec<Vec<Tensor>>,
+        dev: &Device,
+    ) -> anyhow::Result<Self> {
         anyhow::ensure!(tasks.len() == embs.len(), "one embedding list per task");
         let mlp = Mlp::new(cfg.model.clone());
-        let mut gen = ParamGenerator::new(cfg.generator.clone(), task_specs(&mlp, &tasks), cfg.train.seed, dev)?;
+        let mut gen = ParamGenerator::new(
+            cfg.generator.clone(),
+            task_specs(&mlp, &tasks),
+            cfg.train.seed,
+            dev,
+        )?;
         for (t, e) in tasks.iter().zip(&embs) {
             gen.set_anchor(&t.name, anchor(e)?);
         }
@@ -127,7 +146,11 @@ impl MetaTrainer {
     }
 
     fn target_cfg(&self) -> AdamConfig {
-        AdamConfig::adam(self.cfg.train.target_lr, self.cfg.train.target_weight_decay, true)
+        AdamConfig::adam(
+            self.cfg.train.target_lr,
+            self.cfg.train.target_weight_decay,
+            true,
+        )
     }
 
     /// Steps 1–4 of Algorithm 1 on one batch; returns the target loss before the step.
@@ -180,12 +203,18 @@ impl MetaTrainer {
             }
         };
         // 4. clip P's global grad norm, step P.
-        let grads: Vec<Option<Tensor>> = self.gen_opt.vars().iter().map(|(_, v)| gen_grads.get(v).cloned()).collect();
+        let grads: Vec<Option<Tensor>> = self
+            .gen_opt
+            .vars()
+            .iter()
+            .map(|(_, v)| gen_grads.get(v).cloned())
+            .collect();
         let norm = global_norm(&grads)?;
         if !norm.is_finite() {
             bail!("generator gradient norm is {norm}");
         }
-        self.gen_opt.step_grads(&grads, clip_scale(norm, self.cfg.train.clip_norm))?;
+        self.gen_opt
+            .step_grads(&grads, clip_scale(norm, self.cfg.train.clip_norm))?;
         self.step += 1;
         Ok(loss_v)
     }
@@ -228,7 +257,13 @@ impl MetaTrainer {
     pub fn train_epoch(&mut self, pb: Option<&ProgressBar>) -> anyhow::Result<f64> {
         let epoch = self.epoch;
         // Re-seeded per epoch so a resumed run shuffles exactly like an uninterrupted one.
-        let mut rng = StdRng::seed_from_u64(self.cfg.train.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
+        let mut rng = StdRng::seed_from_u64(
+            self.cfg
+                .train
+                .seed
+                .wrapping_mul(1_000_003)
+                .wrapping_add(epoch as u64),
+        );
         let mut pairs: Vec<(usize, usize)> = (0..self.tasks.len())
             .flat_map(|ti| (0..self.embs[ti].len()).map(move |ri| (ti, ri)))
             .collect();
@@ -242,7 +277,14 @@ impl MetaTrainer {
             for (bi, chunk) in idx.chunks(bs).enumerate() {
                 let (xb, yb) = self.tasks[ti].train.batch(chunk)?;
                 for _ in 0..self.tasks[ti].n_local_updates {
-                    let l = self.step(ti, ri, &xb, &yb)?;
+                    let step = self.step;
+                    let l = self.step(ti, ri, &xb, &yb).with_context(|| {
+                        format!(
+                            "at epoch {}, task `{}` (requirement {ri}), batch {bi}, generator step {step}",
+                            epoch + 1,
+                            self.tasks[ti].name
+                        )
+                    })?;
                     if !l.is_finite() {
                         bail!(
                             "loss is {l} at epoch {}, task `{}` (requirement {ri}), batch {bi}, generator step {}",
@@ -268,7 +310,10 @@ impl MetaTrainer {
         s.insert("step".into(), (self.step as i64).into());
         s.insert("best_val_loss".into(), self.best_val_loss.into());
         s.insert("best_epoch".into(), (self.best_epoch as i64).into());
-        s.insert("meta_grad".into(), self.cfg.train.meta_grad.to_string().into());
+        s.insert(
+            "meta_grad".into(),
+            self.cfg.train.meta_grad.to_string().into(),
+        );
         let hist: Vec<toml::Value> = self
             .history
             .iter()
@@ -295,7 +340,13 @@ impl MetaTrainer {
         if with_optimizer {
             tensors.extend(self.gen_opt.state_tensors("optim.")?);
         }
-        checkpoint::save(stem, CHECKPOINT_KIND, self.cfg.to_table()?, self.header_state(), &tensors)
+        checkpoint::save(
+            stem,
+            CHECKPOINT_KIND,
+            self.cfg.to_table()?,
+            self.header_state(),
+            &tensors,
+        )
     }
 
     /// Restores a checkpoint written by [`MetaTrainer::save`] into this trainer; the
@@ -310,7 +361,10 @@ impl MetaTrainer {
         self.epoch = int("epoch") as usize;
         self.step = int("step") as u64;
         self.best_epoch = int("best_epoch") as usize;
-        self.best_val_loss = s.get("best_val_loss").and_then(|v| v.as_float()).unwrap_or(f64::INFINITY);
+        self.best_val_loss = s
+            .get("best_val_loss")
+            .and_then(|v| v.as_float())
+            .unwrap_or(f64::INFINITY);
         self.history = s
             .get("history")
             .and_then(|v| v.as_array())
@@ -334,7 +388,12 @@ impl MetaTrainer {
 
     /// Runs epochs until `cfg.train.epochs` (or `stop_after` more epochs), checkpointing
     /// `dir/last` every epoch and `dir/best` on a new best validation loss.
-    pub fn fit(&mut self, dir: &Path, stop_after: Option<usize>, progress: bool) -> anyhow::Result<()> {
+    pub fn fit(
+        &mut self,
+        dir: &Path,
+        stop_after: Option<usize>,
+        progress: bool,
+    ) -> anyhow::Result<()> {
         let total = self.cfg.train.epochs;
         let mut done = 0;
         while self.epoch < total && stop_after.is_none_or(|s| done < s) {
@@ -342,12 +401,17 @@ impl MetaTrainer {
             let pb = if progress {
                 let pb = ProgressBar::new(self.steps_per_epoch());
                 pb.set_style(
-                    ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {elapsed} eta {eta} {msg}")
-                        .map_err(|e| anyhow!("{e}"))?,
+                    ProgressStyle::with_template(
+                        "epoch {prefix} [{bar:30}] {pos}/{len} {elapsed} eta {eta} {msg}",
+                    )
+                    .map_err(|e| anyhow!("{e}"))?,
                 );
                 pb.set_prefix(format!("{}/{}", self.epoch + 1, total));
                 if let Some(h) = self.history.last() {
-                    pb.set_message(format!("prev loss {:.4} val_loss {:.4} val_acc {:.3}", h.train_loss, h.val_loss, h.val_acc));
+                    pb.set_message(format!(
+                        "prev loss {:.4} val_loss {:.4} val_acc {:.3}",
+                        h.train_loss, h.val_loss, h.val_acc
+                    ));
                 }
                 Some(pb)
             } else {
@@ -356,7 +420,10 @@ impl MetaTrainer {
             let train_loss = self.train_epoch(pb.as_ref())?;
             let (val_loss, val_acc) = self.validate()?;
             if !val_loss.is_finite() {
-                bail!("validation loss is {val_loss} after epoch {}", self.epoch + 1);
+                bail!(
+                    "validation loss is {val_loss} after epoch {}",
+                    self.epoch + 1
+                );
             }
             self.epoch += 1;
             done += 1;
@@ -368,7 +435,9 @@ impl MetaTrainer {
                 secs: t0.elapsed().as_secs_f64(),
             };
             if let Some(pb) = pb {
-                pb.finish_with_message(format!("loss {train_loss:.4} val_loss {val_loss:.4} val_acc {val_acc:.3}"));
+                pb.finish_with_message(format!(
+                    "loss {train_loss:.4} val_loss {val_loss:.4} val_acc {val_acc:.3}"
+                ));
             }
             tracing::info!(?log, meta_grad = %self.cfg.train.meta_grad, "epoch done");
             self.history.push(log);
@@ -385,11 +454,18 @@ impl MetaTrainer {
 
 /// Errors naming every differing key when `stored` (a checkpoint's config) does not
 /// describe the same generator as `cfg`.
-pub fn check_architecture(stored: &toml::Table, cfg: &TabularConfig, stem: &Path) -> anyhow::Result<()> {
+pub fn check_architecture(
+    stored: &toml::Table,
+    cfg: &TabularConfig,
+    stem: &Path,
+) -> anyhow::Result<()> {
     let stored_cfg: TabularConfig = toml::Value::Table(stored.clone())
         .try_into()
         .with_context(|| format!("{}: checkpoint config does not parse", stem.display()))?;
-    let diff = checkpoint::config_diff(&stored_cfg.architecture_table()?, &cfg.architecture_table()?);
+    let diff = checkpoint::config_diff(
+        &stored_cfg.architecture_table()?,
+        &cfg.architecture_table()?,
+    );
     if !diff.is_empty() {
         bail!(
             "{} was trained with another config; differing keys (checkpoint vs requested): {}",

@@ -22,7 +22,12 @@ impl Data {
         Self::from_rows(&s.x, &s.y, s.n_features, dev)
     }
 
-    pub fn from_rows(x: &[f32], y: &[usize], n_features: usize, dev: &Device) -> anyhow::Result<Self> {
+    pub fn from_rows(
+        x: &[f32],
+        y: &[usize],
+        n_features: usize,
+        dev: &Device,
+    ) -> anyhow::Result<Self> {
         let n = y.len();
         anyhow::ensure!(
             x.len() == n * n_features,
@@ -30,7 +35,12 @@ impl Data {
             x.len()
         );
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            anyhow::bail!("non-finite value {} at row {}, feature {} after preprocessing", x[i], i / n_features.max(1), i % n_features.max(1));
+            anyhow::bail!(
+                "non-finite value {} at row {}, feature {} after preprocessing",
+                x[i],
+                i / n_features.max(1),
+                i % n_features.max(1)
+            );
         }
         Ok(Self {
             x: Tensor::from_vec(x.to_vec(), (n, n_features), dev)?,
@@ -69,13 +79,22 @@ impl Data {
 
 /// Requirement sentences and metadata for a table, from the deterministic `profile`
 /// backend (one place to swap the backend).
-pub fn requirements_for(table: &Table, n: usize, seed: u64) -> anyhow::Result<(Vec<String>, Metadata)> {
+pub fn requirements_for(
+    table: &Table,
+    n: usize,
+    seed: u64,
+) -> anyhow::Result<(Vec<String>, Metadata)> {
     let profile = llm_prompting::DataProfile::from_table(table)
         .with_context(|| format!("profiling table `{}`", table.name))?;
     let reqs = llm_prompting::requirements(&profile, n, seed);
-    let meta = profile.metadata().with_context(|| format!("metadata for `{}`", table.name))?;
+    let meta = profile
+        .metadata()
+        .with_context(|| format!("metadata for `{}`", table.name))?;
     if reqs.is_empty() {
-        return Err(anyhow!("no requirement could be written for `{}`", table.name));
+        return Err(anyhow!(
+            "no requirement could be written for `{}`",
+            table.name
+        ));
     }
     Ok((reqs, meta))
 }
@@ -94,9 +113,16 @@ pub struct TabularTask {
 }
 
 impl TabularTask {
-    pub fn load(name: &str, n_requirements: usize, n_local_updates: usize, seed: u64, dev: &Device) -> anyhow::Result<Self> {
+    pub fn load(
+        name: &str,
+        n_requirements: usize,
+        n_local_updates: usize,
+        seed: u64,
+        dev: &Device,
+    ) -> anyhow::Result<Self> {
         let t0 = Instant::now();
-        let table = datasets::uci::load_builtin(name).with_context(|| format!("loading dataset `{name}`"))?;
+        let table = datasets::uci::load_builtin(name)
+            .with_context(|| format!("loading dataset `{name}`"))?;
         let splits = split_and_fit(&table, seed).with_context(|| format!("splitting `{name}`"))?;
         let load_secs = t0.elapsed().as_secs_f64();
         let (requirements, mut meta) = requirements_for(&table, n_requirements, seed)?;
@@ -106,9 +132,11 @@ impl TabularTask {
             meta,
             requirements,
             n_local_updates: n_local_updates.max(1),
-            train: Data::from_split(&splits.train, dev).with_context(|| format!("{name} train split"))?,
+            train: Data::from_split(&splits.train, dev)
+                .with_context(|| format!("{name} train split"))?,
             val: Data::from_split(&splits.val, dev).with_context(|| format!("{name} val split"))?,
-            test: Data::from_split(&splits.test, dev).with_context(|| format!("{name} test split"))?,
+            test: Data::from_split(&splits.test, dev)
+                .with_context(|| format!("{name} test split"))?,
             load_secs,
         })
     }

@@ -135,7 +135,9 @@ fn fit_learns_and_interrupted_run_resumes_at_saved_step() {
     assert_eq!(steps_after_two, 2 * t.steps_per_epoch());
     let (l2, _) = t.validate().unwrap();
     assert!(l2 < l0, "val loss {l0} -> {l2}");
-    assert!(dir.path().join("last.safetensors").is_file() && dir.path().join("best.toml").is_file());
+    assert!(
+        dir.path().join("last.safetensors").is_file() && dir.path().join("best.toml").is_file()
+    );
 
     // "Crash", then resume into a fresh trainer.
     let mut r = trainer(MetaGrad::Delta, 3);
@@ -145,7 +147,14 @@ fn fit_learns_and_interrupted_run_resumes_at_saved_step() {
     let a = t.gen.generate(&emb, "b", false).unwrap();
     let b = r.gen.generate(&emb, "b", false).unwrap();
     for (k, x) in a.iter() {
-        let d = (x - b.get(k).unwrap()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let d = (x - b.get(k).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert_eq!(d, 0.0, "{k}");
     }
     assert_eq!(r.gen_opt.state.len(), t.gen_opt.state.len());
@@ -156,13 +165,32 @@ fn fit_learns_and_interrupted_run_resumes_at_saved_step() {
     // A checkpoint from another config is refused with the differing key named.
     let mut other = trainer(MetaGrad::Delta, 3);
     other.cfg.model.hidden = vec![9];
-    let e = other.resume(&dir.path().join("last")).unwrap_err().to_string();
+    let e = other
+        .resume(&dir.path().join("last"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("model.hidden"), "{e}");
 }
 
 #[test]
 fn nan_in_data_is_an_error_naming_the_place() {
-    let e = Data::from_rows(&[0.0, f32::NAN, 1.0, 2.0], &[0, 1], 2, &Device::Cpu).unwrap_err().to_string();
+    let e = Data::from_rows(&[0.0, f32::NAN, 1.0, 2.0], &[0, 1], 2, &Device::Cpu)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("row 0, feature 1"), "{e}");
     let _ = DType::F32;
+}
+
+/// A non-finite loss stops training with an error naming the epoch, task and step.
+#[test]
+fn non_finite_loss_names_task_epoch_and_step() {
+    let mut t = trainer(MetaGrad::Delta, 1);
+    let n = t.tasks[1].train.len();
+    let f = t.tasks[1].meta.in_dim.unwrap();
+    t.tasks[1].train.x = Tensor::full(f32::INFINITY, (n, f), &Device::Cpu).unwrap();
+    let e = t.train_epoch(None).unwrap_err().to_string();
+    assert!(
+        e.contains("at epoch 1, task `b`") && e.contains("generator step"),
+        "{e}"
+    );
 }

@@ -292,6 +292,10 @@ impl DataProfile {
         let s = sentence.to_lowercase();
         let has = |forms: &[String]| forms.iter().any(|f| s.contains(f.as_str()));
         let mut missing = Vec::new();
+        let task = task_phrase(self);
+        if !s.contains(task) {
+            missing.push(format!("the task type as `{task}`"));
+        }
         if self.n_classes > 0 {
             let k = self.n_classes;
             if !has(&[format!("{k}-class"), format!("{k} class")]) {
@@ -906,9 +910,13 @@ pub(crate) mod tests {
         let e = p
             .check_requirement("This is a task of 15-class and small-scaled image classification.")
             .unwrap_err();
-        assert_eq!(e, "the requirement must state the number of classes as `3-class`, the number of input features as `4-feature`");
+        assert_eq!(
+            e,
+            "the requirement must state the task type as `tabular classification`, the number of classes \
+             as `3-class`, the number of input features as `4-feature`"
+        );
         assert!(p
-            .check_requirement("A 3 class problem, 4 input features, Small.")
+            .check_requirement("A 3 class Tabular Classification, 4 input features, Small.")
             .is_ok());
     }
 

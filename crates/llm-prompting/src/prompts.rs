@@ -179,7 +179,7 @@ mod tests {
             .iter()
             .filter(|m| m.role == "assistant")
             .collect();
-        assert_eq!(answers.len(), 3);
+        assert_eq!(answers.len(), 4);
         for a in answers {
             crate::json::parse_metadata(&a.content).unwrap();
         }

@@ -75,13 +75,14 @@ fn greedy_answer_matches_reference_is_deterministic_and_bounded() {
     assert_eq!(llm.chat(&msgs, 12).unwrap(), g.text);
     assert_eq!(llm.id(), "local:SmolLM2-135M-Instruct.Q4_1");
 
-    // A follow-up turn continues the cached sequence (prompt + reply + stop token) and
+    // A follow-up turn continues the cached sequence (prompt + reply; the stop token was
+    // sampled, never fed) and
     // only processes its new tokens; a cold start gives the same answer.
     let mut follow = msgs.to_vec();
     follow.push(ChatMessage::assistant(&g.text));
     follow.push(ChatMessage::user("And of Germany?"));
     let warm = llm.generate_chat(&follow, 12).unwrap();
-    assert_eq!(warm.reused_tokens, prompt.len() + g.tokens.len() + 1);
+    assert_eq!(warm.reused_tokens, prompt.len() + g.tokens.len());
     llm.next_token_logits(&prompt).unwrap(); // leaves no reusable prefix behind
     let cold = llm.generate_chat(&follow, 12).unwrap();
     assert_eq!(cold.reused_tokens, 0);
@@ -140,9 +141,11 @@ fn missing_or_truncated_gguf_names_the_path_and_the_fix() {
     );
 
     // Metadata intact, tensor data cut short.
-    let bytes = std::fs::read(LocalLlm::default_path()).unwrap();
     let cut = std::env::temp_dir().join(format!("hyper-cut-{}.gguf", std::process::id()));
-    std::fs::write(&cut, &bytes[..4 << 20]).unwrap();
+    let src = std::fs::File::open(LocalLlm::default_path()).unwrap();
+    let mut dst = std::fs::File::create(&cut).unwrap();
+    std::io::copy(&mut std::io::Read::take(src, 4 << 20), &mut dst).unwrap();
+    drop(dst);
     let err = LocalLlm::load(&cut, LocalConfig::default())
         .unwrap_err()
         .to_string();

@@ -187,16 +187,16 @@ impl BertConfig {
                     num_labels,
                 }
             }
-            other => anyhow::bail!(
-                "{src}: model_type `{other}` unsupported; allowed: bert, distilbert"
-            ),
+            other => {
+                anyhow::bail!("{src}: model_type `{other}` unsupported; allowed: bert, distilbert")
+            }
         };
         cfg.validate().map_err(|e| anyhow::anyhow!("{src}: {e}"))?;
         Ok(cfg)
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
-        if self.num_heads == 0 || self.hidden_size % self.num_heads != 0 {
+        if self.hidden_size.checked_rem(self.num_heads) != Some(0) {
             return Err(format!(
                 "hidden size {} is not divisible by {} attention heads",
                 self.hidden_size, self.num_heads
@@ -330,7 +330,10 @@ impl BertConfig {
         match self.flavor {
             Flavor::DistilBert => {
                 let p = format!("distilbert.transformer.layer.{i}");
-                [format!("{p}.sa_layer_norm"), format!("{p}.output_layer_norm")]
+                [
+                    format!("{p}.sa_layer_norm"),
+                    format!("{p}.output_layer_norm"),
+                ]
             }
             Flavor::Bert => {
                 let p = format!("bert.encoder.layer.{i}");
@@ -359,8 +362,16 @@ impl BertConfig {
             v.push(spec("pre_classifier.weight", vec![h, h], ParamRole::Static));
             v.push(spec("pre_classifier.bias", vec![h], ParamRole::Static));
         }
-        v.push(spec("classifier.weight", vec![num_labels, h], ParamRole::DynamicPerTask));
-        v.push(spec("classifier.bias", vec![num_labels], ParamRole::DynamicPerTask));
+        v.push(spec(
+            "classifier.weight",
+            vec![num_labels, h],
+            ParamRole::DynamicPerTask,
+        ));
+        v.push(spec(
+            "classifier.bias",
+            vec![num_labels],
+            ParamRole::DynamicPerTask,
+        ));
         v
     }
 }
@@ -461,9 +472,8 @@ impl BertModel {
             mean: 0.0,
             stdev: 0.02,
         };
-        let get = |name: &str, shape: Vec<usize>, init: Init| {
-            vb.get_with_hints(shape, &key(name), init)
-        };
+        let get =
+            |name: &str, shape: Vec<usize>, init: Init| vb.get_with_hints(shape, &key(name), init);
         let h = cfg.hidden_size;
         let ln = |name: &str| -> Result<Ln> {
             Ok(Ln {
@@ -472,7 +482,11 @@ impl BertModel {
             })
         };
         let e = format!("{pre}.embeddings");
-        let word = get(&format!("{e}.word_embeddings.weight"), vec![cfg.vocab_size, h], normal)?;
+        let word = get(
+            &format!("{e}.word_embeddings.weight"),
+            vec![cfg.vocab_size, h],
+            normal,
+        )?;
         let pos = get(
             &format!("{e}.position_embeddings.weight"),
             vec![cfg.max_position_embeddings, h],
@@ -580,7 +594,11 @@ impl BertModel {
         AdapterConfig::new(
             &self.lora,
             Some("SEQ_CLS"),
-            self.cfg.head_modules().iter().map(|s| s.to_string()).collect(),
+            self.cfg
+                .head_modules()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             base_model_name_or_path,
         )
     }
@@ -601,14 +619,8 @@ impl BertModel {
         }
         let r = self.lora.r;
         let (a, b) = lora::factors(params, &lin.name, &[r, lin.inp], &[lin.out, r])?;
-        let delta = lora::linear_delta(
-            x,
-            a,
-            b,
-            self.lora.scaling(),
-            self.lora.lora_dropout,
-            train,
-        )?;
+        let delta =
+            lora::linear_delta(x, a, b, self.lora.scaling(), self.lora.lora_dropout, train)?;
         y + delta
     }
 
@@ -649,7 +661,9 @@ impl BertModel {
                 Some(t) => t.clone(),
                 None => Tensor::zeros((bsz, seq), DType::U32, dev)?,
             };
-            let e = tt.index_select(&tti.flatten_all()?, 0)?.reshape((bsz, seq, h))?;
+            let e = tt
+                .index_select(&tti.flatten_all()?, 0)?
+                .reshape((bsz, seq, h))?;
             x = (x + e)?;
         }
         let positions = Tensor::arange(0u32, seq as u32, dev)?;
@@ -709,10 +723,18 @@ impl BertModel {
             .transpose(1, 2)?
             .contiguous()?
             .reshape((bsz, seq, h))?;
-        let attn = lora::dropout(&self.lin(o, &ctx, params, train)?, self.cfg.hidden_dropout, train)?;
+        let attn = lora::dropout(
+            &self.lin(o, &ctx, params, train)?,
+            self.cfg.hidden_dropout,
+            train,
+        )?;
         let x = self.layer_norm(&(x + attn)?, &layer.ln1, train)?;
         let ff = self.act(&self.lin(f1, &x, params, train)?)?;
-        let ff = lora::dropout(&self.lin(f2, &ff, params, train)?, self.cfg.hidden_dropout, train)?;
+        let ff = lora::dropout(
+            &self.lin(f2, &ff, params, train)?,
+            self.cfg.hidden_dropout,
+            train,
+        )?;
         self.layer_norm(&(x + ff)?, &layer.ln2, train)
     }
 

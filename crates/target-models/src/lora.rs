@@ -238,7 +238,12 @@ pub fn factors<'a>(
 }
 
 /// The spec pair (A then B) of one adapted module.
-pub fn lora_specs(module: &str, a_shape: Vec<usize>, b_shape: Vec<usize>, cfg: &LoraConfig) -> [ParamSpec; 2] {
+pub fn lora_specs(
+    module: &str,
+    a_shape: Vec<usize>,
+    b_shape: Vec<usize>,
+    cfg: &LoraConfig,
+) -> [ParamSpec; 2] {
     let role = ParamRole::Lora {
         base: format!("{module}.weight"),
         r: cfg.r,
@@ -297,7 +302,10 @@ mod tests {
         assert!(l.matches("q_lin"));
         assert!(!l.matches("distilbert.transformer.layer.0.attention.k_lin"));
         assert!(!l.matches("x.aq_lin"));
-        let r = LoraConfig::resnet_default().target_modules.matcher().unwrap();
+        let r = LoraConfig::resnet_default()
+            .target_modules
+            .matcher()
+            .unwrap();
         assert!(r.matches("layer1.0.conv1"));
         assert!(r.matches("layer4.2.conv3"));
         assert!(!r.matches("conv1"));

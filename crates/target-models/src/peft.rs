@@ -121,13 +121,19 @@ impl AdapterConfig {
     fn check(&self, src: &str) -> anyhow::Result<()> {
         let bad = |what: String| Err(anyhow::anyhow!("{src}: {what}"));
         if self.peft_type != "LORA" {
-            return bad(format!("peft_type is `{}`, only LORA is supported", self.peft_type));
+            return bad(format!(
+                "peft_type is `{}`, only LORA is supported",
+                self.peft_type
+            ));
         }
         if self.r == 0 {
             return bad("r must be positive".into());
         }
         if self.bias != "none" {
-            return bad(format!("bias is `{}`, only \"none\" is supported", self.bias));
+            return bad(format!(
+                "bias is `{}`, only \"none\" is supported",
+                self.bias
+            ));
         }
         if self.fan_in_fan_out {
             return bad("fan_in_fan_out = true is not supported".into());
@@ -145,9 +151,10 @@ impl AdapterConfig {
     }
 
     fn is_saved_module(&self, module: &str) -> bool {
-        self.modules_to_save.iter().flatten().any(|m| {
-            module == m || module.ends_with(&format!(".{m}"))
-        })
+        self.modules_to_save
+            .iter()
+            .flatten()
+            .any(|m| module == m || module.ends_with(&format!(".{m}")))
     }
 }
 
@@ -204,7 +211,7 @@ fn check_tensors(cfg: &AdapterConfig, params: &ParamMap, src: &str) -> anyhow::R
                     anyhow::bail!("{src}: `{key}` has shape {dims:?}, expected [r={r}, in] or [r={r}, in, kh, kw]");
                 }
                 let bkey = format!("{module}.lora_B.weight");
-                if params.0.get(&bkey).is_none() {
+                if !params.0.contains_key(&bkey) {
                     anyhow::bail!("{src}: `{key}` has no matching `{bkey}`");
                 }
             }
@@ -218,7 +225,7 @@ fn check_tensors(cfg: &AdapterConfig, params: &ParamMap, src: &str) -> anyhow::R
                     anyhow::bail!("{src}: `{key}` has shape {dims:?}, expected [out, r={r}] or [out, r={r}, 1, 1]");
                 }
                 let akey = format!("{module}.lora_A.weight");
-                if params.0.get(&akey).is_none() {
+                if !params.0.contains_key(&akey) {
                     anyhow::bail!("{src}: `{key}` has no matching `{akey}`");
                 }
             }

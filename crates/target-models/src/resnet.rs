@@ -140,7 +140,14 @@ impl ResNetConfig {
                     }
                 }
                 if stride != 1 || cin != planes * exp {
-                    v.push(c(format!("{p}.downsample.0"), cin, planes * exp, 1, stride, 0));
+                    v.push(c(
+                        format!("{p}.downsample.0"),
+                        cin,
+                        planes * exp,
+                        1,
+                        stride,
+                        0,
+                    ));
                 }
                 cin = planes * exp;
             }
@@ -194,8 +201,8 @@ impl ResNet {
             VarBuilder::from_mmaped_safetensors(&[path], DType::F32, device)
                 .with_context(|| format!("reading {}", path.display()))?
         };
-        let model = Self::from_vb(&vb, cfg, lora)
-            .with_context(|| format!("loading {}", path.display()))?;
+        let model =
+            Self::from_vb(&vb, cfg, lora).with_context(|| format!("loading {}", path.display()))?;
         tracing::debug!(
             path = %path.display(),
             lora_modules = model.lora_modules().len(),
@@ -311,7 +318,10 @@ impl ResNet {
             ));
         }
         let f = self.cfg.feature_dim();
-        for (name, shape) in [("fc.weight", vec![num_classes, f]), ("fc.bias", vec![num_classes])] {
+        for (name, shape) in [
+            ("fc.weight", vec![num_classes, f]),
+            ("fc.bias", vec![num_classes]),
+        ] {
             v.push(ParamSpec {
                 name: name.into(),
                 shape,
@@ -352,7 +362,13 @@ impl ResNet {
         y + d
     }
 
-    fn conv_bn(&self, cb: &(Conv, Bn), x: &Tensor, params: &ParamMap, train: bool) -> Result<Tensor> {
+    fn conv_bn(
+        &self,
+        cb: &(Conv, Bn),
+        x: &Tensor,
+        params: &ParamMap,
+        train: bool,
+    ) -> Result<Tensor> {
         let y = self.conv(&cb.0, x, params, train)?;
         y.broadcast_mul(&cb.1.scale)?.broadcast_add(&cb.1.shift)
     }
@@ -362,7 +378,9 @@ impl ResNet {
     pub fn features(&self, params: &ParamMap, x: &Tensor, train: bool) -> Result<Tensor> {
         let (_, c, _, _) = x.dims4()?;
         if c != 3 {
-            candle_core::bail!("ResNet expects 3-channel images [batch, 3, H, W], got {c} channels");
+            candle_core::bail!(
+                "ResNet expects 3-channel images [batch, 3, H, W], got {c} channels"
+            );
         }
         // Zero padding equals torchvision's -inf padding here: the input is post-ReLU (≥ 0).
         let mut x = self
@@ -414,7 +432,10 @@ impl ResNet {
                 .chain(b.downsample.iter_mut())
                 .map(|(c, _)| c)
         });
-        for c in std::iter::once(&mut m.stem.0).chain(convs).filter(|c| c.lora) {
+        for c in std::iter::once(&mut m.stem.0)
+            .chain(convs)
+            .filter(|c| c.lora)
+        {
             let i = &c.info;
             let (a, b) = lora::factors(
                 params,

@@ -48,8 +48,21 @@ fn minilm_vb() -> VarBuilder<'static> {
 }
 
 fn cosine(a: &Tensor, b: &Tensor) -> f32 {
-    let dot = (a * b).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
-    let n = |x: &Tensor| x.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap().sqrt();
+    let dot = (a * b)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let n = |x: &Tensor| {
+        x.sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+            .sqrt()
+    };
     dot / (n(a) * n(b))
 }
 
@@ -64,7 +77,10 @@ fn minilm_matches_candle_transformers() -> Result<()> {
     let theirs = candle_transformers::models::bert::BertModel::load(minilm_vb(), &cfg)?;
 
     let (ids, mask, tt) = tokenize(&SENTENCES);
-    assert!(mask.to_vec2::<u32>()?[0].contains(&0), "batch must contain padding");
+    assert!(
+        mask.to_vec2::<u32>()?[0].contains(&0),
+        "batch must contain padding"
+    );
     let empty = ParamMap::new();
     let h_ours = ours.encode(&empty, &ids, Some(&mask), Some(&tt), false)?;
     let h_theirs = theirs.forward(&ids, &tt, Some(&mask))?;
@@ -89,24 +105,34 @@ fn minilm_matches_candle_transformers() -> Result<()> {
         cosine(&e_ours.i(0)?, &e_ours.i(1)?),
         cosine(&e_ours.i(0)?, &e_ours.i(2)?),
     );
-    assert!(s01 > 0.6 && s01 > s02 + 0.3, "cos(para)={s01} cos(unrelated)={s02}");
+    assert!(
+        s01 > 0.6 && s01 > s02 + 0.3,
+        "cos(para)={s01} cos(unrelated)={s02}"
+    );
     Ok(())
 }
 
 #[test]
 fn minilm_padding_does_not_change_cls() -> Result<()> {
-    let model = BertModel::load(&data_dir().join("minilm"), LoraConfig::none(), &Device::Cpu)
-        .unwrap();
+    let model =
+        BertModel::load(&data_dir().join("minilm"), LoraConfig::none(), &Device::Cpu).unwrap();
     let empty = ParamMap::new();
     let (ids1, m1, _) = tokenize(&SENTENCES[..1]);
     let (ids3, m3, _) = tokenize(&SENTENCES);
     assert!(ids3.dim(1)? > ids1.dim(1)? + 5);
-    let alone = model.encode(&empty, &ids1, Some(&m1), None, false)?.i((0, 0))?;
-    let padded = model.encode(&empty, &ids3, Some(&m3), None, false)?.i((0, 0))?;
+    let alone = model
+        .encode(&empty, &ids1, Some(&m1), None, false)?
+        .i((0, 0))?;
+    let padded = model
+        .encode(&empty, &ids3, Some(&m3), None, false)?
+        .i((0, 0))?;
     let d = max_abs_diff(&alone, &padded);
     assert!(d <= 1e-5, "[CLS] changed by {d} when padded");
     // The pad-derived mask of the trait forward equals the tokenizer's.
-    assert_eq!(mask_from_ids(&ids3, 0)?.to_vec2::<u32>()?, m3.to_vec2::<u32>()?);
+    assert_eq!(
+        mask_from_ids(&ids3, 0)?.to_vec2::<u32>()?,
+        m3.to_vec2::<u32>()?
+    );
     Ok(())
 }
 
@@ -118,7 +144,9 @@ fn tiny_checkpoint(flavor: Flavor) -> (tempfile::TempDir, BertConfig) {
 }
 
 fn random_ids(b: usize, s: usize, vocab: u32) -> Tensor {
-    let v: Vec<u32> = (0..b * s).map(|i| 1 + (i as u32 * 7919 + 13) % (vocab - 1)).collect();
+    let v: Vec<u32> = (0..b * s)
+        .map(|i| 1 + (i as u32 * 7919 + 13) % (vocab - 1))
+        .collect();
     Tensor::from_vec(v, (b, s), &Device::Cpu).unwrap()
 }
 
@@ -163,16 +191,25 @@ fn distilbert_checkpoint_matches_candle_transformers() -> Result<()> {
 
 #[test]
 fn config_errors_name_the_field() {
-    let e = BertConfig::from_hf_json(r#"{"model_type":"distilbert","vocab_size":10}"#, "x/config.json")
+    let e = BertConfig::from_hf_json(
+        r#"{"model_type":"distilbert","vocab_size":10}"#,
+        "x/config.json",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("x/config.json") && e.contains("`dim`"), "{e}");
+    let e = BertConfig::from_hf_json(r#"{"model_type":"gpt2"}"#, "c.json")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("x/config.json") && e.contains("`dim`"), "{e}");
-    let e = BertConfig::from_hf_json(r#"{"model_type":"gpt2"}"#, "c.json").unwrap_err().to_string();
     assert!(e.contains("gpt2") && e.contains("distilbert"), "{e}");
-    let e = BertModel::load(std::path::Path::new("/nonexistent"), LoraConfig::none(), &Device::Cpu)
-        .err()
-        .unwrap()
-        .to_string();
+    let e = BertModel::load(
+        std::path::Path::new("/nonexistent"),
+        LoraConfig::none(),
+        &Device::Cpu,
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(e.contains("/nonexistent/config.json"), "{e}");
 }
 
@@ -184,15 +221,28 @@ fn missing_tensor_is_named() {
     candle_core::safetensors::save(&sd, dir.path().join("model.safetensors")).unwrap();
     let e = format!(
         "{:#}",
-        BertModel::load(dir.path(), LoraConfig::none(), &Device::Cpu).err().unwrap()
+        BertModel::load(dir.path(), LoraConfig::none(), &Device::Cpu)
+            .err()
+            .unwrap()
     );
-    assert!(e.contains("bert.encoder.layer.1.attention.self.value.bias"), "{e}");
+    assert!(
+        e.contains("bert.encoder.layer.1.attention.self.value.bias"),
+        "{e}"
+    );
 }
 
 fn lora_cfg(flavor: Flavor) -> LoraConfig {
     match flavor {
-        Flavor::DistilBert => LoraConfig { r: 4, lora_alpha: 8.0, ..LoraConfig::default() },
-        Flavor::Bert => LoraConfig { r: 4, lora_alpha: 8.0, ..LoraConfig::bert_default() },
+        Flavor::DistilBert => LoraConfig {
+            r: 4,
+            lora_alpha: 8.0,
+            ..LoraConfig::default()
+        },
+        Flavor::Bert => LoraConfig {
+            r: 4,
+            lora_alpha: 8.0,
+            ..LoraConfig::bert_default()
+        },
     }
 }
 
@@ -216,11 +266,18 @@ fn zero_b_equals_base_exactly_and_merge_matches() -> Result<()> {
         let y = model.classify(&params, &ids, None, false)?;
         let y0 = base.classify(&params, &ids, None, false)?;
         assert_eq!(y.dims(), &[3, 3]);
-        assert_eq!(y.to_vec2::<f32>()?, y0.to_vec2::<f32>()?, "{flavor:?}: B=0 must be exact");
+        assert_eq!(
+            y.to_vec2::<f32>()?,
+            y0.to_vec2::<f32>()?,
+            "{flavor:?}: B=0 must be exact"
+        );
 
         let p = randomize_b(&params, 0.3);
         let y = model.classify(&p, &ids, None, false)?;
-        assert!(max_abs_diff(&y, &y0) > 1e-3, "{flavor:?}: LoRA had no effect");
+        assert!(
+            max_abs_diff(&y, &y0) > 1e-3,
+            "{flavor:?}: LoRA had no effect"
+        );
         let merged = model.merge(&p)?;
         assert!(merged.lora_modules().is_empty());
         let d = max_abs_diff(&y, &merged.classify(&p, &ids, None, false)?);
@@ -235,7 +292,10 @@ fn padding_does_not_change_logits() -> Result<()> {
         let (_dir, model, _, params) = lora_setup(flavor);
         let p = randomize_b(&params, 0.3);
         let short = random_ids(1, 5, 50);
-        let padded = Tensor::cat(&[&short, &Tensor::zeros((1, 6), DType::U32, &Device::Cpu)?], 1)?;
+        let padded = Tensor::cat(
+            &[&short, &Tensor::zeros((1, 6), DType::U32, &Device::Cpu)?],
+            1,
+        )?;
         let meta = Metadata {
             task: "seq_cls".into(),
             in_dim: None,
@@ -308,7 +368,12 @@ fn full_finetuning_reaches_every_weight() -> Result<()> {
             Flavor::DistilBert => 4 + 16 * cfg.num_layers + 4,
             Flavor::Bert => 5 + 16 * cfg.num_layers + 2 + 2,
         };
-        assert_eq!(vars.len(), expected, "{flavor:?}: {:?}", vars.iter().map(|v| &v.0).collect::<Vec<_>>());
+        assert_eq!(
+            vars.len(),
+            expected,
+            "{flavor:?}: {:?}",
+            vars.iter().map(|v| &v.0).collect::<Vec<_>>()
+        );
         // token_type 1 in one row so both token-type rows are used.
         let ids = random_ids(3, 8, 50);
         let tt = Tensor::new(&[[0u32, 0, 0, 0, 1, 1, 1, 1]; 3], &Device::Cpu)?;

@@ -45,7 +45,10 @@ fn random_params(model_specs: &[hyper_core::ParamSpec]) -> ParamMap {
 }
 
 fn assert_same(a: &ParamMap, b: &ParamMap) {
-    assert_eq!(a.0.keys().collect::<Vec<_>>(), b.0.keys().collect::<Vec<_>>());
+    assert_eq!(
+        a.0.keys().collect::<Vec<_>>(),
+        b.0.keys().collect::<Vec<_>>()
+    );
     for (k, t) in a.iter() {
         let u = &b.0[k];
         assert_eq!(t.dims(), u.dims(), "{k}");
@@ -73,13 +76,24 @@ fn distilbert_adapter_keys_and_round_trip() -> Result<()> {
     let model = tiny_distilbert(&tmp.path().join("base"));
     let params = random_params(&model.param_spec_for(3));
     let out = tmp.path().join("adapter");
-    export_adapter(&out, &model.adapter_config("distilbert-base-uncased"), &params).unwrap();
+    export_adapter(
+        &out,
+        &model.adapter_config("distilbert-base-uncased"),
+        &params,
+    )
+    .unwrap();
 
     let mut want = vec![
         ("base_model.model.classifier.bias".to_string(), vec![3]),
-        ("base_model.model.classifier.weight".to_string(), vec![3, 16]),
+        (
+            "base_model.model.classifier.weight".to_string(),
+            vec![3, 16],
+        ),
         ("base_model.model.pre_classifier.bias".to_string(), vec![16]),
-        ("base_model.model.pre_classifier.weight".to_string(), vec![16, 16]),
+        (
+            "base_model.model.pre_classifier.weight".to_string(),
+            vec![16, 16],
+        ),
     ];
     for l in 0..2 {
         for m in ["q_lin", "v_lin"] {
@@ -100,7 +114,10 @@ fn distilbert_adapter_keys_and_round_trip() -> Result<()> {
     assert_eq!(cfg["lora_alpha"], 8);
     assert_eq!(cfg["lora_dropout"].as_f64().unwrap() as f32, 0.05);
     assert_eq!(cfg["target_modules"], serde_json::json!(["q_lin", "v_lin"]));
-    assert_eq!(cfg["modules_to_save"], serde_json::json!(["pre_classifier", "classifier"]));
+    assert_eq!(
+        cfg["modules_to_save"],
+        serde_json::json!(["pre_classifier", "classifier"])
+    );
     assert_eq!(cfg["base_model_name_or_path"], "distilbert-base-uncased");
     assert_eq!(cfg["bias"], "none");
     assert_eq!(cfg["fan_in_fan_out"], false);
@@ -144,7 +161,10 @@ fn resnet_adapter_keys_and_round_trip() -> Result<()> {
         }
     }
     want.sort();
-    assert_eq!(file_keys(&tmp.path().join("adapter_model.safetensors")), want);
+    assert_eq!(
+        file_keys(&tmp.path().join("adapter_model.safetensors")),
+        want
+    );
 
     let cfg: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(tmp.path().join("adapter_config.json")).unwrap(),
@@ -152,7 +172,10 @@ fn resnet_adapter_keys_and_round_trip() -> Result<()> {
     .unwrap();
     assert_eq!(cfg["target_modules"], r"layer.\..\.conv.");
     assert_eq!(cfg["modules_to_save"], serde_json::json!(["fc"]));
-    assert_eq!((cfg["r"].as_u64(), cfg["lora_alpha"].as_u64()), (Some(8), Some(16)));
+    assert_eq!(
+        (cfg["r"].as_u64(), cfg["lora_alpha"].as_u64()),
+        (Some(8), Some(16))
+    );
     assert!(cfg["task_type"].is_null());
 
     let (back_cfg, back) = import_adapter(tmp.path(), &Device::Cpu).unwrap();
@@ -174,7 +197,10 @@ fn corrupt_and_foreign_adapters_are_clear_errors() {
 
     std::fs::write(&wpath, &good[..good.len() / 2]).unwrap();
     let e = format!("{:#}", import_adapter(&out, &Device::Cpu).unwrap_err());
-    assert!(e.contains("adapter_model.safetensors") && e.contains("corrupt or truncated"), "{e}");
+    assert!(
+        e.contains("adapter_model.safetensors") && e.contains("corrupt or truncated"),
+        "{e}"
+    );
     std::fs::write(&wpath, b"not a safetensors file").unwrap();
     let e = format!("{:#}", import_adapter(&out, &Device::Cpu).unwrap_err());
     assert!(e.contains("corrupt or truncated"), "{e}");
@@ -184,7 +210,10 @@ fn corrupt_and_foreign_adapters_are_clear_errors() {
     let text = std::fs::read_to_string(&cpath).unwrap();
     std::fs::write(&cpath, text.replace("\"LORA\"", "\"IA3\"")).unwrap();
     let e = format!("{:#}", import_adapter(&out, &Device::Cpu).unwrap_err());
-    assert!(e.contains("adapter_config.json") && e.contains("IA3"), "{e}");
+    assert!(
+        e.contains("adapter_config.json") && e.contains("IA3"),
+        "{e}"
+    );
     std::fs::write(&cpath, &text[..text.len() / 2]).unwrap();
     let e = format!("{:#}", import_adapter(&out, &Device::Cpu).unwrap_err());
     assert!(e.contains("adapter_config.json"), "{e}");
@@ -194,12 +223,22 @@ fn corrupt_and_foreign_adapters_are_clear_errors() {
 
     // Export refuses tensors PEFT would report as unexpected, and a lone factor.
     let mut extra = params.clone();
-    extra.insert("distilbert.embeddings.LayerNorm.weight", Tensor::zeros(16, DType::F32, &Device::Cpu).unwrap());
-    let e = format!("{:#}", export_adapter(&tmp.path().join("x"), &cfg, &extra).unwrap_err());
+    extra.insert(
+        "distilbert.embeddings.LayerNorm.weight",
+        Tensor::zeros(16, DType::F32, &Device::Cpu).unwrap(),
+    );
+    let e = format!(
+        "{:#}",
+        export_adapter(&tmp.path().join("x"), &cfg, &extra).unwrap_err()
+    );
     assert!(e.contains("distilbert.embeddings.LayerNorm.weight"), "{e}");
     let mut lone = params.clone();
-    lone.0.remove("distilbert.transformer.layer.1.attention.v_lin.lora_B.weight");
-    let e = format!("{:#}", export_adapter(&tmp.path().join("y"), &cfg, &lone).unwrap_err());
+    lone.0
+        .remove("distilbert.transformer.layer.1.attention.v_lin.lora_B.weight");
+    let e = format!(
+        "{:#}",
+        export_adapter(&tmp.path().join("y"), &cfg, &lone).unwrap_err()
+    );
     assert!(e.contains("layer.1.attention.v_lin.lora_B.weight"), "{e}");
     assert!(!tmp.path().join("x").exists() && !tmp.path().join("y").exists());
 }
@@ -209,10 +248,30 @@ fn corrupt_and_foreign_adapters_are_clear_errors() {
 #[test]
 #[ignore]
 fn python_peft_loads_our_adapter() {
+    for flavor in [Flavor::DistilBert, Flavor::Bert] {
+        python_peft_check(flavor);
+    }
+}
+
+fn python_peft_check(flavor: Flavor) {
     let python = std::env::var("HYPER_PEFT_PYTHON").unwrap_or_else(|_| "python3".into());
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path().join("base");
-    let model = tiny_distilbert(&base);
+    write_hf_checkpoint(&base, &BertConfig::tiny(flavor, 3));
+    let lora = match flavor {
+        Flavor::DistilBert => LoraConfig::default(),
+        Flavor::Bert => LoraConfig::bert_default(),
+    };
+    let model = BertModel::load(
+        &base,
+        LoraConfig {
+            r: 4,
+            lora_alpha: 8.0,
+            ..lora
+        },
+        &Device::Cpu,
+    )
+    .unwrap();
     let params = random_params(&model.param_spec_for(3));
     let out = tmp.path().join("adapter");
     export_adapter(&out, &model.adapter_config(base.to_str().unwrap()), &params).unwrap();
@@ -226,11 +285,15 @@ fn python_peft_loads_our_adapter() {
         .output()
         .unwrap_or_else(|e| panic!("running {python}: {e}"));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    assert_eq!(v["unexpected"], serde_json::json!([]), "{v}");
-    assert_eq!(v["missing"], serde_json::json!([]), "{v}");
-    assert_eq!(v["n_lora"], 4);
+    assert_eq!(v["unexpected"], serde_json::json!([]), "{flavor:?}: {v}");
+    assert_eq!(v["missing"], serde_json::json!([]), "{flavor:?}: {v}");
+    assert_eq!(v["n_lora"], 4, "{flavor:?}");
     let theirs: Vec<Vec<f32>> = serde_json::from_value(v["logits"].clone()).unwrap();
     let ids = Tensor::new(rows, &Device::Cpu).unwrap();
     let ours = model
@@ -244,6 +307,6 @@ fn python_peft_loads_our_adapter() {
         .zip(theirs.iter().flatten())
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
-    eprintln!("peft logits {theirs:?}\nours {ours:?}\nmax |diff| {d}");
-    assert!(d <= 1e-4, "logits differ by {d}");
+    eprintln!("{flavor:?}: peft logits {theirs:?}\nours {ours:?}\nmax |diff| {d}");
+    assert!(d <= 1e-4, "{flavor:?}: logits differ by {d}");
 }

@@ -26,13 +26,21 @@ fn conv_inventory_and_lora_targets() {
     let r50 = ResNetConfig::resnet50();
     let convs = r50.convs();
     assert_eq!(convs.len(), 53, "stem + 48 block convs + 4 downsample");
-    let m = LoraConfig::resnet_default().target_modules.matcher().unwrap();
+    let m = LoraConfig::resnet_default()
+        .target_modules
+        .matcher()
+        .unwrap();
     let targets: Vec<_> = convs.iter().filter(|c| m.matches(&c.name)).collect();
     assert_eq!(targets.len(), 48);
-    assert!(targets.iter().all(|c| !c.name.contains("downsample") && c.name != "conv1"));
+    assert!(targets
+        .iter()
+        .all(|c| !c.name.contains("downsample") && c.name != "conv1"));
     assert_eq!(r50.feature_dim(), 2048);
     let l3 = convs.iter().find(|c| c.name == "layer3.0.conv2").unwrap();
-    assert_eq!((l3.cin, l3.cout, l3.kernel, l3.stride, l3.padding), (256, 256, 3, 2, 1));
+    assert_eq!(
+        (l3.cin, l3.cout, l3.kernel, l3.stride, l3.padding),
+        (256, 256, 3, 2, 1)
+    );
     let r18 = ResNetConfig::resnet18().convs();
     assert_eq!(r18.len(), 20);
     assert_eq!(r18.iter().filter(|c| m.matches(&c.name)).count(), 16);
@@ -41,14 +49,23 @@ fn conv_inventory_and_lora_targets() {
 #[test]
 fn torchvision_layout_loads_from_file() -> Result<()> {
     // Key counts of torchvision's resnet18/resnet50 state dicts (with num_batches_tracked).
-    assert_eq!(torchvision_state_dict(&ResNetConfig::new(BlockKind::Basic, [2, 2, 2, 2], 4), 1000).len(), 122);
+    assert_eq!(
+        torchvision_state_dict(&ResNetConfig::new(BlockKind::Basic, [2, 2, 2, 2], 4), 1000).len(),
+        122
+    );
     let cfg = ResNetConfig::tiny50();
     let sd = torchvision_state_dict(&cfg, 1000);
     assert_eq!(sd.len(), 320);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("resnet50.safetensors");
     candle_core::safetensors::save(&sd, &path)?;
-    let model = ResNet::load(&path, cfg.clone(), LoraConfig::resnet_default(), &Device::Cpu).unwrap();
+    let model = ResNet::load(
+        &path,
+        cfg.clone(),
+        LoraConfig::resnet_default(),
+        &Device::Cpu,
+    )
+    .unwrap();
     assert_eq!(model.lora_modules().len(), 48);
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
@@ -57,13 +74,22 @@ fn torchvision_layout_loads_from_file() -> Result<()> {
     for hw in [32, 224] {
         let y = model.classify(&params, &images(2, hw), false)?;
         assert_eq!(y.dims(), &[2, 10]);
-        assert!(y.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| v.is_finite()));
+        assert!(y
+            .flatten_all()?
+            .to_vec1::<f32>()?
+            .iter()
+            .all(|v| v.is_finite()));
     }
 
     let mut broken = sd.clone();
     broken.remove("layer2.0.downsample.1.running_var");
     candle_core::safetensors::save(&broken, &path)?;
-    let e = format!("{:#}", ResNet::load(&path, cfg, LoraConfig::resnet_default(), &Device::Cpu).err().unwrap());
+    let e = format!(
+        "{:#}",
+        ResNet::load(&path, cfg, LoraConfig::resnet_default(), &Device::Cpu)
+            .err()
+            .unwrap()
+    );
     assert!(e.contains("layer2.0.downsample.1.running_var"), "{e}");
     Ok(())
 }
@@ -81,7 +107,10 @@ fn resnet18_matches_candle_transformers() -> Result<()> {
     let scale = b.abs()?.max_all()?.to_scalar::<f32>()?;
     let d = max_abs_diff(&a, &b);
     eprintln!("resnet18 logits: max |diff| {d}, max |logit| {scale}");
-    assert!(d <= 1e-4 * scale.max(1.0), "logits differ by {d} (scale {scale})");
+    assert!(
+        d <= 1e-4 * scale.max(1.0),
+        "logits differ by {d} (scale {scale})"
+    );
     Ok(())
 }
 
@@ -104,10 +133,17 @@ fn zero_b_equals_base_exactly_and_merge_matches() -> Result<()> {
         let x = images(2, 40);
         let y = model.classify(&params, &x, false)?;
         let y0 = base.classify(&params, &x, false)?;
-        assert_eq!(y.to_vec2::<f32>()?, y0.to_vec2::<f32>()?, "{block:?}: B=0 must be exact");
+        assert_eq!(
+            y.to_vec2::<f32>()?,
+            y0.to_vec2::<f32>()?,
+            "{block:?}: B=0 must be exact"
+        );
         let p = randomize_b(&params, 0.2);
         let y = model.classify(&p, &x, false)?;
-        assert!(max_abs_diff(&y, &y0) > 1e-4, "{block:?}: LoRA had no effect");
+        assert!(
+            max_abs_diff(&y, &y0) > 1e-4,
+            "{block:?}: LoRA had no effect"
+        );
         let merged = model.merge(&p)?;
         assert!(merged.lora_modules().is_empty());
         let d = max_abs_diff(&y, &merged.classify(&p, &x, false)?);
@@ -125,7 +161,10 @@ fn batchnorm_is_frozen_eval() -> Result<()> {
     let all = model.classify(&params, &x, false)?;
     let one = model.classify(&params, &x.narrow(0, 1, 1)?, false)?;
     assert!(max_abs_diff(&all.narrow(0, 1, 1)?, &one) <= 1e-5);
-    let lora0 = LoraConfig { lora_dropout: 0.0, ..LoraConfig::resnet_default() };
+    let lora0 = LoraConfig {
+        lora_dropout: 0.0,
+        ..LoraConfig::resnet_default()
+    };
     let cfg = ResNetConfig::tiny(BlockKind::Bottleneck);
     let vb = VarBuilder::from_tensors(torchvision_state_dict(&cfg, 10), DType::F32, &Device::Cpu);
     let m = ResNet::from_vb(&vb, cfg, lora0)?;
@@ -160,17 +199,37 @@ fn lora_training_reaches_every_factor_and_fc() -> Result<()> {
 fn bad_inputs_are_errors() {
     let (model, _, params, _) = lora_model(BlockKind::Basic);
     let gray = Tensor::zeros((1, 1, 32, 32), DType::F32, &Device::Cpu).unwrap();
-    let e = model.classify(&params, &gray, false).unwrap_err().to_string();
+    let e = model
+        .classify(&params, &gray, false)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("3-channel"), "{e}");
     // Small images still run (every stage keeps at least 1×1).
-    assert_eq!(model.classify(&params, &images(1, 8), false).unwrap().dims(), &[1, 7]);
+    assert_eq!(
+        model
+            .classify(&params, &images(1, 8), false)
+            .unwrap()
+            .dims(),
+        &[1, 7]
+    );
     let mut p = params.clone();
-    p.insert("fc.weight", Tensor::zeros((7, 3), DType::F32, &Device::Cpu).unwrap());
-    let e = model.classify(&p, &images(1, 32), false).unwrap_err().to_string();
+    p.insert(
+        "fc.weight",
+        Tensor::zeros((7, 3), DType::F32, &Device::Cpu).unwrap(),
+    );
+    let e = model
+        .classify(&p, &images(1, 32), false)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("fc.weight"), "{e}");
     let mut p = params.clone();
     p.0.remove("layer2.0.conv1.lora_A.weight");
-    let e = model.classify(&p, &images(1, 32), false).unwrap_err().to_string();
+    let e = model
+        .classify(&p, &images(1, 32), false)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("layer2.0.conv1.lora_A.weight"), "{e}");
-    assert!(ResNetConfig::from_arch("vgg16").unwrap_err().contains("resnet50"));
+    assert!(ResNetConfig::from_arch("vgg16")
+        .unwrap_err()
+        .contains("resnet50"));
 }

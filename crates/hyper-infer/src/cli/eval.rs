@@ -36,7 +36,11 @@ pub struct EvalArgs {
 }
 
 /// Loads the model dir and the table, checks the columns, and encodes the rows.
-pub fn prepare(model: &std::path::Path, table: &datasets::Table, dev: &Device) -> Result<(ModelDir, Vec<f32>)> {
+pub fn prepare(
+    model: &std::path::Path,
+    table: &datasets::Table,
+    dev: &Device,
+) -> Result<(ModelDir, Vec<f32>)> {
     let m = ModelDir::load(model, dev)?;
     m.check_columns(table)?;
     let x = m
@@ -49,16 +53,27 @@ pub fn prepare(model: &std::path::Path, table: &datasets::Table, dev: &Device) -
 pub fn run(args: &EvalArgs) -> Result<()> {
     let dev = Device::Cpu;
     let m0 = ModelDir::load(&args.model, &dev)?;
-    let target = args.target.clone().or_else(|| args.data.as_ref().map(|_| m0.info.target.clone()));
-    let table = super::generate::load_table(args.data.as_ref(), target.as_ref(), args.dataset.as_ref())?;
+    let target = args
+        .target
+        .clone()
+        .or_else(|| args.data.as_ref().map(|_| m0.info.target.clone()));
+    let table =
+        super::generate::load_table(args.data.as_ref(), target.as_ref(), args.dataset.as_ref())?;
     let (m, x) = prepare(&args.model, &table, &dev)?;
-    let y = m.preprocessor.encode_labels(&table).with_context(|| format!("labels of {}", table.source))?;
+    let y = m
+        .preprocessor
+        .encode_labels(&table)
+        .with_context(|| format!("labels of {}", table.source))?;
     let f = m.info.columns.len();
     let rows: Vec<usize> = match args.split {
         SplitArg::All => (0..y.len()).collect(),
         s => {
             let Some((tr, va, te)) = split_indices(y.len(), m.info.seed) else {
-                bail!("{}: too few rows ({}) for a 60/10/30 split", table.source, y.len());
+                bail!(
+                    "{}: too few rows ({}) for a 60/10/30 split",
+                    table.source,
+                    y.len()
+                );
             };
             match s {
                 SplitArg::Train => tr,
@@ -67,7 +82,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             }
         }
     };
-    let xs: Vec<f32> = rows.iter().flat_map(|&r| x[r * f..(r + 1) * f].iter().copied()).collect();
+    let xs: Vec<f32> = rows
+        .iter()
+        .flat_map(|&r| x[r * f..(r + 1) * f].iter().copied())
+        .collect();
     let ys: Vec<usize> = rows.iter().map(|&r| y[r]).collect();
     let data = Data::from_rows(&xs, &ys, f, &dev)?;
     let mlp = Mlp::new(m.info.mlp.clone());

@@ -35,16 +35,22 @@ pub struct GenerateArgs {
     pub seed: u64,
 }
 
-pub fn load_table(data: Option<&PathBuf>, target: Option<&String>, dataset: Option<&String>) -> Result<datasets::Table> {
+pub fn load_table(
+    data: Option<&PathBuf>,
+    target: Option<&String>,
+    dataset: Option<&String>,
+) -> Result<datasets::Table> {
     match (data, dataset) {
         (Some(path), _) => {
             let opts = datasets::user_csv::CsvOptions {
                 target: target.cloned(),
                 ..Default::default()
             };
-            datasets::user_csv::load_csv(path, &opts).with_context(|| format!("loading data {}", path.display()))
+            datasets::user_csv::load_csv(path, &opts)
+                .with_context(|| format!("loading data {}", path.display()))
         }
-        (None, Some(name)) => datasets::uci::load_builtin(name).with_context(|| format!("loading built-in dataset `{name}`")),
+        (None, Some(name)) => datasets::uci::load_builtin(name)
+            .with_context(|| format!("loading built-in dataset `{name}`")),
         (None, None) => anyhow::bail!("give --data <file> or --dataset <name>"),
     }
 }
@@ -60,12 +66,22 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     }
     let dev = Device::Cpu;
     let t = Instant::now();
-    let table = load_table(args.data.as_ref(), args.target.as_ref(), args.dataset.as_ref())?;
-    let splits = split_and_fit(&table, args.seed).with_context(|| format!("preprocessing {}", table.source))?;
+    let table = load_table(
+        args.data.as_ref(),
+        args.target.as_ref(),
+        args.dataset.as_ref(),
+    )?;
+    let splits = split_and_fit(&table, args.seed)
+        .with_context(|| format!("preprocessing {}", table.source))?;
     let t_data = t.elapsed().as_secs_f64();
     let ck = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
     let engine = Engine::load(&ck, &datasets::paths::data_dir().join("minilm"), &dev)
-        .with_context(|| format!("loading generator {} (train one with `cargo xtask pretrain tabular`)", ck.display()))?;
+        .with_context(|| {
+            format!(
+                "loading generator {} (train one with `cargo xtask pretrain tabular`)",
+                ck.display()
+            )
+        })?;
     let g = engine.generate(&table, args.description.as_deref(), args.dataset.as_deref())?;
     let t = Instant::now();
     let dir = ModelDir {
@@ -92,7 +108,10 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     println!("metadata: {}", serde_json::to_string(&g.metadata)?);
     let r = &g.resolution;
     if r.direct {
-        println!("heads: seen task `{}` (requirement similarity {:.3})", r.task, r.similarity);
+        println!(
+            "heads: seen task `{}` (requirement similarity {:.3})",
+            r.task, r.similarity
+        );
     } else {
         println!(
             "heads: `{}` was not seen in pretraining; using the nearest seen task `{}` by requirement similarity ({:.3}){}",

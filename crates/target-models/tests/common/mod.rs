@@ -52,7 +52,10 @@ pub fn hf_state_dict(cfg: &BertConfig) -> HashMap<String, Tensor> {
     match cfg.flavor {
         Flavor::DistilBert => {
             let e = "distilbert.embeddings";
-            m.insert(format!("{e}.word_embeddings.weight"), randn(&[cfg.vocab_size, h], 1.0));
+            m.insert(
+                format!("{e}.word_embeddings.weight"),
+                randn(&[cfg.vocab_size, h], 1.0),
+            );
             m.insert(
                 format!("{e}.position_embeddings.weight"),
                 randn(&[cfg.max_position_embeddings, h], 0.5),
@@ -72,7 +75,10 @@ pub fn hf_state_dict(cfg: &BertConfig) -> HashMap<String, Tensor> {
         }
         Flavor::Bert => {
             let e = "bert.embeddings";
-            m.insert(format!("{e}.word_embeddings.weight"), randn(&[cfg.vocab_size, h], 1.0));
+            m.insert(
+                format!("{e}.word_embeddings.weight"),
+                randn(&[cfg.vocab_size, h], 1.0),
+            );
             m.insert(
                 format!("{e}.position_embeddings.weight"),
                 randn(&[cfg.max_position_embeddings, h], 0.5),
@@ -136,7 +142,11 @@ pub fn torchvision_state_dict(cfg: &ResNetConfig, num_classes: usize) -> HashMap
     let w = cfg.width;
     conv(&mut m, "conv1".into(), w, 3, 7);
     bn(&mut m, "bn1".into(), w);
-    let exp = if cfg.block == BlockKind::Bottleneck { 4 } else { 1 };
+    let exp = if cfg.block == BlockKind::Bottleneck {
+        4
+    } else {
+        1
+    };
     let mut inplanes = w;
     for (li, &n) in cfg.layers.iter().enumerate() {
         let planes = w * (1 << li);
@@ -157,7 +167,13 @@ pub fn torchvision_state_dict(cfg: &ResNetConfig, num_classes: usize) -> HashMap
                 bn(&mut m, format!("{p}.bn2"), planes);
             }
             if stride != 1 || inplanes != planes * exp {
-                conv(&mut m, format!("{p}.downsample.0"), planes * exp, inplanes, 1);
+                conv(
+                    &mut m,
+                    format!("{p}.downsample.0"),
+                    planes * exp,
+                    inplanes,
+                    1,
+                );
                 bn(&mut m, format!("{p}.downsample.1"), planes * exp);
             }
             inplanes = planes * exp;
@@ -189,7 +205,11 @@ pub fn assert_all_grads_nonzero(loss: &Tensor, vars: &[(String, candle_core::Var
     for (name, v) in vars {
         match grads.get(v.as_tensor()) {
             Some(g) => {
-                let s = g.abs()?.sum_all()?.to_dtype(DType::F32)?.to_scalar::<f32>()?;
+                let s = g
+                    .abs()?
+                    .sum_all()?
+                    .to_dtype(DType::F32)?
+                    .to_scalar::<f32>()?;
                 if s == 0.0 || !s.is_finite() {
                     bad.push(format!("{name} (|grad| sum {s})"));
                 }
@@ -197,7 +217,12 @@ pub fn assert_all_grads_nonzero(loss: &Tensor, vars: &[(String, candle_core::Var
             None => bad.push(format!("{name} (no grad)")),
         }
     }
-    assert!(bad.is_empty(), "{} of {} tensors without gradient: {bad:?}", bad.len(), vars.len());
+    assert!(
+        bad.is_empty(),
+        "{} of {} tensors without gradient: {bad:?}",
+        bad.len(),
+        vars.len()
+    );
     Ok(())
 }
 
