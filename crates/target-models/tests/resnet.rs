@@ -147,6 +147,8 @@ fn zero_b_equals_base_exactly_and_merge_matches() -> Result<()> {
         let merged = model.merge(&p)?;
         assert!(merged.lora_modules().is_empty());
         let d = max_abs_diff(&y, &merged.classify(&p, &x, false)?);
+        let scale = y.abs()?.max_all()?.to_scalar::<f32>()?;
+        eprintln!("{block:?}: max |logit| {scale}, merged diff {d}");
         assert!(d <= 1e-5, "{block:?}: merged differs by {d}");
     }
     Ok(())
