@@ -254,7 +254,7 @@ fn lora_setup(flavor: Flavor) -> (tempfile::TempDir, BertModel, BertModel, Param
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
     let params = init_params(&model.param_spec_for(cfg.num_labels), &vb).unwrap();
-    (dir, model, base, params)
+    (dir, model, base, randomize_head(&params, 0.3))
 }
 
 #[test]

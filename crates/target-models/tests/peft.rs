@@ -310,3 +310,62 @@ fn python_peft_check(flavor: Flavor) {
     eprintln!("{flavor:?}: peft logits {theirs:?}\nours {ours:?}\nmax |diff| {d}");
     assert!(d <= 1e-4, "{flavor:?}: logits differ by {d}");
 }
+
+/// Needs Python with torch, torchvision and peft (`HYPER_PEFT_PYTHON`); run with
+/// `--ignored`.
+#[test]
+#[ignore]
+fn python_peft_loads_our_resnet_adapter() {
+    let python = std::env::var("HYPER_PEFT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = ResNetConfig::resnet18();
+    let base = tmp.path().join("resnet18.safetensors");
+    candle_core::safetensors::save(&torchvision_state_dict(&cfg, 1000), &base).unwrap();
+    let model = ResNet::load(&base, cfg, LoraConfig::resnet_default(), &Device::Cpu).unwrap();
+    let vm = VarMap::new();
+    let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+    let params = init_params(&model.param_spec_for(7), &vb).unwrap();
+    let params = randomize_head(&randomize_b(&params, 0.05), 0.05);
+    let out = tmp.path().join("adapter");
+    export_adapter(&out, &model.adapter_config("resnet18"), &params).unwrap();
+    let x = Tensor::randn(0f32, 1., (2, 3, 32, 32), &Device::Cpu).unwrap();
+    let images = tmp.path().join("x.safetensors");
+    candle_core::safetensors::save(
+        &std::collections::HashMap::from([("x", x.clone())]),
+        &images,
+    )
+    .unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/peft_check_resnet.py");
+    let o = std::process::Command::new(&python)
+        .args([&script, &base, &out, &images])
+        .arg("7")
+        .output()
+        .unwrap_or_else(|e| panic!("running {python}: {e}"));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(v["unexpected"], serde_json::json!([]), "{v}");
+    assert_eq!(v["missing"], serde_json::json!([]), "{v}");
+    assert_eq!(v["n_lora"], 16);
+    let theirs: Vec<Vec<f32>> = serde_json::from_value(v["logits"].clone()).unwrap();
+    let ours = model
+        .classify(&params, &x, false)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    let scale = theirs.iter().flatten().fold(1f32, |m, v| m.max(v.abs()));
+    let d = ours
+        .iter()
+        .flatten()
+        .zip(theirs.iter().flatten())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    eprintln!(
+        "resnet18: peft logits {theirs:?}\nours {ours:?}\nmax |diff| {d} (max |logit| {scale})"
+    );
+    assert!(d <= 1e-4 * scale, "logits differ by {d}");
+}

@@ -186,9 +186,19 @@ pub fn torchvision_state_dict(cfg: &ResNetConfig, num_classes: usize) -> HashMap
 
 /// Copies `params`, replacing every `lora_B` with random values so A gets a gradient.
 pub fn randomize_b(params: &ParamMap, std: f64) -> ParamMap {
+    randomize_where(params, std, |k| k.ends_with("lora_B.weight"))
+}
+
+/// Copies `params`, replacing the head (every non-LoRA tensor) with random values, so
+/// logits are O(1) and differences show.
+pub fn randomize_head(params: &ParamMap, std: f64) -> ParamMap {
+    randomize_where(params, std, |k| !k.contains(".lora_"))
+}
+
+fn randomize_where(params: &ParamMap, std: f64, pick: impl Fn(&str) -> bool) -> ParamMap {
     let mut out = ParamMap::new();
     for (k, t) in params.iter() {
-        let t = if k.ends_with("lora_B.weight") {
+        let t = if pick(k) {
             randn(t.dims(), std)
         } else {
             t.clone()
