@@ -148,6 +148,7 @@ pub fn run(a: Args) -> Result<()> {
     let (mut t_ft, mut t_lora, mut t_gen, mut t_genf) = (vec![], vec![], vec![], vec![]);
     // Seconds of each method's E2E spent reading + splitting the data (same work for all).
     let (mut l_ft, mut l_lora, mut l_gen) = (vec![], vec![], vec![]);
+    let (mut acc_genf_lo, mut t_genf_lo) = (vec![], vec![]);
     let (mut majority, mut test_rows, mut reqs) = (vec![], vec![], vec![]);
     let mut all_reqs = Vec::new();
     for name in &names {
@@ -198,6 +199,13 @@ pub fn run(a: Args) -> Result<()> {
         let pf = finetune(&mlp, &g.params, &d.train, b, b.finetune_f_epochs, seed)?;
         t_genf.push(t_gen[i] + t.elapsed().as_secs_f64());
         acc_genf.push(evaluate(&mlp, &pf, &d.test)?.1);
+        if let Some(lr) = b.finetune_f_ablation_lr {
+            let t = Instant::now();
+            let bl = hyper_train::config::BaselineConfig { lr, ..b.clone() };
+            let pa = finetune(&mlp, &g.params, &d.train, &bl, b.finetune_f_epochs, seed)?;
+            t_genf_lo.push(t_gen[i] + t.elapsed().as_secs_f64());
+            acc_genf_lo.push(evaluate(&mlp, &pa, &d.test)?.1);
+        }
 
         // Control: another task's requirement, this task's heads.
         let wrong = &all_reqs[(i + 1) % n];
@@ -213,8 +221,9 @@ pub fn run(a: Args) -> Result<()> {
         t_lora.iter().sum::<f64>(),
         t_gen.iter().sum::<f64>() + engine_load,
         t_genf.iter().sum::<f64>() + engine_load,
+        t_genf_lo.iter().sum::<f64>() + engine_load,
     ];
-    let worst = totals.iter().cloned().fold(0.0, f64::max);
+    let worst = totals[..4].iter().cloned().fold(0.0, f64::max);
     let loads = [
         l_ft.iter().sum::<f64>(),
         l_lora.iter().sum::<f64>(),
@@ -225,8 +234,9 @@ pub fn run(a: Args) -> Result<()> {
         totals[1] - loads[1],
         totals[2] - loads[2],
         totals[3] - loads[2],
+        totals[4] - loads[2],
     ];
-    let worst_model = model_only.iter().cloned().fold(0.0, f64::max);
+    let worst_model = model_only[..4].iter().cloned().fold(0.0, f64::max);
     let row = |m: &str, ep: usize, acc: Vec<f64>, per: Vec<f64>, i: usize| MethodRow {
         method: m.into(),
         epochs: ep,
@@ -239,12 +249,16 @@ pub fn run(a: Args) -> Result<()> {
         model_secs: model_only[i],
         relative_efficiency_model: worst_model / model_only[i],
     };
-    let methods = vec![
+    let mut methods = vec![
         row("LoRA", b.epochs, acc_lora, t_lora, 1),
         row("Finetune", b.epochs, acc_ft, t_ft, 0),
         row("ModelGPT", 0, acc_gen, t_gen, 2),
         row("ModelGPT-F", b.finetune_f_epochs, acc_genf, t_genf, 3),
     ];
+    if let Some(lr) = b.finetune_f_ablation_lr {
+        let name = format!("ModelGPT-F (ablation: lr {lr})");
+        methods.push(row(&name, b.finetune_f_epochs, acc_genf_lo, t_genf_lo, 4));
+    }
     let ctrl_avg = mean(&acc_ctrl);
     let command = format!(
         "cargo xtask reproduce tabular{}",

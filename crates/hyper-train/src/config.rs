@@ -87,6 +87,10 @@ pub struct BaselineConfig {
     pub lora_dropout: f32,
     /// Finetuning epochs for ModelGPT-F.
     pub finetune_f_epochs: usize,
+    /// Extra ModelGPT-F row finetuned at this smaller lr (an ablation: the paper's -F uses
+    /// the baseline lr, which can knock a good generated model off its optimum).
+    #[serde(default)]
+    pub finetune_f_ablation_lr: Option<f64>,
 }
 
 impl Default for BaselineConfig {
@@ -100,6 +104,7 @@ impl Default for BaselineConfig {
             lora_alpha: 8.0,
             lora_dropout: 0.1,
             finetune_f_epochs: 1,
+            finetune_f_ablation_lr: None,
         }
     }
 }

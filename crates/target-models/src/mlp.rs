@@ -75,11 +75,19 @@ impl Mlp {
     }
 
     /// PyTorch-default random init (`U(±1/√fan_in)` for weight and bias).
-    pub fn init_params<R: Rng>(&self, meta: &Metadata, rng: &mut R, dev: &Device) -> Result<ParamMap> {
+    pub fn init_params<R: Rng>(
+        &self,
+        meta: &Metadata,
+        rng: &mut R,
+        dev: &Device,
+    ) -> Result<ParamMap> {
         let mut p = ParamMap::new();
         for s in self.param_spec(meta) {
             let fan_in = self.dims(meta)[layer_of(&s.name)];
-            p.insert(s.name.clone(), uniform(rng, &s.shape, default_bound(fan_in), dev)?);
+            p.insert(
+                s.name.clone(),
+                uniform(rng, &s.shape, default_bound(fan_in), dev)?,
+            );
         }
         Ok(p)
     }
@@ -102,7 +110,11 @@ impl Mlp {
             let b = base.get(&format!("mlp.{i}.bias"))?;
             let a = lora.get(&format!("mlp.{i}.lora_A"))?;
             let bb = lora.get(&format!("mlp.{i}.lora_B"))?;
-            let delta = linear(&linear(&dropout(&h, lora_dropout, train)?, a, None)?, bb, None)?;
+            let delta = linear(
+                &linear(&dropout(&h, lora_dropout, train)?, a, None)?,
+                bb,
+                None,
+            )?;
             h = (linear(&h, w, Some(b))? + (delta * scale)?)?;
             if i + 1 < n {
                 h = self.cfg.activation.apply(&h)?;
@@ -114,19 +126,34 @@ impl Mlp {
 
     /// LoRA factors for every linear: A `[r, in]` kaiming-uniform, B `[out, r]` zeros
     /// (PEFT's init, so training starts at the base model).
-    pub fn init_lora<R: Rng>(&self, meta: &Metadata, r: usize, rng: &mut R, dev: &Device) -> Result<ParamMap> {
+    pub fn init_lora<R: Rng>(
+        &self,
+        meta: &Metadata,
+        r: usize,
+        rng: &mut R,
+        dev: &Device,
+    ) -> Result<ParamMap> {
         let d = self.dims(meta);
         let mut p = ParamMap::new();
         for i in 0..self.n_layers() {
-            p.insert(format!("mlp.{i}.lora_A"), uniform(rng, &[r, d[i]], default_bound(d[i]), dev)?);
-            p.insert(format!("mlp.{i}.lora_B"), Tensor::zeros((d[i + 1], r), candle_core::DType::F32, dev)?);
+            p.insert(
+                format!("mlp.{i}.lora_A"),
+                uniform(rng, &[r, d[i]], default_bound(d[i]), dev)?,
+            );
+            p.insert(
+                format!("mlp.{i}.lora_B"),
+                Tensor::zeros((d[i + 1], r), candle_core::DType::F32, dev)?,
+            );
         }
         Ok(p)
     }
 }
 
 fn layer_of(name: &str) -> usize {
-    name.split('.').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    name.split('.')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 impl TargetModel for Mlp {
@@ -207,7 +234,11 @@ mod tests {
         // LoRA with B = 0 reproduces the base model exactly.
         let l = m.init_lora(&meta(4, 3), 4, &mut rng, &Device::Cpu).unwrap();
         let a = m.forward(&p, &x, false).unwrap().to_vec2::<f32>().unwrap();
-        let b = m.forward_lora(&p, &l, &x, 2.0, 0.1, false).unwrap().to_vec2::<f32>().unwrap();
+        let b = m
+            .forward_lora(&p, &l, &x, 2.0, 0.1, false)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         assert_eq!(a, b);
     }
 
@@ -223,7 +254,10 @@ mod tests {
         let mut p = ParamMap::new();
         p.insert("mlp.0.weight", Tensor::new(&[[1f32, -1.0]], &dev).unwrap());
         p.insert("mlp.0.bias", Tensor::new(&[0.5f32], &dev).unwrap());
-        p.insert("mlp.1.weight", Tensor::new(&[[2f32], [-1.0]], &dev).unwrap());
+        p.insert(
+            "mlp.1.weight",
+            Tensor::new(&[[2f32], [-1.0]], &dev).unwrap(),
+        );
         p.insert("mlp.1.bias", Tensor::new(&[0f32, 1.0], &dev).unwrap());
         let x = Tensor::new(&[[1f32, 3.0], [3.0, 1.0]], &dev).unwrap();
         let y = m.forward(&p, &x, false).unwrap().to_vec2::<f32>().unwrap();

@@ -28,7 +28,8 @@ const DUMMY_TARGET: &str = "__hyper_predict_target__";
 /// loader insists on two classes, so the dummy alternates 0/1 and a lone data row is
 /// repeated; returns the file and the number of real data rows.
 fn with_dummy_target(path: &Path) -> Result<(tempfile::NamedTempFile, usize)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = lines.next().unwrap_or("");
     let rows: Vec<&str> = lines.collect();
@@ -38,7 +39,11 @@ fn with_dummy_target(path: &Path) -> Result<(tempfile::NamedTempFile, usize)> {
         .unwrap_or(',');
     let mut tmp = tempfile::NamedTempFile::new()?;
     writeln!(tmp, "{header}{delim}{DUMMY_TARGET}")?;
-    let padded: Vec<&str> = if rows.len() == 1 { vec![rows[0], rows[0]] } else { rows.clone() };
+    let padded: Vec<&str> = if rows.len() == 1 {
+        vec![rows[0], rows[0]]
+    } else {
+        rows.clone()
+    };
     for (i, line) in padded.iter().enumerate() {
         writeln!(tmp, "{line}{delim}{}", i % 2)?;
     }
