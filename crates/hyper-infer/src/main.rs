@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "hyper-infer", version, about = "Data + a sentence → a working model in one pass")]
+#[command(
+    name = "hyper-infer",
+    version,
+    about = "Data + a sentence → a working model in one pass"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
