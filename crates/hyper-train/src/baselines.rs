@@ -1,6 +1,9 @@
 //! Baselines of the paper's Table 2: Finetune (all weights from a random init, Adam) and
 //! LoRA (r, alpha, dropout on every MLP linear over a frozen random init). ModelGPT-F is
-//! [`finetune`] started from generated weights.
+//! [`finetune`] started from generated weights, its lr picked on the validation split by
+//! [`finetune_select_lr`].
+
+use std::time::Instant;
 
 use anyhow::bail;
 use candle_core::{Tensor, Var};
@@ -102,4 +105,89 @@ pub fn lora(
         "lora",
     )?;
     Ok(crate::meta::detach(&pm))
+}
+
+/// Index of the candidate `(lr, validation accuracy)` to keep: the highest validation
+/// accuracy, ties going to the smaller lr (the gentler change to the starting weights).
+/// `None` for no candidates.
+pub fn select_lr(trials: &[(f64, f64)]) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (i, &(lr, acc)) in trials.iter().enumerate() {
+        best = match best {
+            Some(b) => {
+                let (blr, bacc) = trials[b];
+                if acc > bacc || (acc == bacc && lr < blr) {
+                    Some(i)
+                } else {
+                    Some(b)
+                }
+            }
+            None => Some(i),
+        };
+    }
+    best
+}
+
+/// One candidate of [`finetune_select_lr`].
+pub struct LrTrial {
+    pub lr: f64,
+    pub val_acc: f64,
+    /// Finetuning plus the validation evaluation, seconds.
+    pub secs: f64,
+    pub params: ParamMap,
+}
+
+/// Finetunes from `init` once per lr in `cfg.f_lr_candidates()` and scores each on `val`;
+/// returns the index [`select_lr`] picks and every trial. Test data plays no part.
+pub fn finetune_select_lr(
+    mlp: &Mlp,
+    init: &ParamMap,
+    train: &Data,
+    val: &Data,
+    cfg: &BaselineConfig,
+    epochs: usize,
+    seed: u64,
+) -> anyhow::Result<(usize, Vec<LrTrial>)> {
+    let mut trials = Vec::new();
+    for lr in cfg.f_lr_candidates() {
+        let t = Instant::now();
+        let c = BaselineConfig { lr, ..cfg.clone() };
+        let params = finetune(mlp, init, train, &c, epochs, seed)?;
+        let val_acc = crate::meta::evaluate(mlp, &params, val)?.1;
+        trials.push(LrTrial {
+            lr,
+            val_acc,
+            secs: t.elapsed().as_secs_f64(),
+            params,
+        });
+    }
+    let pairs: Vec<(f64, f64)> = trials.iter().map(|t| (t.lr, t.val_acc)).collect();
+    let Some(best) = select_lr(&pairs) else {
+        bail!("no finetuning lr candidates");
+    };
+    Ok((best, trials))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::select_lr;
+
+    #[test]
+    fn select_lr_takes_best_validation_accuracy() {
+        assert_eq!(select_lr(&[(2e-2, 0.80), (1e-3, 0.95)]), Some(1));
+        assert_eq!(select_lr(&[(2e-2, 0.96), (1e-3, 0.95)]), Some(0));
+        assert_eq!(select_lr(&[(1e-1, 0.5), (2e-2, 0.9), (1e-3, 0.7)]), Some(1));
+        assert_eq!(select_lr(&[]), None);
+        assert_eq!(select_lr(&[(2e-2, 0.0)]), Some(0));
+    }
+
+    #[test]
+    fn select_lr_tie_goes_to_smaller_lr_in_any_order() {
+        assert_eq!(select_lr(&[(2e-2, 0.9), (1e-3, 0.9)]), Some(1));
+        assert_eq!(select_lr(&[(1e-3, 0.9), (2e-2, 0.9)]), Some(0));
+        assert_eq!(
+            select_lr(&[(1e-1, 0.9), (5e-3, 0.9), (2e-2, 0.9), (1e-2, 0.8)]),
+            Some(1)
+        );
+    }
 }

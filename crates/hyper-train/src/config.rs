@@ -87,10 +87,22 @@ pub struct BaselineConfig {
     pub lora_dropout: f32,
     /// Finetuning epochs for ModelGPT-F.
     pub finetune_f_epochs: usize,
-    /// Extra ModelGPT-F row finetuned at this smaller lr (an ablation: the paper's -F uses
-    /// the baseline lr, which can knock a good generated model off its optimum).
+    /// ModelGPT-F's finetuning lr is chosen per dataset from these by validation accuracy
+    /// (ties → the smaller lr; see [`crate::baselines::select_lr`]): the baseline lr can
+    /// knock a good generated model off its optimum in one epoch. Empty: just `lr`.
     #[serde(default)]
-    pub finetune_f_ablation_lr: Option<f64>,
+    pub finetune_f_lr_candidates: Vec<f64>,
+}
+
+impl BaselineConfig {
+    /// The lrs ModelGPT-F tries: `finetune_f_lr_candidates`, or `[lr]` when that is empty.
+    pub fn f_lr_candidates(&self) -> Vec<f64> {
+        if self.finetune_f_lr_candidates.is_empty() {
+            vec![self.lr]
+        } else {
+            self.finetune_f_lr_candidates.clone()
+        }
+    }
 }
 
 impl Default for BaselineConfig {
@@ -104,7 +116,7 @@ impl Default for BaselineConfig {
             lora_alpha: 8.0,
             lora_dropout: 0.1,
             finetune_f_epochs: 1,
-            finetune_f_ablation_lr: None,
+            finetune_f_lr_candidates: Vec::new(),
         }
     }
 }
@@ -172,6 +184,12 @@ impl TabularConfig {
             self.train.requirements_per_task > 0,
             "train.requirements_per_task must be positive"
         );
+        for (i, &lr) in self.baseline.f_lr_candidates().iter().enumerate() {
+            anyhow::ensure!(
+                lr.is_finite() && lr > 0.0,
+                "baseline.finetune_f_lr_candidates[{i}] = {lr}: must be a positive finite number"
+            );
+        }
         anyhow::ensure!(
             !self.model.hidden.is_empty(),
             "model.hidden needs at least one layer"
@@ -191,5 +209,28 @@ impl TabularConfig {
         t.remove("train");
         t.remove("baseline");
         Ok(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_configs_list_the_f_lr_candidates() {
+        for name in ["tabular.toml", "tabular-paper.toml"] {
+            let p = datasets::paths::workspace_root().join("configs").join(name);
+            let cfg = TabularConfig::load(&p).unwrap();
+            assert_eq!(cfg.baseline.f_lr_candidates(), vec![2e-2, 1e-3], "{name}");
+        }
+    }
+
+    #[test]
+    fn f_lr_candidates_default_to_lr_and_must_be_positive() {
+        let mut cfg = TabularConfig::default();
+        assert_eq!(cfg.baseline.f_lr_candidates(), vec![cfg.baseline.lr]);
+        cfg.baseline.finetune_f_lr_candidates = vec![1e-3, 0.0];
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains("finetune_f_lr_candidates[1]"), "{e}");
     }
 }
