@@ -23,12 +23,33 @@ pub enum MetaGradArg {
     Direct,
 }
 
+/// Which experiment to run; shared by `pretrain` and `reproduce`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub struct Experiment {
     pub modality: Modality,
     /// Experiment config (default: configs/tabular.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
+}
+
+impl Experiment {
+    /// Fails with `unsupported` unless the modality is tabular, then pins ops to one
+    /// thread and loads the config. Returns the config, its path and its stem.
+    pub fn load_tabular(&self, unsupported: &str) -> Result<(TabularConfig, PathBuf, String)> {
+        if !matches!(self.modality, Modality::Tabular) {
+            bail!("{unsupported}");
+        }
+        single_thread_ops();
+        let (cfg_path, stem) = resolve_config(self.config.as_deref());
+        let cfg = TabularConfig::load(&cfg_path)?;
+        Ok((cfg, cfg_path, stem))
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub experiment: Experiment,
     /// Continue from `<out>/last` instead of starting over.
     #[arg(long)]
     pub resume: bool,
@@ -87,12 +108,9 @@ pub fn load_tasks(cfg: &TabularConfig, dev: &Device) -> Result<Vec<TabularTask>>
 }
 
 pub fn run(a: Args) -> Result<()> {
-    if !matches!(a.modality, Modality::Tabular) {
-        bail!("only `tabular` pretraining exists so far (NLP and CV land in later issues)");
-    }
-    single_thread_ops();
-    let (cfg_path, stem) = resolve_config(a.config.as_deref());
-    let mut cfg = TabularConfig::load(&cfg_path)?;
+    let (mut cfg, _, stem) = a.experiment.load_tabular(
+        "only `tabular` pretraining exists so far (NLP and CV land in later issues)",
+    )?;
     if let Some(m) = a.meta_grad {
         cfg.train.meta_grad = match m {
             MetaGradArg::Delta => MetaGrad::Delta,

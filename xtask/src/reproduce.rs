@@ -7,26 +7,24 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use candle_core::Device;
 use datasets::preprocess::split_and_fit;
 use hyper_core::io::atomic_write;
 use hyper_core::Metadata;
 use hyper_train::baselines::{finetune, finetune_select_lr, lora};
 use hyper_train::meta::evaluate;
-use hyper_train::{Data, Engine, TabularConfig};
+use hyper_train::{Data, Engine};
 use rand::{rngs::StdRng, SeedableRng};
 use serde::Serialize;
 use target_models::mlp::Mlp;
 
-use crate::pretrain::{resolve_config, root, single_thread_ops, Modality};
+use crate::pretrain::{root, Experiment};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    pub modality: Modality,
-    /// Experiment config (default: configs/tabular.toml).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub experiment: Experiment,
     /// Generator checkpoint stem (default: checkpoints/<config stem>/best).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
@@ -136,12 +134,9 @@ fn machine() -> String {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    if !matches!(a.modality, Modality::Tabular) {
-        bail!("only `tabular` reproduction exists so far");
-    }
-    single_thread_ops();
-    let (cfg_path, stem) = resolve_config(a.config.as_deref());
-    let cfg = TabularConfig::load(&cfg_path)?;
+    let (cfg, cfg_path, stem) = a
+        .experiment
+        .load_tabular("only `tabular` reproduction exists so far")?;
     let ck = a
         .checkpoint
         .unwrap_or_else(|| root().join("checkpoints").join(&stem).join("best"));
@@ -301,7 +296,8 @@ pub fn run(a: Args) -> Result<()> {
     let ctrl_avg = mean(&acc_ctrl);
     let command = format!(
         "cargo xtask reproduce tabular{}",
-        a.config
+        a.experiment
+            .config
             .as_ref()
             .map(|p| format!(" --config {}", p.display()))
             .unwrap_or_default()

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use calamine::Reader;
 
 use crate::tabular::{EncodeOptions, KindHint, RawRow, RawTable};
-use crate::user_csv::{csv_error, detect_delimiter};
+use crate::user_csv::{detect_delimiter, read_records};
 use crate::{paths, DataError, Result, Table};
 
 /// Names accepted by [`load_builtin`].
@@ -102,7 +102,7 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
-/// Appends the records of a delimited text file to `raw` (file index `file`); returns the
+/// Appends the records of a delimited text file to `raw` as its next file; returns the
 /// header when `has_header`. Lines starting with `comment` are skipped.
 fn read_delimited(
     raw: &mut RawTable,
@@ -112,36 +112,14 @@ fn read_delimited(
     comment: Option<u8>,
 ) -> Result<Option<Vec<String>>> {
     let bytes = read_bytes(path)?;
-    let file = raw.paths.len();
-    raw.paths.push(path.to_path_buf());
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .comment(comment)
-        .from_reader(&bytes[..]);
-    let mut header = None;
-    for record in reader.records() {
-        let record = record.map_err(|e| csv_error(path, e))?;
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        let cells: Vec<String> = record.iter().map(str::to_string).collect();
-        if cells.iter().all(|c| c.is_empty()) {
-            continue;
-        }
-        if has_header && header.is_none() {
-            header = Some(cells);
-        } else {
-            raw.rows.push(RawRow { file, line, cells });
-        }
-    }
+    let header = read_records(raw, path, &bytes, delimiter, comment, has_header)?;
     if has_header && header.is_none() {
         return Err(DataError::Invalid {
             path: path.to_path_buf(),
             msg: "file is empty".into(),
         });
     }
-    Ok(header)
+    Ok(header.map(|(cells, _)| cells))
 }
 
 fn raw_named(name: &str) -> RawTable {

@@ -41,43 +41,18 @@ pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Table> {
         return Err(invalid("file is empty"));
     }
     let delimiter = opts.delimiter.unwrap_or_else(|| detect_delimiter(body));
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(body);
-
     let mut raw = RawTable {
         name: path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "csv".into()),
-        paths: vec![path.to_path_buf()],
         ..Default::default()
     };
-    let mut header_line = 0;
-    for record in reader.records() {
-        let record = record.map_err(|e| csv_error(path, e))?;
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        let cells: Vec<String> = record.iter().map(str::to_string).collect();
-        if cells.iter().all(|c| c.is_empty()) {
-            continue;
-        }
-        if raw.header.is_empty() {
-            raw.header = cells;
-            header_line = line;
-        } else {
-            raw.rows.push(RawRow {
-                file: 0,
-                line,
-                cells,
-            });
-        }
-    }
-    if raw.header.is_empty() {
+    let Some((header, header_line)) = read_records(&mut raw, path, body, delimiter, None, true)?
+    else {
         return Err(invalid("file is empty"));
-    }
+    };
+    raw.header = header;
     // A header of one field when the data rows have several usually means the wrong
     // separator; say so instead of "label-only".
     if let (1, Some(row)) = (raw.header.len(), raw.rows.first()) {
@@ -166,4 +141,42 @@ pub(crate) fn csv_error(path: &Path, e: csv::Error) -> DataError {
         line,
         msg: e.to_string(),
     }
+}
+
+/// Appends the non-blank records of `bytes` (the file at `path`) to `raw` as its next file.
+/// With `has_header` the first such record is the header instead: it is returned with
+/// its line number (`None` when there are no records at all). Lines starting with
+/// `comment` are skipped.
+pub(crate) fn read_records(
+    raw: &mut RawTable,
+    path: &Path,
+    bytes: &[u8],
+    delimiter: u8,
+    comment: Option<u8>,
+    has_header: bool,
+) -> Result<Option<(Vec<String>, usize)>> {
+    let file = raw.paths.len();
+    raw.paths.push(path.to_path_buf());
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .comment(comment)
+        .from_reader(bytes);
+    let mut header = None;
+    for record in reader.records() {
+        let record = record.map_err(|e| csv_error(path, e))?;
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        let cells: Vec<String> = record.iter().map(str::to_string).collect();
+        if cells.iter().all(|c| c.is_empty()) {
+            continue;
+        }
+        if has_header && header.is_none() {
+            header = Some((cells, line));
+        } else {
+            raw.rows.push(RawRow { file, line, cells });
+        }
+    }
+    Ok(header)
 }

@@ -663,26 +663,12 @@ mod tests {
         let emb = Tensor::ones(16, DType::F32, &dev).unwrap();
         let a = g.generate(&emb, "b", false).unwrap();
         let b = h.generate(&emb, "b", false).unwrap();
+        let bits = |t: &Tensor| -> Vec<u32> {
+            let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            v.iter().map(|v| v.to_bits()).collect()
+        };
         for (k, t) in a.iter() {
-            let x: Vec<u32> = t
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-                .iter()
-                .map(|v| v.to_bits())
-                .collect();
-            let y: Vec<u32> = b
-                .get(k)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-                .iter()
-                .map(|v| v.to_bits())
-                .collect();
-            assert_eq!(x, y, "{k}");
+            assert_eq!(bits(t), bits(b.get(k).unwrap()), "{k}");
         }
         assert_eq!(h.anchors["a"], vec![0.5; 16]);
         let other = ParamGenerator::new(

@@ -58,6 +58,15 @@ pub struct ConvInfo {
     pub padding: usize,
 }
 
+impl ConvInfo {
+    /// Shapes of this conv's LoRA factors at rank `r`, as PEFT's `Conv2d` adapter: A is a
+    /// conv like this one into `r` channels, B a 1×1 conv from `r` to `cout`.
+    fn lora_shapes(&self, r: usize) -> (Vec<usize>, Vec<usize>) {
+        let (k, cin, cout) = (self.kernel, self.cin, self.cout);
+        (vec![r, cin, k, k], vec![cout, r, 1, 1])
+    }
+}
+
 impl ResNetConfig {
     pub fn resnet18() -> Self {
         Self::new(BlockKind::Basic, [2, 2, 2, 2], 64)
@@ -309,13 +318,8 @@ impl ResNet {
         let r = self.lora.r;
         let mut v = Vec::new();
         for c in self.all_convs().filter(|c| c.lora) {
-            let i = &c.info;
-            v.extend(lora::lora_specs(
-                &i.name,
-                vec![r, i.cin, i.kernel, i.kernel],
-                vec![i.cout, r, 1, 1],
-                &self.lora,
-            ));
+            let (a, b) = c.info.lora_shapes(r);
+            v.extend(lora::lora_specs(&c.info.name, a, b, &self.lora));
         }
         let f = self.cfg.feature_dim();
         for (name, shape) in [
@@ -342,13 +346,8 @@ impl ResNet {
         if !c.lora {
             return Ok(y);
         }
-        let r = self.lora.r;
-        let (a, b) = lora::factors(
-            params,
-            &i.name,
-            &[r, i.cin, i.kernel, i.kernel],
-            &[i.cout, r, 1, 1],
-        )?;
+        let (a_shape, b_shape) = i.lora_shapes(self.lora.r);
+        let (a, b) = lora::factors(params, &i.name, &a_shape, &b_shape)?;
         let d = lora::conv_delta(
             x,
             a,
@@ -436,13 +435,8 @@ impl ResNet {
             .chain(convs)
             .filter(|c| c.lora)
         {
-            let i = &c.info;
-            let (a, b) = lora::factors(
-                params,
-                &i.name,
-                &[r, i.cin, i.kernel, i.kernel],
-                &[i.cout, r, 1, 1],
-            )?;
+            let (a_shape, b_shape) = c.info.lora_shapes(r);
+            let (a, b) = lora::factors(params, &c.info.name, &a_shape, &b_shape)?;
             c.w = lora::merge_conv(&c.w, &a.detach(), &b.detach(), s)?;
             c.lora = false;
         }

@@ -243,6 +243,20 @@ fn corrupt_and_foreign_adapters_are_clear_errors() {
     assert!(!tmp.path().join("x").exists() && !tmp.path().join("y").exists());
 }
 
+/// Runs a Python check script; it must succeed, and its last stdout line is its JSON verdict.
+fn python_verdict(cmd: &mut std::process::Command) -> serde_json::Value {
+    let o = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", cmd.get_program().to_string_lossy()));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
 /// Needs Python with torch, transformers and peft: set `HYPER_PEFT_PYTHON` to its
 /// interpreter and run with `--ignored`.
 #[test]
@@ -277,20 +291,13 @@ fn python_peft_check(flavor: Flavor) {
     export_adapter(&out, &model.adapter_config(base.to_str().unwrap()), &params).unwrap();
     let rows = vec![vec![2u32, 9, 3, 11, 0, 0], vec![7, 1, 2, 4, 8, 6]];
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/peft_check.py");
-    let o = std::process::Command::new(&python)
-        .arg(&script)
-        .arg(&base)
-        .arg(&out)
-        .arg(serde_json::to_string(&rows).unwrap())
-        .output()
-        .unwrap_or_else(|e| panic!("running {python}: {e}"));
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{}\n{stdout}",
-        String::from_utf8_lossy(&o.stderr)
+    let v = python_verdict(
+        std::process::Command::new(&python)
+            .arg(&script)
+            .arg(&base)
+            .arg(&out)
+            .arg(serde_json::to_string(&rows).unwrap()),
     );
-    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(v["unexpected"], serde_json::json!([]), "{flavor:?}: {v}");
     assert_eq!(v["missing"], serde_json::json!([]), "{flavor:?}: {v}");
     assert_eq!(v["n_lora"], 4, "{flavor:?}");
@@ -336,18 +343,11 @@ fn python_peft_loads_our_resnet_adapter() {
     )
     .unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/peft_check_resnet.py");
-    let o = std::process::Command::new(&python)
-        .args([&script, &base, &out, &images])
-        .arg("7")
-        .output()
-        .unwrap_or_else(|e| panic!("running {python}: {e}"));
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{}\n{stdout}",
-        String::from_utf8_lossy(&o.stderr)
+    let v = python_verdict(
+        std::process::Command::new(&python)
+            .args([&script, &base, &out, &images])
+            .arg("7"),
     );
-    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(v["unexpected"], serde_json::json!([]), "{v}");
     assert_eq!(v["missing"], serde_json::json!([]), "{v}");
     assert_eq!(v["n_lora"], 16);

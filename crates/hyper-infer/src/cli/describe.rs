@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use datasets::tabular::Table;
 use hyper_core::metadata::Metadata;
 use llm_prompting::local::LocalLlm;
 use llm_prompting::{
@@ -25,15 +24,8 @@ pub enum Backend {
 
 #[derive(Args, Debug)]
 pub struct DescribeArgs {
-    /// The user's CSV (header row; the target is the last column unless --target).
-    #[arg(long, conflicts_with = "dataset", required_unless_present = "dataset")]
-    pub data: Option<PathBuf>,
-    /// Target column of --data.
-    #[arg(long, requires = "data")]
-    pub target: Option<String>,
-    /// A built-in tabular dataset instead of --data.
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(datasets::uci::BUILTIN))]
-    pub dataset: Option<String>,
+    #[command(flatten)]
+    pub source: super::DataArgs,
     /// Background on the task, in the user's words (read by the LLM backends; `profile`
     /// describes the data alone, as its requirements for meta-training do).
     #[arg(long)]
@@ -60,22 +52,6 @@ pub struct DescribeArgs {
     pub json: bool,
 }
 
-fn load_table(args: &DescribeArgs) -> Result<Table> {
-    match (&args.data, &args.dataset) {
-        (Some(path), _) => {
-            let opts = datasets::user_csv::CsvOptions {
-                target: args.target.clone(),
-                ..Default::default()
-            };
-            datasets::user_csv::load_csv(path, &opts)
-                .with_context(|| format!("loading data {}", path.display()))
-        }
-        (None, Some(name)) => datasets::uci::load_builtin(name)
-            .with_context(|| format!("loading built-in dataset `{name}`")),
-        (None, None) => anyhow::bail!("give --data <file> or --dataset <name>"),
-    }
-}
-
 fn with_llm<B: ChatBackend>(
     backend: B,
     cache: Option<PathBuf>,
@@ -99,7 +75,7 @@ fn generate<G: RequirementGenerator + ModelGenerator>(
 /// Runs the two stages and prints the result.
 pub fn run(args: &DescribeArgs) -> Result<()> {
     let start = Instant::now();
-    let table = load_table(args)?;
+    let table = args.source.load()?;
     let input = TaskInput::from_table(&table, args.description.as_deref())?;
     let cfg = match (&args.config, args.backend) {
         (_, Backend::Profile) => LlmConfig::default(),

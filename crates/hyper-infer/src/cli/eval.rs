@@ -57,8 +57,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         .target
         .clone()
         .or_else(|| args.data.as_ref().map(|_| m0.info.target.clone()));
-    let table =
-        super::generate::load_table(args.data.as_ref(), target.as_ref(), args.dataset.as_ref())?;
+    let table = super::load_table(
+        args.data.as_deref(),
+        target.as_deref(),
+        args.dataset.as_deref(),
+    )?;
     let (m, x) = prepare(&args.model, &table, &dev)?;
     let y = m
         .preprocessor

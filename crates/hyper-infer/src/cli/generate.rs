@@ -12,15 +12,8 @@ use hyper_train::{Engine, ModelDir, ModelInfo};
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
-    /// The user's CSV (header row; the target is the last column unless --target).
-    #[arg(long, conflicts_with = "dataset", required_unless_present = "dataset")]
-    pub data: Option<PathBuf>,
-    /// Target column of --data.
-    #[arg(long, requires = "data")]
-    pub target: Option<String>,
-    /// A built-in tabular dataset instead of --data.
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(datasets::uci::BUILTIN))]
-    pub dataset: Option<String>,
+    #[command(flatten)]
+    pub source: super::DataArgs,
     /// Background on the task, in the user's words.
     #[arg(long)]
     pub description: Option<String>,
@@ -35,26 +28,6 @@ pub struct GenerateArgs {
     pub seed: u64,
 }
 
-pub fn load_table(
-    data: Option<&PathBuf>,
-    target: Option<&String>,
-    dataset: Option<&String>,
-) -> Result<datasets::Table> {
-    match (data, dataset) {
-        (Some(path), _) => {
-            let opts = datasets::user_csv::CsvOptions {
-                target: target.cloned(),
-                ..Default::default()
-            };
-            datasets::user_csv::load_csv(path, &opts)
-                .with_context(|| format!("loading data {}", path.display()))
-        }
-        (None, Some(name)) => datasets::uci::load_builtin(name)
-            .with_context(|| format!("loading built-in dataset `{name}`")),
-        (None, None) => anyhow::bail!("give --data <file> or --dataset <name>"),
-    }
-}
-
 pub fn default_checkpoint() -> PathBuf {
     datasets::paths::workspace_root().join("checkpoints/tabular/best")
 }
@@ -66,11 +39,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     }
     let dev = Device::Cpu;
     let t = Instant::now();
-    let table = load_table(
-        args.data.as_ref(),
-        args.target.as_ref(),
-        args.dataset.as_ref(),
-    )?;
+    let table = args.source.load()?;
     let splits = split_and_fit(&table, args.seed)
         .with_context(|| format!("preprocessing {}", table.source))?;
     let t_data = t.elapsed().as_secs_f64();
@@ -82,7 +51,11 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
                 ck.display()
             )
         })?;
-    let g = engine.generate(&table, args.description.as_deref(), args.dataset.as_deref())?;
+    let g = engine.generate(
+        &table,
+        args.description.as_deref(),
+        args.source.dataset.as_deref(),
+    )?;
     let t = Instant::now();
     let dir = ModelDir {
         params: g.params,
