@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod encoder;
 pub mod generator;
 pub mod io;
+pub mod kernels;
 pub mod layers;
 pub mod metadata;
 pub mod optim;
