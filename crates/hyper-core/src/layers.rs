@@ -1,8 +1,10 @@
 //! Functional layers: weights are arguments, so the same code runs on generated tensors
 //! (graph kept back to the generator) and on trainable `Var`s.
 
+use std::cell::RefCell;
+
 use candle_core::{DType, Device, Result, Tensor};
-use rand::Rng;
+use rand::{rngs::StdRng, Rng, SeedableRng};
 
 /// `y = x · wᵀ + b` with PyTorch's `[out, in]` weight layout; `x` is `[n, in]`.
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
@@ -13,12 +15,38 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     }
 }
 
-/// Inverted dropout; identity when `!train` or `p == 0`.
+thread_local! {
+    /// Per-thread dropout RNG; `None` falls back to candle's (unseedable on CPU) RNG.
+    static DROPOUT_RNG: RefCell<Option<StdRng>> = const { RefCell::new(None) };
+}
+
+/// Seeds this thread's dropout masks, so a training run that calls this first repeats
+/// exactly (candle's CPU RNG cannot be seeded).
+pub fn seed_dropout(seed: u64) {
+    DROPOUT_RNG.with(|r| *r.borrow_mut() = Some(StdRng::seed_from_u64(seed)));
+}
+
+/// Inverted dropout; identity when `!train` or `p == 0`. Masks come from the RNG set by
+/// [`seed_dropout`] on this thread, else from candle's.
 pub fn dropout(x: &Tensor, p: f32, train: bool) -> Result<Tensor> {
     if !train || p <= 0.0 {
         return Ok(x.clone());
     }
-    candle_nn::ops::dropout(x, p)
+    if !(0.0..1.0).contains(&p) {
+        candle_core::bail!("dropout probability must be in [0, 1), got {p}");
+    }
+    let keep = 1.0 / (1.0 - p);
+    let mask = DROPOUT_RNG.with(|r| {
+        r.borrow_mut().as_mut().map(|rng| {
+            (0..x.elem_count())
+                .map(|_| if rng.random::<f32>() >= p { keep } else { 0.0 })
+                .collect::<Vec<f32>>()
+        })
+    });
+    match mask {
+        Some(m) => x.mul(&Tensor::from_vec(m, x.shape(), x.device())?.to_dtype(x.dtype())?),
+        None => candle_nn::ops::dropout(x, p),
+    }
 }
 
 /// Mean cross-entropy of `logits [n, c]` against `labels [n]` (u32). Built from
@@ -69,6 +97,46 @@ pub fn accuracy(logits: &Tensor, labels: &[usize]) -> Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seeded_dropout_repeats_and_scales() {
+        let dev = Device::Cpu;
+        let x = Tensor::ones(4000, DType::F32, &dev).unwrap();
+        let draw = || {
+            seed_dropout(7);
+            dropout(&x, 0.25, true).unwrap().to_vec1::<f32>().unwrap()
+        };
+        let (a, b) = (draw(), draw());
+        assert_eq!(a, b, "same seed must give the same mask");
+        // Inverted dropout: kept entries are 1/(1-p) = 4/3, dropped ones 0.
+        assert!(a.iter().all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-6));
+        let dropped = a.iter().filter(|&&v| v == 0.0).count() as f64 / 4000.0;
+        assert!((dropped - 0.25).abs() < 0.03, "dropped fraction {dropped}");
+        seed_dropout(8);
+        assert_ne!(
+            a,
+            dropout(&x, 0.25, true).unwrap().to_vec1::<f32>().unwrap()
+        );
+        assert!(dropout(&x, 1.0, true).is_err());
+        assert_eq!(
+            dropout(&x, 0.25, false).unwrap().to_vec1::<f32>().unwrap(),
+            vec![1.0; 4000]
+        );
+    }
+
+    #[test]
+    fn seeded_dropout_passes_gradients() {
+        let dev = Device::Cpu;
+        let v = candle_core::Var::ones(64, DType::F32, &dev).unwrap();
+        seed_dropout(1);
+        let y = dropout(v.as_tensor(), 0.5, true).unwrap();
+        let g = y.sum_all().unwrap().backward().unwrap();
+        let gv = g.get(v.as_tensor()).unwrap().to_vec1::<f32>().unwrap();
+        let yv = y.to_vec1::<f32>().unwrap();
+        // d(sum(x⊙m))/dx = m: the gradient equals the mask itself.
+        assert_eq!(gv, yv);
+        assert!(gv.iter().any(|&g| g > 0.0));
+    }
 
     #[test]
     fn linear_matches_hand_computation() {

@@ -39,6 +39,7 @@ fn run_epochs(
     what: &str,
 ) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
+    hyper_core::layers::seed_dropout(seed);
     let mut idx: Vec<u32> = (0..data.len() as u32).collect();
     for epoch in 0..epochs {
         idx.shuffle(&mut rng);

@@ -115,6 +115,7 @@ impl MetaTrainer {
         dev: &Device,
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(tasks.len() == embs.len(), "one embedding list per task");
+        hyper_core::layers::seed_dropout(cfg.train.seed);
         let mlp = Mlp::new(cfg.model.clone());
         let mut gen = ParamGenerator::new(
             cfg.generator.clone(),
