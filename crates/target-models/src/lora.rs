@@ -136,14 +136,9 @@ impl LoraConfig {
     }
 }
 
-/// Dropout that is the identity unless training.
-pub fn dropout(x: &Tensor, p: f32, train: bool) -> Result<Tensor> {
-    if train && p > 0.0 {
-        candle_nn::ops::dropout(x, p)
-    } else {
-        Ok(x.clone())
-    }
-}
+/// Dropout that is the identity unless training; shared with the MLP so
+/// `hyper_core::layers::seed_dropout` makes every target's masks repeatable.
+pub use hyper_core::layers::dropout;
 
 /// `x Wᵀ + b` over any number of leading dimensions.
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
