@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use hyper_train::config::MetaGrad;
+use hyper_train::encoder::TrainableEncoder;
 use hyper_train::meta::embed_tasks;
 use hyper_train::{MetaTrainer, TabularConfig, TabularTask};
 
@@ -133,8 +134,10 @@ pub fn run(a: Args) -> Result<()> {
     let dev = Device::Cpu;
     let t0 = Instant::now();
     let tasks = load_tasks(&cfg, &dev)?;
-    let encoder = hyper_core::TextEncoder::load(&datasets::paths::data_dir().join("minilm"), &dev)?;
+    let minilm = datasets::paths::data_dir().join("minilm");
+    let encoder = hyper_core::TextEncoder::load(&minilm, &dev)?;
     let embs = embed_tasks(&encoder, &tasks)?;
+    let train_encoder = cfg.generator.train_encoder;
     eprintln!(
         "loaded {} tasks, {} requirements, encoder in {:.1}s; meta-grad = {}",
         tasks.len(),
@@ -143,6 +146,10 @@ pub fn run(a: Args) -> Result<()> {
         cfg.train.meta_grad
     );
     let mut tr = MetaTrainer::new(cfg, tasks, embs, &dev)?;
+    if train_encoder {
+        tr = tr.with_trainable_encoder(TrainableEncoder::load(&minilm, &dev)?)?;
+        eprintln!("text encoder: trainable (generator.train_encoder = true)");
+    }
     if a.resume && last.with_extension("toml").exists() {
         tr.resume(&last)
             .with_context(|| format!("resuming from {}", last.display()))?;

@@ -1,7 +1,11 @@
-//! Frozen text encoder E: all-MiniLM-L6-v2 (BERT, 384-d) with sentence-transformers'
-//! mean pooling and L2 normalisation. Frozen, so candle-transformers' fused BertModel is
-//! fine here (DESIGN.md §10); requirement embeddings are cached by the callers.
+//! Text encoder E for inference: all-MiniLM-L6-v2 (BERT, 384-d) with sentence-transformers'
+//! mean pooling and L2 normalisation. No gradients flow here, so candle-transformers' fused
+//! BertModel is fine (DESIGN.md §10); requirement embeddings are cached by the callers.
+//! A generator meta-trained with `train_encoder = true` stores its tuned encoder weights
+//! in its checkpoint under [`ENCODER_PREFIX`]; [`TextEncoder::load_with_weights`] serves
+//! them. (The trainable copy used while meta-training lives in `hyper-train`.)
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
@@ -13,6 +17,74 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 /// Longest requirement we encode; the sentences are one line, well under this.
 pub const MAX_TOKENS: usize = 256;
 
+/// Checkpoint key prefix of a meta-trained encoder's weights (Hugging Face names follow).
+pub const ENCODER_PREFIX: &str = "text_encoder.";
+
+/// `dir/name`, or an error saying how to get it.
+fn asset(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let p = dir.join(name);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(anyhow!(
+            "text encoder file {} is missing (run `cargo xtask fetch`, or set $HYPER_DATA)",
+            p.display()
+        ))
+    }
+}
+
+/// `dir/tokenizer.json`, padding to the batch's longest and truncating at [`MAX_TOKENS`].
+pub fn load_tokenizer(dir: &Path) -> anyhow::Result<Tokenizer> {
+    let mut tokenizer = Tokenizer::from_file(asset(dir, "tokenizer.json")?)
+        .map_err(|e| anyhow!("loading {}: {e}", dir.join("tokenizer.json").display()))?;
+    // The shipped tokenizer.json pads and truncates at 128: set both explicitly.
+    tokenizer.with_padding(Some(PaddingParams {
+        strategy: PaddingStrategy::BatchLongest,
+        ..Default::default()
+    }));
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length: MAX_TOKENS,
+            ..Default::default()
+        }))
+        .map_err(|e| anyhow!("setting tokenizer truncation: {e}"))?;
+    Ok(tokenizer)
+}
+
+/// Token ids and attention mask, both `[n, longest]` u32.
+pub fn tokenize(
+    tokenizer: &Tokenizer,
+    texts: &[&str],
+    device: &Device,
+) -> anyhow::Result<(Tensor, Tensor)> {
+    let enc = tokenizer
+        .encode_batch(texts.to_vec(), true)
+        .map_err(|e| anyhow!("tokenizing requirements: {e}"))?;
+    let n = enc.len();
+    let len = enc.first().map_or(0, |e| e.get_ids().len());
+    let mut ids = Vec::with_capacity(n * len);
+    let mut mask = Vec::with_capacity(n * len);
+    for e in &enc {
+        ids.extend_from_slice(e.get_ids());
+        mask.extend_from_slice(e.get_attention_mask());
+    }
+    Ok((
+        Tensor::from_vec(ids, (n, len), device)?,
+        Tensor::from_vec(mask, (n, len), device)?,
+    ))
+}
+
+/// sentence-transformers' pooling: mean over real tokens of `hidden` `[n, len, d]`, then
+/// L2 normalisation → `[n, d]`. Plain ops only, so gradients pass.
+pub fn pool_normalize(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    let m = mask.to_dtype(hidden.dtype())?.unsqueeze(2)?;
+    let sum = hidden.broadcast_mul(&m)?.sum(1)?;
+    let cnt = m.sum(1)?.clamp(1e-9, f64::MAX)?;
+    let mean = sum.broadcast_div(&cnt)?;
+    let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+    mean.broadcast_div(&norm)
+}
+
 pub struct TextEncoder {
     model: BertModel,
     tokenizer: Tokenizer,
@@ -23,42 +95,40 @@ pub struct TextEncoder {
 impl TextEncoder {
     /// Loads `model.safetensors`, `config.json`, `tokenizer.json` from `dir`.
     pub fn load(dir: &Path, device: &Device) -> anyhow::Result<Self> {
-        let file = |n: &str| -> anyhow::Result<PathBuf> {
-            let p = dir.join(n);
-            if p.is_file() {
-                Ok(p)
-            } else {
-                Err(anyhow!(
-                    "text encoder file {} is missing (run `cargo xtask fetch`, or set $HYPER_DATA)",
-                    p.display()
-                ))
-            }
-        };
-        let cfg_path = file("config.json")?;
+        Self::load_with_weights(dir, None, device)
+    }
+
+    /// Like [`TextEncoder::load`], but with `weights` (Hugging Face names, e.g. a
+    /// checkpoint's [`ENCODER_PREFIX`] tensors with the prefix stripped) instead of
+    /// `dir/model.safetensors` when given; config and tokenizer still come from `dir`.
+    pub fn load_with_weights(
+        dir: &Path,
+        weights: Option<HashMap<String, Tensor>>,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        let cfg_path = asset(dir, "config.json")?;
         let cfg: Config = serde_json::from_str(
             &std::fs::read_to_string(&cfg_path)
                 .with_context(|| format!("reading {}", cfg_path.display()))?,
         )
         .with_context(|| format!("parsing {}", cfg_path.display()))?;
-        let mut tokenizer = Tokenizer::from_file(file("tokenizer.json")?)
-            .map_err(|e| anyhow!("loading {}: {e}", dir.join("tokenizer.json").display()))?;
-        // The shipped tokenizer.json pads and truncates at 128: set both explicitly.
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..Default::default()
-        }));
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: MAX_TOKENS,
-                ..Default::default()
-            }))
-            .map_err(|e| anyhow!("setting tokenizer truncation: {e}"))?;
-        let weights = file("model.safetensors")?;
-        // SAFETY: the file is memory-mapped read-only and not modified while we run.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, device) }
-            .with_context(|| format!("mapping {}", weights.display()))?;
-        let model = BertModel::load(vb, &cfg)
-            .with_context(|| format!("loading BERT from {}", weights.display()))?;
+        let tokenizer = load_tokenizer(dir)?;
+        let (vb, source) = match weights {
+            Some(w) => (
+                VarBuilder::from_tensors(w, DType::F32, device),
+                "the checkpoint's tuned encoder".to_string(),
+            ),
+            None => {
+                let path = asset(dir, "model.safetensors")?;
+                // SAFETY: the file is memory-mapped read-only and not modified while we run.
+                let vb =
+                    unsafe { VarBuilder::from_mmaped_safetensors(&[&path], DType::F32, device) }
+                        .with_context(|| format!("mapping {}", path.display()))?;
+                (vb, path.display().to_string())
+            }
+        };
+        let model =
+            BertModel::load(vb, &cfg).with_context(|| format!("loading BERT from {source}"))?;
         Ok(Self {
             model,
             tokenizer,
@@ -72,28 +142,10 @@ impl TextEncoder {
         if texts.is_empty() {
             return Ok(Tensor::zeros((0, self.dim), DType::F32, &self.device)?);
         }
-        let enc = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| anyhow!("tokenizing requirements: {e}"))?;
-        let n = enc.len();
-        let len = enc[0].get_ids().len();
-        let mut ids = Vec::with_capacity(n * len);
-        let mut mask = Vec::with_capacity(n * len);
-        for e in &enc {
-            ids.extend_from_slice(e.get_ids());
-            mask.extend_from_slice(e.get_attention_mask());
-        }
-        let ids = Tensor::from_vec(ids, (n, len), &self.device)?;
-        let mask = Tensor::from_vec(mask, (n, len), &self.device)?;
+        let (ids, mask) = tokenize(&self.tokenizer, texts, &self.device)?;
         let types = ids.zeros_like()?;
         let h = self.model.forward(&ids, &types, Some(&mask))?; // [n, len, d]
-        let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let sum = h.broadcast_mul(&m)?.sum(1)?;
-        let cnt = m.sum(1)?.clamp(1e-9, f64::MAX)?;
-        let mean = sum.broadcast_div(&cnt)?;
-        let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-        Ok(mean.broadcast_div(&norm)?)
+        Ok(pool_normalize(&h, &mask)?)
     }
 
     /// One embedding as a host vector.

@@ -119,6 +119,15 @@ impl Adam {
                     Vec::new()
                 },
             });
+            if g.len() != p.len() || st.m.len() != p.len() {
+                candle_core::bail!(
+                    "Adam: `{name}` has {} values but its gradient has {} and its saved moments {} \
+                     (state from another model? reset it between tasks)",
+                    p.len(),
+                    g.len(),
+                    st.m.len()
+                );
+            }
             st.step += 1;
             let t = st.step as i32;
             let bc1 = 1.0 - c.beta1.powi(t);
@@ -244,6 +253,29 @@ pub fn clip_scale(norm: f64, max_norm: f64) -> f64 {
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    /// Moments of another shape (state from another model) are an error, not a panic.
+    #[test]
+    fn mismatched_state_is_an_error() {
+        let dev = Device::Cpu;
+        let v = Var::from_tensor(&Tensor::new(&[1f32, 2.0], &dev).unwrap()).unwrap();
+        let mut opt = Adam::new(vec![("w".into(), v)], AdamConfig::adam(0.1, 0.0, true));
+        opt.state.insert(
+            "w".into(),
+            Moments {
+                step: 1,
+                m: vec![0.0; 3],
+                v: vec![0.0; 3],
+                vmax: vec![0.0; 3],
+            },
+        );
+        let g = Tensor::new(&[0.5f32, 1.0], &dev).unwrap();
+        let e = opt.step_grads(&[Some(g)], 1.0).unwrap_err().to_string();
+        assert!(
+            e.contains("`w` has 2 values") && e.contains("moments 3"),
+            "{e}"
+        );
+    }
 
     /// First Adam step moves each weight by exactly lr·sign(g) (bias-corrected m/√v = ±1).
     #[test]

@@ -1,6 +1,7 @@
 //! The one-pass path: table (+ description) → requirement → metadata → embedding →
 //! generated MLP, with per-stage timings; and the model directory `generate` writes.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -8,6 +9,7 @@ use anyhow::{anyhow, bail, Context};
 use candle_core::{Device, Tensor};
 use datasets::preprocess::Preprocessor;
 use datasets::Table;
+use hyper_core::encoder::ENCODER_PREFIX;
 use hyper_core::io::atomic_write;
 use hyper_core::{
     checkpoint, Metadata, ParamGenerator, ParamMap, Resolution, TaskSpec, TextEncoder,
@@ -60,7 +62,23 @@ impl Engine {
         let mut gen = ParamGenerator::new(cfg.generator.clone(), tasks, cfg.train.seed, dev)?;
         gen.load_state(&l.tensors)
             .with_context(|| format!("loading {}", stem.display()))?;
-        let encoder = TextEncoder::load(encoder_dir, dev)?;
+        let encoder = if cfg.generator.train_encoder {
+            let tuned: HashMap<String, Tensor> = l
+                .tensors
+                .iter()
+                .filter_map(|(k, t)| Some((k.strip_prefix(ENCODER_PREFIX)?.to_string(), t.clone())))
+                .collect();
+            if tuned.is_empty() {
+                bail!(
+                    "{}: config says train_encoder = true but the checkpoint holds no `{ENCODER_PREFIX}*` tensors",
+                    stem.display()
+                );
+            }
+            TextEncoder::load_with_weights(encoder_dir, Some(tuned), dev)
+                .with_context(|| format!("loading the tuned encoder of {}", stem.display()))?
+        } else {
+            TextEncoder::load(encoder_dir, dev)?
+        };
         Ok(Self {
             mlp: Mlp::new(cfg.model.clone()),
             cfg,

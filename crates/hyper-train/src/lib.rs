@@ -3,6 +3,7 @@
 
 pub mod baselines;
 pub mod config;
+pub mod encoder;
 pub mod engine;
 pub mod meta;
 pub mod task;

@@ -20,6 +20,7 @@ use target_models::mlp::Mlp;
 use target_models::TargetModel;
 
 use crate::config::{MetaGrad, TabularConfig};
+use crate::encoder::{Tokens, TrainableEncoder};
 use crate::task::{Data, TabularTask};
 
 pub const CHECKPOINT_KIND: &str = "tabular-generator";
@@ -94,6 +95,9 @@ pub struct MetaTrainer {
     pub best_epoch: usize,
     pub history: Vec<EpochLog>,
     target_state: BTreeMap<String, Moments>,
+    /// With `generator.train_encoder`: the trainable E and each task's tokenized
+    /// requirements; `embs` then holds eval-mode embeddings refreshed every epoch.
+    encoder: Option<(TrainableEncoder, Vec<Tokens>)>,
 }
 
 pub fn task_specs(mlp: &Mlp, tasks: &[TabularTask]) -> Vec<TaskSpec> {
@@ -143,7 +147,69 @@ impl MetaTrainer {
             best_epoch: 0,
             history: Vec::new(),
             target_state: BTreeMap::new(),
+            encoder: None,
         })
+    }
+
+    /// Meta-trains `enc` together with the generator (`generator.train_encoder = true`):
+    /// its weights join the generator's optimizer (and grad-norm clip) and checkpoints.
+    pub fn with_trainable_encoder(mut self, enc: TrainableEncoder) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            self.cfg.generator.train_encoder,
+            "a trainable encoder needs `generator.train_encoder = true` in the config"
+        );
+        let tokens = self
+            .tasks
+            .iter()
+            .map(|t| {
+                let refs: Vec<&str> = t.requirements.iter().map(String::as_str).collect();
+                enc.tokenize(&refs)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut vars = self.gen.trainable_vars();
+        vars.extend(enc.trainable_vars());
+        self.gen_opt = Adam::new(vars, self.gen_opt.cfg.clone());
+        self.encoder = Some((enc, tokens));
+        self.refresh_embeddings()?;
+        Ok(self)
+    }
+
+    /// Whether the encoder is being meta-trained.
+    pub fn encoder_trainable(&self) -> bool {
+        self.encoder.is_some()
+    }
+
+    /// Re-encodes every requirement (eval mode) and resets the task anchors; a no-op with
+    /// a frozen encoder, whose embeddings never change.
+    fn refresh_embeddings(&mut self) -> anyhow::Result<()> {
+        let Some((enc, tokens)) = &self.encoder else {
+            return Ok(());
+        };
+        for (ti, tok) in tokens.iter().enumerate() {
+            let e = enc.embed(tok, false)?.detach();
+            self.embs[ti] = (0..e.dim(0)?)
+                .map(|i| e.get(i))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            let name = self.tasks[ti].name.clone();
+            self.gen.set_anchor(&name, anchor(&self.embs[ti])?);
+        }
+        Ok(())
+    }
+
+    /// Requirement `ri` of task `ti` as the generator's input: cached, or re-encoded with
+    /// the graph into a trainable encoder.
+    fn embedding(&self, ti: usize, ri: usize) -> anyhow::Result<Tensor> {
+        match &self.encoder {
+            None => Ok(self.embs[ti][ri].clone()),
+            Some((enc, tokens)) => {
+                let t = &tokens[ti];
+                let one = Tokens {
+                    ids: t.ids.narrow(0, ri, 1)?,
+                    mask: t.mask.narrow(0, ri, 1)?,
+                };
+                Ok(enc.embed(&one, true)?.get(0)?)
+            }
+        }
     }
 
     fn target_cfg(&self) -> AdamConfig {
@@ -154,11 +220,20 @@ impl MetaTrainer {
         )
     }
 
-    /// Steps 1–4 of Algorithm 1 on one batch; returns the target loss before the step.
-    /// The target optimizer state persists across calls until [`MetaTrainer::reset_target`].
-    pub fn step(&mut self, ti: usize, ri: usize, xb: &Tensor, yb: &Tensor) -> anyhow::Result<f64> {
+    /// Steps 1–3 of Algorithm 1 on one batch: the target loss before the target step and
+    /// the gradient of every var in `gen_opt` (generator, plus the encoder when trainable;
+    /// `None` where the graph does not reach a var). `None` grads when the loss is not
+    /// finite. Advances the target optimizer state (δ mode).
+    pub fn meta_gradients(
+        &mut self,
+        ti: usize,
+        ri: usize,
+        xb: &Tensor,
+        yb: &Tensor,
+    ) -> anyhow::Result<(f64, Option<Vec<Option<Tensor>>>)> {
         let name = self.tasks[ti].name.clone();
-        let theta = self.gen.generate(&self.embs[ti][ri], &name, true)?;
+        let emb = self.embedding(ti, ri)?;
+        let theta = self.gen.generate(&emb, &name, true)?;
         let (loss_v, gen_grads) = match self.cfg.train.meta_grad {
             MetaGrad::Delta => {
                 // 2. one target-optimizer step on a detached copy: θ → θ'.
@@ -173,7 +248,7 @@ impl MetaTrainer {
                 let loss = cross_entropy(&logits, yb)?;
                 let loss_v = loss.to_scalar::<f32>()? as f64;
                 if !loss_v.is_finite() {
-                    return Ok(loss_v);
+                    return Ok((loss_v, None));
                 }
                 let mut opt = Adam::new(vars.clone(), self.target_cfg());
                 opt.state = std::mem::take(&mut self.target_state);
@@ -198,18 +273,28 @@ impl MetaTrainer {
                 let loss = cross_entropy(&logits, yb)?;
                 let loss_v = loss.to_scalar::<f32>()? as f64;
                 if !loss_v.is_finite() {
-                    return Ok(loss_v);
+                    return Ok((loss_v, None));
                 }
                 (loss_v, loss.backward()?)
             }
         };
-        // 4. clip P's global grad norm, step P.
-        let grads: Vec<Option<Tensor>> = self
+        let grads = self
             .gen_opt
             .vars()
             .iter()
             .map(|(_, v)| gen_grads.get(v).cloned())
             .collect();
+        Ok((loss_v, Some(grads)))
+    }
+
+    /// Steps 1–4 of Algorithm 1 on one batch; returns the target loss before the step.
+    /// The target optimizer state persists across calls until [`MetaTrainer::reset_target`].
+    pub fn step(&mut self, ti: usize, ri: usize, xb: &Tensor, yb: &Tensor) -> anyhow::Result<f64> {
+        let (loss_v, grads) = self.meta_gradients(ti, ri, xb, yb)?;
+        let Some(grads) = grads else {
+            return Ok(loss_v);
+        };
+        // 4. clip P's global grad norm, step P.
         let norm = global_norm(&grads)?;
         if !norm.is_finite() {
             bail!("generator gradient norm is {norm}");
@@ -270,6 +355,8 @@ impl MetaTrainer {
             .collect();
         pairs.shuffle(&mut rng);
         let bs = self.cfg.train.batch_size;
+        let tc = &self.cfg.train;
+        self.gen_opt.cfg.lr = tc.gen_lr_schedule.lr(tc.gen_lr, epoch, tc.epochs);
         let (mut sum, mut n) = (0.0, 0usize);
         for (ti, ri) in pairs {
             self.reset_target();
@@ -338,6 +425,9 @@ impl MetaTrainer {
     /// Writes `stem.{safetensors,toml}`: generator tensors, anchors, optimizer state.
     pub fn save(&self, stem: &Path, with_optimizer: bool) -> anyhow::Result<()> {
         let mut tensors = self.gen.state_tensors()?;
+        if let Some((enc, _)) = &self.encoder {
+            tensors.extend(enc.state_tensors());
+        }
         if with_optimizer {
             tensors.extend(self.gen_opt.state_tensors("optim.")?);
         }
@@ -356,6 +446,10 @@ impl MetaTrainer {
         let l = checkpoint::load(stem, CHECKPOINT_KIND, self.gen.device())?;
         check_architecture(&l.header.config, &self.cfg, stem)?;
         self.gen.load_state(&l.tensors)?;
+        if let Some((enc, _)) = &self.encoder {
+            enc.load_state(&l.tensors)?;
+        }
+        self.refresh_embeddings()?;
         self.gen_opt.load_state("optim.", &l.tensors)?;
         let s = &l.header.state;
         let int = |k: &str| s.get(k).and_then(|v| v.as_integer()).unwrap_or(0);
@@ -419,6 +513,7 @@ impl MetaTrainer {
                 None
             };
             let train_loss = self.train_epoch(pb.as_ref())?;
+            self.refresh_embeddings()?;
             let (val_loss, val_acc) = self.validate()?;
             if !val_loss.is_finite() {
                 bail!(

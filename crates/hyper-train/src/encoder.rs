@@ -1,0 +1,117 @@
+//! The text encoder E made trainable for meta-training (`generator.train_encoder = true`):
+//! target-models' BERT, whose training path uses only ops with a backward (candle's fused
+//! LayerNorm/softmax have none, DESIGN.md §10), with every weight a `Var` initialised from
+//! all-MiniLM-L6-v2. Inference reads the tuned weights back through
+//! `hyper_core::TextEncoder::load_with_weights`.
+
+use std::path::Path;
+
+use anyhow::Context;
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use hyper_core::encoder::{load_tokenizer, pool_normalize, tokenize, ENCODER_PREFIX};
+use hyper_core::ParamMap;
+use target_models::bert::{BertConfig, BertModel};
+use target_models::lora::LoraConfig;
+
+pub struct TrainableEncoder {
+    model: BertModel,
+    varmap: VarMap,
+    dir: std::path::PathBuf,
+    device: Device,
+}
+
+/// Requirements tokenized once: ids and mask `[n, longest]`.
+#[derive(Clone)]
+pub struct Tokens {
+    pub ids: Tensor,
+    pub mask: Tensor,
+}
+
+impl TrainableEncoder {
+    /// `dir` holds `config.json`, `model.safetensors`, `tokenizer.json` (MiniLM layout).
+    pub fn load(dir: &Path, device: &Device) -> anyhow::Result<Self> {
+        let cfg_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&cfg_path).with_context(|| {
+            format!(
+                "reading {} (run `cargo xtask fetch`, or set $HYPER_DATA)",
+                cfg_path.display()
+            )
+        })?;
+        let cfg = BertConfig::from_hf_json(&text, &cfg_path.display().to_string())?;
+        let mut varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+        let model = BertModel::from_vb(&vb, cfg, LoraConfig::none())?;
+        let weights = dir.join("model.safetensors");
+        varmap
+            .load(&weights)
+            .with_context(|| format!("loading encoder weights from {}", weights.display()))?;
+        Ok(Self {
+            model,
+            varmap,
+            dir: dir.to_path_buf(),
+            device: device.clone(),
+        })
+    }
+
+    /// Token ids/mask of `texts` with the encoder's own tokenizer.
+    pub fn tokenize(&self, texts: &[&str]) -> anyhow::Result<Tokens> {
+        let tok = load_tokenizer(&self.dir)?;
+        let (ids, mask) = tokenize(&tok, texts, &self.device)?;
+        Ok(Tokens { ids, mask })
+    }
+
+    /// `[n, d]` L2-normalised mean-pooled embeddings; with `train` the graph reaches every
+    /// encoder weight (and dropout is on).
+    pub fn embed(&self, tokens: &Tokens, train: bool) -> anyhow::Result<Tensor> {
+        let h = self.model.encode(
+            &ParamMap::new(),
+            &tokens.ids,
+            Some(&tokens.mask),
+            None,
+            train,
+        )?;
+        Ok(pool_normalize(&h, &tokens.mask)?)
+    }
+
+    /// The weights the mean-pooled embedding depends on (the BERT pooler is unused), named
+    /// `text_encoder.<Hugging Face name>`, sorted.
+    pub fn trainable_vars(&self) -> Vec<(String, Var)> {
+        let data = self.varmap.data().lock().expect("varmap lock");
+        let mut v: Vec<(String, Var)> = data
+            .iter()
+            .filter(|(k, _)| !k.starts_with("pooler."))
+            .map(|(k, v)| (format!("{ENCODER_PREFIX}{k}"), v.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Current weights for a checkpoint (detached).
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        self.trainable_vars()
+            .into_iter()
+            .map(|(k, v)| (k, v.as_tensor().detach()))
+            .collect()
+    }
+
+    /// Restores [`TrainableEncoder::state_tensors`]; every weight must be present.
+    pub fn load_state(
+        &self,
+        tensors: &std::collections::HashMap<String, Tensor>,
+    ) -> anyhow::Result<()> {
+        for (name, var) in self.trainable_vars() {
+            let t = tensors.get(&name).ok_or_else(|| {
+                anyhow::anyhow!("checkpoint lacks encoder tensor `{name}` (train_encoder = true)")
+            })?;
+            anyhow::ensure!(
+                t.dims() == var.dims(),
+                "checkpoint tensor `{name}` has shape {:?}, expected {:?}",
+                t.dims(),
+                var.dims()
+            );
+            var.set(&t.to_dtype(DType::F32)?.to_device(&self.device)?)?;
+        }
+        Ok(())
+    }
+}
