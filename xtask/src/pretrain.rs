@@ -147,8 +147,17 @@ pub fn run(a: Args) -> Result<()> {
     );
     let mut tr = MetaTrainer::new(cfg, tasks, embs, &dev)?;
     if train_encoder {
-        tr = tr.with_trainable_encoder(TrainableEncoder::load(&minilm, &dev)?)?;
-        eprintln!("text encoder: trainable (generator.train_encoder = true)");
+        let enc = TrainableEncoder::load(&minilm, &dev)?;
+        let n: usize = enc
+            .trainable_vars()
+            .iter()
+            .map(|(_, v)| v.elem_count())
+            .sum();
+        tr = tr.with_trainable_encoder(enc)?;
+        eprintln!(
+            "text encoder: trainable (generator.train_encoder = true), {n} parameters; \
+             every step re-encodes its requirement, so expect a much slower epoch"
+        );
     }
     if a.resume && last.with_extension("toml").exists() {
         tr.resume(&last)
