@@ -489,6 +489,17 @@ impl MetaTrainer {
         stop_after: Option<usize>,
         progress: bool,
     ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.cfg.generator.train_encoder == self.encoder.is_some(),
+            "generator.train_encoder = {} but the trainer {} a trainable encoder \
+             (see MetaTrainer::with_trainable_encoder)",
+            self.cfg.generator.train_encoder,
+            if self.encoder.is_some() {
+                "has"
+            } else {
+                "lacks"
+            }
+        );
         let total = self.cfg.train.epochs;
         let mut done = 0;
         while self.epoch < total && stop_after.is_none_or(|s| done < s) {

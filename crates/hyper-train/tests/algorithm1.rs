@@ -335,3 +335,34 @@ fn trainable_encoder_gets_gradients_and_round_trips() {
         "tuned encoder should differ from stock"
     );
 }
+
+/// A config that asks for a trainable encoder is refused without one, and a checkpoint
+/// whose header claims a tuned encoder it does not hold is a clear error at load time.
+#[test]
+fn encoder_flag_and_checkpoint_must_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = trainer(MetaGrad::Delta, 1);
+    t.cfg.generator.train_encoder = true;
+    let e = t.fit(dir.path(), None, false).unwrap_err().to_string();
+    assert!(
+        e.contains("train_encoder = true but the trainer lacks"),
+        "{e}"
+    );
+
+    t.cfg.generator.train_encoder = false;
+    t.fit(dir.path(), None, false).unwrap();
+    let header = dir.path().join("best.toml");
+    let text = std::fs::read_to_string(&header).unwrap();
+    assert!(text.contains("train_encoder = false"));
+    std::fs::write(
+        &header,
+        text.replace("train_encoder = false", "train_encoder = true"),
+    )
+    .unwrap();
+    let minilm = datasets::paths::data_dir().join("minilm");
+    let e = hyper_train::Engine::load(&dir.path().join("best"), &minilm, &Device::Cpu)
+        .err()
+        .expect("must fail")
+        .to_string();
+    assert!(e.contains("holds no `text_encoder.*` tensors"), "{e}");
+}
