@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::io::{atomic_write, fnv1a64};
@@ -100,6 +100,31 @@ pub fn load(stem: &Path, kind: &str, device: &Device) -> anyhow::Result<Loaded> 
     let tensors = candle_core::safetensors::load_buffer(&bytes, device)
         .map_err(|e| anyhow!("{}: not a valid safetensors file: {e}", st_path.display()))?;
     Ok(Loaded { header, tensors })
+}
+
+/// Sets each of `vars` from the tensor of the same name in `tensors` (a loaded
+/// checkpoint); every var must be present with its shape. `owner` names whose tensors
+/// they are in the error ("generator", "encoder"), `hint` says what a missing one means.
+pub fn restore_vars(
+    vars: &[(String, Var)],
+    tensors: &HashMap<String, Tensor>,
+    owner: &str,
+    hint: &str,
+) -> anyhow::Result<()> {
+    for (name, var) in vars {
+        let t = tensors
+            .get(name)
+            .ok_or_else(|| anyhow!("checkpoint lacks {owner} tensor `{name}` ({hint})"))?;
+        if t.dims() != var.dims() {
+            bail!(
+                "checkpoint tensor `{name}` has shape {:?}, this config expects {:?}",
+                t.dims(),
+                var.dims()
+            );
+        }
+        var.set(&t.to_dtype(DType::F32)?.to_device(var.device())?)?;
+    }
+    Ok(())
 }
 
 /// Keys whose values differ between two configs (dotted paths), for "checkpoint from

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use anyhow::{anyhow, bail};
-use candle_core::{DType, Device, Result as CResult, Tensor, Var};
+use candle_core::{Device, Result as CResult, Tensor, Var};
 use candle_nn::VarMap;
 use rand::{rngs::StdRng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -461,21 +461,12 @@ impl ParamGenerator {
 
     /// Restores [`ParamGenerator::state_tensors`]; every var must be present with its shape.
     pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>) -> anyhow::Result<()> {
-        for (name, var) in self.trainable_vars() {
-            let t = tensors.get(&name).ok_or_else(|| {
-                anyhow!(
-                    "checkpoint lacks generator tensor `{name}` (was it saved by another config?)"
-                )
-            })?;
-            if t.dims() != var.dims() {
-                bail!(
-                    "checkpoint tensor `{name}` has shape {:?}, this config expects {:?}",
-                    t.dims(),
-                    var.dims()
-                );
-            }
-            var.set(&t.to_dtype(DType::F32)?.to_device(&self.device)?)?;
-        }
+        crate::checkpoint::restore_vars(
+            &self.trainable_vars(),
+            tensors,
+            "generator",
+            "was it saved by another config?",
+        )?;
         self.anchors.clear();
         for (k, t) in tensors {
             if let Some(task) = k.strip_prefix("anchor.") {
@@ -520,6 +511,7 @@ fn crop_or_pad(t: &Tensor, shape: &[usize]) -> anyhow::Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::DType;
 
     fn spec(name: &str, shape: &[usize], role: ParamRole) -> ParamSpec {
         ParamSpec {

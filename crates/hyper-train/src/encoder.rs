@@ -4,13 +4,14 @@
 //! all-MiniLM-L6-v2. Inference reads the tuned weights back through
 //! `hyper_core::TextEncoder::load_with_weights`.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use hyper_core::encoder::{load_tokenizer, pool_normalize, tokenize, ENCODER_PREFIX};
-use hyper_core::ParamMap;
+use hyper_core::{checkpoint, ParamMap};
 use target_models::bert::{BertConfig, BertModel};
 use target_models::lora::LoraConfig;
 
@@ -96,22 +97,12 @@ impl TrainableEncoder {
     }
 
     /// Restores [`TrainableEncoder::state_tensors`]; every weight must be present.
-    pub fn load_state(
-        &self,
-        tensors: &std::collections::HashMap<String, Tensor>,
-    ) -> anyhow::Result<()> {
-        for (name, var) in self.trainable_vars() {
-            let t = tensors.get(&name).ok_or_else(|| {
-                anyhow::anyhow!("checkpoint lacks encoder tensor `{name}` (train_encoder = true)")
-            })?;
-            anyhow::ensure!(
-                t.dims() == var.dims(),
-                "checkpoint tensor `{name}` has shape {:?}, expected {:?}",
-                t.dims(),
-                var.dims()
-            );
-            var.set(&t.to_dtype(DType::F32)?.to_device(&self.device)?)?;
-        }
-        Ok(())
+    pub fn load_state(&self, tensors: &HashMap<String, Tensor>) -> anyhow::Result<()> {
+        checkpoint::restore_vars(
+            &self.trainable_vars(),
+            tensors,
+            "encoder",
+            "the config has train_encoder = true",
+        )
     }
 }
