@@ -14,11 +14,12 @@ use hyper_core::encoder::{load_tokenizer, pool_normalize, tokenize, ENCODER_PREF
 use hyper_core::{checkpoint, ParamMap};
 use target_models::bert::{BertConfig, BertModel};
 use target_models::lora::LoraConfig;
+use tokenizers::Tokenizer;
 
 pub struct TrainableEncoder {
     model: BertModel,
     varmap: VarMap,
-    dir: std::path::PathBuf,
+    tokenizer: Tokenizer,
     device: Device,
 }
 
@@ -32,14 +33,8 @@ pub struct Tokens {
 impl TrainableEncoder {
     /// `dir` holds `config.json`, `model.safetensors`, `tokenizer.json` (MiniLM layout).
     pub fn load(dir: &Path, device: &Device) -> anyhow::Result<Self> {
-        let cfg_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&cfg_path).with_context(|| {
-            format!(
-                "reading {} (run `cargo xtask fetch`, or set $HYPER_DATA)",
-                cfg_path.display()
-            )
-        })?;
-        let cfg = BertConfig::from_hf_json(&text, &cfg_path.display().to_string())?;
+        let cfg = BertConfig::load(&dir.join("config.json"))
+            .context("loading the text encoder (run `cargo xtask fetch`, or set $HYPER_DATA)")?;
         let mut varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let model = BertModel::from_vb(&vb, cfg, LoraConfig::none())?;
@@ -50,15 +45,14 @@ impl TrainableEncoder {
         Ok(Self {
             model,
             varmap,
-            dir: dir.to_path_buf(),
+            tokenizer: load_tokenizer(dir)?,
             device: device.clone(),
         })
     }
 
     /// Token ids/mask of `texts` with the encoder's own tokenizer.
     pub fn tokenize(&self, texts: &[&str]) -> anyhow::Result<Tokens> {
-        let tok = load_tokenizer(&self.dir)?;
-        let (ids, mask) = tokenize(&tok, texts, &self.device)?;
+        let (ids, mask) = tokenize(&self.tokenizer, texts, &self.device)?;
         Ok(Tokens { ids, mask })
     }
 

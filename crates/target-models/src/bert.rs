@@ -128,6 +128,13 @@ fn activation(name: &str, src: &str) -> anyhow::Result<Activation> {
 }
 
 impl BertConfig {
+    /// Reads and parses a Hugging Face `config.json` file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::from_hf_json(&text, &path.display().to_string())
+    }
+
     /// Parses a Hugging Face `config.json` (BERT or DistilBERT schema); `src` names the file
     /// in errors.
     pub fn from_hf_json(text: &str, src: &str) -> anyhow::Result<Self> {
@@ -425,10 +432,7 @@ pub struct BertModel {
 impl BertModel {
     /// Loads `dir/config.json` + `dir/model.safetensors` (Hugging Face layout).
     pub fn load(dir: &Path, lora: LoraConfig, device: &Device) -> anyhow::Result<Self> {
-        let cfg_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&cfg_path)
-            .with_context(|| format!("reading {}", cfg_path.display()))?;
-        let cfg = BertConfig::from_hf_json(&text, &cfg_path.display().to_string())?;
+        let cfg = BertConfig::load(&dir.join("config.json"))?;
         let weights = dir.join("model.safetensors");
         if !weights.is_file() {
             anyhow::bail!("{}: no such file", weights.display());
