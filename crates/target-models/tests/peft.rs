@@ -305,16 +305,12 @@ fn python_peft_check(flavor: Flavor) {
     let ids = Tensor::new(rows, &Device::Cpu).unwrap();
     let ours = model
         .classify(&params, &ids, Some(&mask_from_ids(&ids, 0).unwrap()), false)
-        .unwrap()
-        .to_vec2::<f32>()
         .unwrap();
-    let d = ours
-        .iter()
-        .flatten()
-        .zip(theirs.iter().flatten())
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    eprintln!("{flavor:?}: peft logits {theirs:?}\nours {ours:?}\nmax |diff| {d}");
+    let d = max_abs_diff(&ours, &Tensor::new(theirs.clone(), &Device::Cpu).unwrap());
+    eprintln!(
+        "{flavor:?}: peft logits {theirs:?}\nours {:?}\nmax |diff| {d}",
+        ours.to_vec2::<f32>().unwrap()
+    );
     assert!(d <= 1e-4, "{flavor:?}: logits differ by {d}");
 }
 
@@ -352,20 +348,12 @@ fn python_peft_loads_our_resnet_adapter() {
     assert_eq!(v["missing"], serde_json::json!([]), "{v}");
     assert_eq!(v["n_lora"], 16);
     let theirs: Vec<Vec<f32>> = serde_json::from_value(v["logits"].clone()).unwrap();
-    let ours = model
-        .classify(&params, &x, false)
-        .unwrap()
-        .to_vec2::<f32>()
-        .unwrap();
+    let ours = model.classify(&params, &x, false).unwrap();
     let scale = theirs.iter().flatten().fold(1f32, |m, v| m.max(v.abs()));
-    let d = ours
-        .iter()
-        .flatten()
-        .zip(theirs.iter().flatten())
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let d = max_abs_diff(&ours, &Tensor::new(theirs.clone(), &Device::Cpu).unwrap());
     eprintln!(
-        "resnet18: peft logits {theirs:?}\nours {ours:?}\nmax |diff| {d} (max |logit| {scale})"
+        "resnet18: peft logits {theirs:?}\nours {:?}\nmax |diff| {d} (max |logit| {scale})",
+        ours.to_vec2::<f32>().unwrap()
     );
     assert!(d <= 1e-4 * scale, "logits differ by {d}");
 }
