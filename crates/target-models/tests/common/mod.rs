@@ -49,18 +49,22 @@ pub fn hf_state_dict(cfg: &BertConfig) -> HashMap<String, Tensor> {
         m.insert(format!("{name}.weight"), ln_weight(h));
         m.insert(format!("{name}.bias"), randn(&[h], 0.1));
     };
+    // Embeddings: the same keys under each flavor's root, plus BERT's token types.
+    let e = match cfg.flavor {
+        Flavor::DistilBert => "distilbert.embeddings",
+        Flavor::Bert => "bert.embeddings",
+    };
+    m.insert(
+        format!("{e}.word_embeddings.weight"),
+        randn(&[cfg.vocab_size, h], 1.0),
+    );
+    m.insert(
+        format!("{e}.position_embeddings.weight"),
+        randn(&[cfg.max_position_embeddings, h], 0.5),
+    );
+    ln(&mut m, format!("{e}.LayerNorm"));
     match cfg.flavor {
         Flavor::DistilBert => {
-            let e = "distilbert.embeddings";
-            m.insert(
-                format!("{e}.word_embeddings.weight"),
-                randn(&[cfg.vocab_size, h], 1.0),
-            );
-            m.insert(
-                format!("{e}.position_embeddings.weight"),
-                randn(&[cfg.max_position_embeddings, h], 0.5),
-            );
-            ln(&mut m, format!("{e}.LayerNorm"));
             for i in 0..l {
                 let p = format!("distilbert.transformer.layer.{i}");
                 for q in ["q_lin", "k_lin", "v_lin", "out_lin"] {
@@ -74,20 +78,10 @@ pub fn hf_state_dict(cfg: &BertConfig) -> HashMap<String, Tensor> {
             lin(&mut m, "pre_classifier".into(), h, h);
         }
         Flavor::Bert => {
-            let e = "bert.embeddings";
-            m.insert(
-                format!("{e}.word_embeddings.weight"),
-                randn(&[cfg.vocab_size, h], 1.0),
-            );
-            m.insert(
-                format!("{e}.position_embeddings.weight"),
-                randn(&[cfg.max_position_embeddings, h], 0.5),
-            );
             m.insert(
                 format!("{e}.token_type_embeddings.weight"),
                 randn(&[cfg.type_vocab_size, h], 0.5),
             );
-            ln(&mut m, format!("{e}.LayerNorm"));
             for i in 0..l {
                 let p = format!("bert.encoder.layer.{i}");
                 for q in ["query", "key", "value"] {
