@@ -10,8 +10,9 @@
 use candle_core::Device;
 use criterion::{criterion_group, criterion_main, Criterion};
 use datasets::preprocess::split_and_fit;
+use hyper_infer::{BackendOptions, Pipeline, SplitTensors};
 use hyper_train::baselines::finetune;
-use hyper_train::{Data, Engine};
+use hyper_train::TabularConfig;
 use rand::{rngs::StdRng, SeedableRng};
 
 /// Smallest, a mid-sized and the largest of the ten sets.
@@ -19,38 +20,39 @@ const SETS: [&str; 3] = ["iris", "dry_bean", "adult"];
 
 fn e2e(c: &mut Criterion) {
     let dev = Device::Cpu;
-    let root = datasets::paths::workspace_root();
-    let engine = match Engine::load(
-        &root.join("checkpoints/tabular/best"),
-        &datasets::paths::data_dir().join("minilm"),
-        &dev,
-    ) {
-        Ok(e) => e,
+    let pipeline = match Pipeline::load_default(&dev) {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("skipping e2e bench: {e:#} (run `cargo xtask fetch`)");
             return;
         }
     };
-    let b = engine.cfg.baseline.clone();
-    let seed = engine.cfg.train.seed;
+    let cfg_path = datasets::paths::workspace_root().join("configs/tabular.toml");
+    let cfg = TabularConfig::load(&cfg_path).expect("configs/tabular.toml");
+    let (b, seed) = (cfg.baseline.clone(), cfg.train.seed);
+    let backend = BackendOptions::default();
     let mut g = c.benchmark_group("e2e");
     g.sample_size(10);
     for name in SETS {
         let table = datasets::uci::load_builtin(name).expect("built-in table");
         let s = split_and_fit(&table, seed).expect("split");
-        let train = Data::from_split(&s.train, &dev).expect("train split");
-        let gen = engine.generate(&table, None, Some(name)).expect("generate");
+        let train = SplitTensors::from_split(&s.train, &dev).expect("train split");
+        let gen = pipeline
+            .generate(&table, None, Some(name), &backend)
+            .expect("generate");
+        let mlp = pipeline.target(&gen.metadata).expect("target");
         g.bench_function(format!("generate/{name}"), |bch| {
-            bch.iter(|| engine.generate(&table, None, Some(name)).unwrap())
+            bch.iter(|| {
+                pipeline
+                    .generate(&table, None, Some(name), &backend)
+                    .unwrap()
+            })
         });
         g.bench_function(format!("finetune/{name}"), |bch| {
             bch.iter(|| {
                 let mut rng = StdRng::seed_from_u64(seed);
-                let init = engine
-                    .mlp
-                    .init_params(&gen.metadata, &mut rng, &dev)
-                    .unwrap();
-                finetune(&engine.mlp, &init, &train, &b, b.epochs, seed).unwrap()
+                let init = mlp.init_params(&gen.metadata, &mut rng, &dev).unwrap();
+                finetune(&mlp, &init, &train, &b, b.epochs, seed).unwrap()
             })
         });
     }

@@ -106,84 +106,45 @@ impl Archive {
     }
 }
 
-fn cstr(b: &[u8]) -> String {
-    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    String::from_utf8_lossy(&b[..end]).into_owned()
+/// Counts what the callback of [`for_each_tar_file`] reads, so a body cut short by the end
+/// of the stream is reported as truncation rather than passed on as a shorter file.
+struct Counted<R> {
+    inner: R,
+    n: u64,
 }
 
-fn octal(b: &[u8]) -> Result<u64> {
-    if b.first().is_some_and(|&c| c & 0x80 != 0) {
-        bail!("base-256 tar sizes are not supported");
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n += n as u64;
+        Ok(n)
     }
-    let s = cstr(b);
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(0);
-    }
-    u64::from_str_radix(s, 8).with_context(|| format!("bad octal field `{s}` in tar header"))
 }
 
-/// Reads `buf.len()` bytes, or returns `false` on a clean end of stream before the first byte.
-fn read_block<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<bool> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) if got == 0 => return Ok(false),
-            Ok(0) => bail!("truncated tar header"),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(true)
-}
-
-/// Minimal ustar/GNU tar walker (what `cargo package` writes): calls `f` with each regular
-/// file's path and a reader limited to its body. GNU long names (`L`) are honoured; other
-/// special entries (directories, pax headers, links) are skipped.
+/// Calls `f` with each regular file's path and a reader limited to its body. Names come from
+/// the `tar` crate, which applies pax `path` overrides and GNU long names (a hand-rolled
+/// walker that skipped pax headers reported the truncated ustar name instead); directories,
+/// links and other special entries are skipped.
 pub fn for_each_tar_file<R: Read>(
-    mut r: R,
+    r: R,
     mut f: impl FnMut(&str, &mut dyn Read) -> Result<()>,
 ) -> Result<()> {
-    let mut header = [0u8; 512];
-    let mut long_name: Option<String> = None;
-    while read_block(&mut r, &mut header)? {
-        if header.iter().all(|&b| b == 0) {
-            break;
+    let mut archive = tar::Archive::new(r);
+    for entry in archive.entries().context("cannot read tar headers")? {
+        let mut entry = entry.context("cannot read tar entry")?;
+        if !entry.header().entry_type().is_file() {
+            continue;
         }
-        let size = octal(&header[124..136])?;
-        let padding = size.div_ceil(512) * 512 - size;
-        let typeflag = header[156];
-        let name = match long_name.take() {
-            Some(n) => n,
-            None => {
-                let n = cstr(&header[..100]);
-                let prefix = if &header[257..262] == b"ustar" {
-                    cstr(&header[345..500])
-                } else {
-                    String::new()
-                };
-                if prefix.is_empty() {
-                    n
-                } else {
-                    format!("{prefix}/{n}")
-                }
-            }
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let size = entry.size();
+        let mut body = Counted {
+            inner: &mut entry,
+            n: 0,
         };
-        let mut body = (&mut r).take(size);
-        match typeflag {
-            b'L' => {
-                let mut buf = Vec::new();
-                body.read_to_end(&mut buf)?;
-                long_name = Some(cstr(&buf));
-            }
-            b'0' | 0 => f(&name, &mut body)?,
-            _ => {}
-        }
-        io::copy(&mut body, &mut io::sink())?;
-        let short_body = body.limit() != 0;
-        let skipped = io::copy(&mut (&mut r).take(padding), &mut io::sink())?;
-        if short_body || skipped != padding {
+        f(&name, &mut body)?;
+        io::copy(&mut body, &mut io::sink())
+            .with_context(|| format!("cannot read tar entry `{name}`"))?;
+        if body.n != size {
             bail!("tar entry `{name}` is truncated");
         }
     }
@@ -198,21 +159,25 @@ pub(crate) mod tests {
 
     /// A one-entry-per-file ustar archive, as `cargo package` would write it.
     pub fn tar_bytes(entries: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut b = tar::Builder::new(Vec::new());
         for (name, data) in entries {
-            let mut h = [0u8; 512];
-            h[..name.len()].copy_from_slice(name.as_bytes());
-            h[100..108].copy_from_slice(b"0000644\0");
-            let size = format!("{:011o}\0", data.len());
-            h[124..136].copy_from_slice(size.as_bytes());
-            h[156] = b'0';
-            h[257..263].copy_from_slice(b"ustar\0");
-            out.extend_from_slice(&h);
-            out.extend_from_slice(data);
-            out.resize(out.len().div_ceil(512) * 512, 0);
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, *data).unwrap();
         }
-        out.resize(out.len() + 1024, 0);
-        out
+        b.into_inner().unwrap()
+    }
+
+    /// One pax extended-header record, `"<len> <key>=<value>\n"`, where `<len>` counts
+    /// the whole record including its own digits.
+    fn pax_record(key: &str, value: &str) -> Vec<u8> {
+        let rest = format!(" {key}={value}\n");
+        let mut digits = 1;
+        while (digits + rest.len()).to_string().len() != digits {
+            digits += 1;
+        }
+        format!("{}{rest}", digits + rest.len()).into_bytes()
     }
 
     fn entry(member: &str, dest: &str, data: &[u8]) -> AssetFile {
@@ -241,12 +206,73 @@ pub(crate) mod tests {
                 ("p-1/data/b.csv".to_string(), 700)
             ]
         );
-        // Cut inside the second body: must be an error, not a short file.
-        assert!(for_each_tar_file(&tar[..1200], |_, r| {
+        // Cut inside the second header, and inside the second body: errors, not short files.
+        let drain = |r: &mut dyn Read| -> Result<()> {
             io::copy(r, &mut io::sink())?;
             Ok(())
+        };
+        assert!(for_each_tar_file(&tar[..1200], |_, r| drain(r)).is_err());
+        let err = for_each_tar_file(&tar[..1536 + 100], |_, r| drain(r)).unwrap_err();
+        assert!(err.to_string().contains("truncated"), "{err:#}");
+    }
+
+    /// Names longer than ustar's 100 bytes: a pax `path` record must override the header's
+    /// own name, and a GNU long name (what `tar::Builder` writes for a long path) must be read.
+    #[test]
+    fn long_names_from_pax_and_gnu_headers() {
+        let pax_name = format!("p-1/{}/b.csv", "d".repeat(120));
+        let gnu_name = format!("p-1/{}/c.csv", "e".repeat(120));
+        assert!(pax_name.len() > 100 && gnu_name.len() > 100);
+
+        let mut b = tar::Builder::new(Vec::new());
+        let rec = pax_record("path", &pax_name);
+        let mut x = tar::Header::new_ustar();
+        x.set_entry_type(tar::EntryType::XHeader);
+        x.set_path("p-1/PaxHeaders/b.csv").unwrap();
+        x.set_size(rec.len() as u64);
+        x.set_cksum();
+        b.append(&x, &rec[..]).unwrap();
+        let mut h = tar::Header::new_ustar();
+        // The ustar name a pax-unaware reader would (wrongly) report.
+        h.set_path("p-1/short.csv").unwrap();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, &b"bbb"[..]).unwrap();
+        let mut g = tar::Header::new_gnu();
+        g.set_size(4);
+        g.set_mode(0o644);
+        b.append_data(&mut g, &gnu_name, &b"cccc"[..]).unwrap();
+        let tar = b.into_inner().unwrap();
+
+        let mut seen = Vec::new();
+        for_each_tar_file(&tar[..], |n, r| {
+            let mut v = Vec::new();
+            r.read_to_end(&mut v)?;
+            seen.push((n.to_string(), v));
+            Ok(())
         })
-        .is_err());
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (pax_name.clone(), b"bbb".to_vec()),
+                (gnu_name, b"cccc".to_vec())
+            ]
+        );
+
+        // End to end: the manifest names the long member and extraction finds it.
+        let dir = tempfile::tempdir().unwrap();
+        let tgz = dir.path().join("p-1.crate");
+        let mut gz =
+            flate2::write::GzEncoder::new(File::create(&tgz).unwrap(), flate2::Compression::fast());
+        gz.write_all(&tar).unwrap();
+        gz.finish().unwrap();
+        let out = dir.path().join("out");
+        Archive::TarGz(tgz)
+            .extract(&[&entry(&pax_name, "wq/b.csv", b"bbb")], &out, |_| {})
+            .unwrap();
+        assert_eq!(std::fs::read(out.join("wq/b.csv")).unwrap(), b"bbb");
     }
 
     #[test]

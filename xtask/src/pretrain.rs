@@ -11,8 +11,9 @@ use hyper_train::encoder::TrainableEncoder;
 use hyper_train::meta::embed_tasks;
 use hyper_train::{MetaTrainer, TabularConfig, TabularTask};
 
+/// Which experiment (`pretrain tabular|nlp|cv`, `reproduce ...`).
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Modality {
+pub enum ExperimentName {
     Tabular,
     Nlp,
     Cv,
@@ -27,7 +28,7 @@ pub enum MetaGradArg {
 /// Which experiment to run; shared by `pretrain` and `reproduce`.
 #[derive(Debug, clap::Args)]
 pub struct Experiment {
-    pub modality: Modality,
+    pub name: ExperimentName,
     /// Experiment config (default: configs/tabular.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -37,7 +38,7 @@ impl Experiment {
     /// Fails with `unsupported` unless the modality is tabular, then pins ops to one
     /// thread and loads the config. Returns the config, its path and its stem.
     pub fn load_tabular(&self, unsupported: &str) -> Result<(TabularConfig, PathBuf, String)> {
-        if !matches!(self.modality, Modality::Tabular) {
+        if !matches!(self.name, ExperimentName::Tabular) {
             bail!("{unsupported}");
         }
         single_thread_ops();
@@ -121,9 +122,7 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(e) = a.epochs {
         cfg.train.epochs = e;
     }
-    let out = a
-        .out
-        .unwrap_or_else(|| root().join("checkpoints").join(&stem));
+    let out = a.out.unwrap_or_else(|| hyper_infer::checkpoint_dir(&stem));
     let last = out.join("last");
     if !a.resume && last.with_extension("toml").exists() {
         bail!(
@@ -134,10 +133,10 @@ pub fn run(a: Args) -> Result<()> {
     let dev = Device::Cpu;
     let t0 = Instant::now();
     let tasks = load_tasks(&cfg, &dev)?;
-    let minilm = datasets::paths::data_dir().join("minilm");
-    let encoder = hyper_core::TextEncoder::load(&minilm, &dev)?;
+    let minilm = datasets::paths::minilm_dir();
+    let encoder = target_models::TextEncoder::load(&minilm, &dev)?;
     let embs = embed_tasks(&encoder, &tasks)?;
-    let train_encoder = cfg.generator.train_encoder;
+    let train_encoder = cfg.architecture.generator.train_encoder;
     eprintln!(
         "loaded {} tasks, {} requirements, encoder in {:.1}s; meta-grad = {}",
         tasks.len(),

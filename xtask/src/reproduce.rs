@@ -9,15 +9,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use candle_core::Device;
-use datasets::preprocess::split_and_fit;
 use hyper_core::io::atomic_write;
-use hyper_core::Metadata;
-use hyper_train::baselines::{finetune, finetune_select_lr, lora};
-use hyper_train::meta::evaluate;
-use hyper_train::{Data, Engine};
-use rand::{rngs::StdRng, SeedableRng};
+use hyper_infer::Pipeline;
+use hyper_train::experiment::{reproduce_tabular, LrChoice, MethodResult};
 use serde::Serialize;
-use target_models::mlp::Mlp;
 
 use crate::pretrain::{root, Experiment};
 
@@ -28,34 +23,6 @@ pub struct Args {
     /// Generator checkpoint stem (default: checkpoints/<config stem>/best).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
-}
-
-struct Loaded {
-    train: Data,
-    val: Data,
-    test: Data,
-    meta: Metadata,
-    table: datasets::Table,
-}
-
-/// Data on disk → preprocessed splits (the first part of every method's E2E time).
-fn load(name: &str, seed: u64, dev: &Device) -> Result<Loaded> {
-    let table = datasets::uci::load_builtin(name).with_context(|| format!("loading `{name}`"))?;
-    let s = split_and_fit(&table, seed).with_context(|| format!("splitting `{name}`"))?;
-    let meta = Metadata {
-        task: "tabular_cls".into(),
-        in_dim: Some(s.train.n_features),
-        out_dim: table.n_classes(),
-        scale: "small".into(),
-        arch: "mlp_small".into(),
-    };
-    Ok(Loaded {
-        train: Data::from_split(&s.train, dev)?,
-        val: Data::from_split(&s.val, dev)?,
-        test: Data::from_split(&s.test, dev)?,
-        meta,
-        table,
-    })
 }
 
 #[derive(Debug, Serialize)]
@@ -72,15 +39,6 @@ struct MethodRow {
     /// `e2e_secs` minus data loading: training, or requirement + encoding + generation.
     model_secs: f64,
     relative_efficiency_model: f64,
-}
-
-/// ModelGPT-F's per-dataset lr choice.
-#[derive(Debug, Serialize)]
-struct LrChoice {
-    dataset: String,
-    /// `(lr, validation accuracy)` per candidate, in config order.
-    candidates: Vec<(f64, f64)>,
-    chosen_lr: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -133,167 +91,64 @@ fn machine() -> String {
     )
 }
 
+/// Table rows with E2E totals; relative efficiency is against the slowest main row.
+fn method_rows(methods: &[MethodResult], pipeline_load: f64) -> Vec<MethodRow> {
+    let totals: Vec<(f64, f64)> = methods
+        .iter()
+        .map(|m| {
+            let e2e: f64 = m.per_dataset.iter().map(|o| o.e2e_secs).sum();
+            let load: f64 = m.per_dataset.iter().map(|o| o.data_load_secs).sum();
+            (
+                e2e + if m.uses_pipeline { pipeline_load } else { 0.0 },
+                load,
+            )
+        })
+        .collect();
+    let main = || methods.iter().zip(&totals).filter(|(m, _)| m.main);
+    let worst = main().map(|(_, t)| t.0).fold(0.0, f64::max);
+    let worst_model = main().map(|(_, t)| t.0 - t.1).fold(0.0, f64::max);
+    methods
+        .iter()
+        .zip(&totals)
+        .map(|(m, &(e2e, load))| {
+            let accuracy = m.accuracies();
+            MethodRow {
+                method: m.method.clone(),
+                epochs: m.epochs,
+                average: mean(&accuracy),
+                accuracy,
+                e2e_secs: e2e,
+                e2e_per_dataset: m.per_dataset.iter().map(|o| o.e2e_secs).collect(),
+                relative_efficiency: worst / e2e,
+                data_load_secs: load,
+                model_secs: e2e - load,
+                relative_efficiency_model: worst_model / (e2e - load),
+            }
+        })
+        .collect()
+}
+
 pub fn run(a: Args) -> Result<()> {
     let (cfg, cfg_path, stem) = a
         .experiment
         .load_tabular("only `tabular` reproduction exists so far")?;
     let ck = a
         .checkpoint
-        .unwrap_or_else(|| root().join("checkpoints").join(&stem).join("best"));
+        .unwrap_or_else(|| hyper_infer::checkpoint_dir(&stem).join("best"));
     let dev = Device::Cpu;
-    let seed = cfg.train.seed;
 
     let t0 = Instant::now();
-    let engine = Engine::load(&ck, &datasets::paths::data_dir().join("minilm"), &dev)
-        .with_context(|| {
+    let pipeline =
+        Pipeline::load(&ck, &datasets::paths::minilm_dir(), &dev).with_context(|| {
             format!(
                 "loading generator {} (run `cargo xtask pretrain tabular` first)",
                 ck.display()
             )
         })?;
-    let engine_load = t0.elapsed().as_secs_f64();
-    hyper_train::meta::check_architecture(&engine.cfg.to_table()?.clone(), &cfg, &ck)?;
-    let mlp = Mlp::new(cfg.model.clone());
+    let pipeline_load = t0.elapsed().as_secs_f64();
+    let trained = hyper_train::meta::checkpoint_config(&ck, &cfg)?;
+    let r = reproduce_tabular(&cfg, &pipeline, pipeline_load, &dev, true)?;
     let b = &cfg.baseline;
-    let names = cfg.datasets.clone();
-    let n = names.len();
-    let (mut acc_ft, mut acc_lora, mut acc_gen, mut acc_genf, mut acc_ctrl) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    let (mut t_ft, mut t_lora, mut t_gen, mut t_genf) = (vec![], vec![], vec![], vec![]);
-    // Seconds of each method's E2E spent reading + splitting the data (same work for all).
-    let (mut l_ft, mut l_lora, mut l_gen) = (vec![], vec![], vec![]);
-    let lr_cands = b.f_lr_candidates();
-    // Test accuracy and E2E of every candidate lr on every dataset (ablation rows only).
-    let mut acc_fixed = vec![vec![]; lr_cands.len()];
-    let mut t_fixed = vec![vec![]; lr_cands.len()];
-    let mut lr_choice = vec![];
-    let (mut majority, mut test_rows, mut reqs) = (vec![], vec![], vec![]);
-    let mut all_reqs = Vec::new();
-    for name in &names {
-        let d = load(name, seed, &dev)?;
-        all_reqs.push(Engine::describe(&d.table, None)?.0);
-    }
-    for (i, name) in names.iter().enumerate() {
-        eprint!("{name}: ");
-        // Finetune: random init, all weights, `baseline.epochs`.
-        let t = Instant::now();
-        let d = load(name, seed, &dev)?;
-        l_ft.push(t.elapsed().as_secs_f64());
-        let mut rng = StdRng::seed_from_u64(seed);
-        let init = mlp.init_params(&d.meta, &mut rng, &dev)?;
-        let p = finetune(&mlp, &init, &d.train, b, b.epochs, seed)?;
-        t_ft.push(t.elapsed().as_secs_f64());
-        acc_ft.push(evaluate(&mlp, &p, &d.test)?.1);
-        majority.push(d.test.majority_rate());
-        test_rows.push(d.test.len());
-
-        // LoRA over a frozen random init.
-        let t = Instant::now();
-        let d = load(name, seed, &dev)?;
-        l_lora.push(t.elapsed().as_secs_f64());
-        let mut rng = StdRng::seed_from_u64(seed);
-        let base = mlp.init_params(&d.meta, &mut rng, &dev)?;
-        let l0 = mlp.init_lora(&d.meta, b.lora_r, &mut rng, &dev)?;
-        let l = lora(&mlp, &base, &l0, &d.train, b, seed)?;
-        t_lora.push(t.elapsed().as_secs_f64());
-        let scale = b.lora_alpha / b.lora_r as f64;
-        let logits = mlp.forward_lora(&base, &l, &d.test.x, scale, b.lora_dropout, false)?;
-        acc_lora.push(hyper_core::layers::accuracy(&logits, &d.test.labels)?);
-
-        // ModelGPT: requirement + metadata (profile) → encode → generate; 0 epochs.
-        let t = Instant::now();
-        let d = load(name, seed, &dev)?;
-        l_gen.push(t.elapsed().as_secs_f64());
-        let g = engine.generate(&d.table, None, Some(name))?;
-        t_gen.push(t.elapsed().as_secs_f64());
-        acc_gen.push(evaluate(&mlp, &g.params, &d.test)?.1);
-        reqs.push(format!(
-            "{name} [heads: {}]: {}",
-            g.resolution.task, g.requirement
-        ));
-
-        // ModelGPT-F: the generated weights + `finetune_f_epochs` of finetuning, once per
-        // candidate lr; the validation split picks one. E2E pays for every candidate.
-        let (best, trials) = finetune_select_lr(
-            &mlp,
-            &g.params,
-            &d.train,
-            &d.val,
-            b,
-            b.finetune_f_epochs,
-            seed,
-        )?;
-        t_genf.push(t_gen[i] + trials.iter().map(|t| t.secs).sum::<f64>());
-        acc_genf.push(evaluate(&mlp, &trials[best].params, &d.test)?.1);
-        for (k, tr) in trials.iter().enumerate() {
-            t_fixed[k].push(t_gen[i] + tr.secs);
-            acc_fixed[k].push(evaluate(&mlp, &tr.params, &d.test)?.1);
-        }
-        lr_choice.push(LrChoice {
-            dataset: name.clone(),
-            candidates: trials.iter().map(|t| (t.lr, t.val_acc)).collect(),
-            chosen_lr: trials[best].lr,
-        });
-
-        // Control: another task's requirement, this task's heads.
-        let wrong = &all_reqs[(i + 1) % n];
-        let (pc, _, _, _) = engine.generate_from_requirement(wrong, &g.metadata, Some(name))?;
-        acc_ctrl.push(evaluate(&mlp, &pc, &d.test)?.1);
-        eprintln!(
-            "ft {:.3} lora {:.3} gen {:.3} gen-F {:.3} (lr {}) ctrl {:.3} majority {:.3}",
-            acc_ft[i],
-            acc_lora[i],
-            acc_gen[i],
-            acc_genf[i],
-            trials[best].lr,
-            acc_ctrl[i],
-            majority[i]
-        );
-    }
-    let sum = |v: &[f64]| v.iter().sum::<f64>();
-    // Per row: E2E total and the part of it spent loading data (ours share one load).
-    let gen_load = sum(&l_gen);
-    let mut totals = vec![
-        (sum(&t_ft), sum(&l_ft)),
-        (sum(&t_lora), sum(&l_lora)),
-        (sum(&t_gen) + engine_load, gen_load),
-        (sum(&t_genf) + engine_load, gen_load),
-    ];
-    // Relative efficiency is against the slowest of the four main rows.
-    let worst = totals.iter().map(|t| t.0).fold(0.0, f64::max);
-    let worst_model = totals.iter().map(|t| t.0 - t.1).fold(0.0, f64::max);
-    totals.extend(t_fixed.iter().map(|t| (sum(t) + engine_load, gen_load)));
-    let row = |m: &str, ep: usize, acc: Vec<f64>, per: Vec<f64>, i: usize| MethodRow {
-        method: m.into(),
-        epochs: ep,
-        average: mean(&acc),
-        accuracy: acc,
-        e2e_secs: totals[i].0,
-        e2e_per_dataset: per,
-        relative_efficiency: worst / totals[i].0,
-        data_load_secs: totals[i].1,
-        model_secs: totals[i].0 - totals[i].1,
-        relative_efficiency_model: worst_model / (totals[i].0 - totals[i].1),
-    };
-    let mut methods = vec![
-        row("LoRA", b.epochs, acc_lora, t_lora, 1),
-        row("Finetune", b.epochs, acc_ft, t_ft, 0),
-        row("ModelGPT", 0, acc_gen, t_gen, 2),
-        row("ModelGPT-F", b.finetune_f_epochs, acc_genf, t_genf, 3),
-    ];
-    if lr_cands.len() > 1 {
-        for (k, (acc, per)) in acc_fixed.into_iter().zip(t_fixed).enumerate() {
-            let lr = lr_cands[k];
-            let paper = if lr == b.lr {
-                ", the paper's protocol"
-            } else {
-                ""
-            };
-            let name = format!("Ablation: ModelGPT-F at fixed lr {lr}{paper}");
-            methods.push(row(&name, b.finetune_f_epochs, acc, per, 4 + k));
-        }
-    }
-    let ctrl_avg = mean(&acc_ctrl);
     let command = format!(
         "cargo xtask reproduce tabular{}",
         a.experiment
@@ -305,26 +160,29 @@ pub fn run(a: Args) -> Result<()> {
     let report = Report {
         command,
         machine: machine(),
-        date_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        date_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
         config: cfg_path.strip_prefix(root()).unwrap_or(&cfg_path).display().to_string(),
         checkpoint: ck.strip_prefix(root()).unwrap_or(&ck).display().to_string(),
-        meta_grad: engine.cfg.train.meta_grad.to_string(),
-        datasets: names.clone(),
-        test_rows,
-        majority_rate: majority,
-        methods,
-        wrong_requirement_control: acc_ctrl,
-        wrong_requirement_control_average: ctrl_avg,
-        finetune_f_lr: lr_choice,
-        engine_load_secs: engine_load,
-        requirements: reqs,
+        meta_grad: trained.train.meta_grad.to_string(),
+        methods: method_rows(&r.methods, pipeline_load),
+        wrong_requirement_control_average: mean(&r.wrong_requirement_control),
+        wrong_requirement_control: r.wrong_requirement_control,
+        datasets: r.datasets,
+        test_rows: r.test_rows,
+        majority_rate: r.majority_rate,
+        finetune_f_lr: r.finetune_f_lr,
+        engine_load_secs: pipeline_load,
+        requirements: r.requirements,
         notes: vec![
             "Accuracy on the seeded (2024) 60/10/30 test split; E2E = wall time from the file on disk to a usable model, sequential, one thread per op.".into(),
-            "ModelGPT E2E includes loading/splitting the data, the profile requirement and metadata, MiniLM encoding and generation, plus one engine load (checkpoint + encoder) for the whole table.".into(),
+            "ModelGPT E2E includes loading/splitting the data, the profile requirement and metadata, MiniLM encoding and generation, plus one pipeline load (checkpoint + encoder) for the whole table.".into(),
             "Control row: each dataset gets the next dataset's requirement (its own heads), 0 epochs.".into(),
             format!(
                 "ModelGPT-F: per dataset, {} epoch(s) of finetuning from the generated weights at each lr in {:?} (`baseline.finetune_f_lr_candidates`); the one with the best VALIDATION accuracy (10% split; ties → smaller lr) is kept and its test accuracy reported. Its E2E counts generation plus every candidate's finetuning and validation evaluation. Finetune and LoRA use the fixed baseline lr {} with no selection, as in the paper.",
-                b.finetune_f_epochs, lr_cands, b.lr
+                b.finetune_f_epochs, b.f_lr_candidates(), b.lr
             ),
             "Ablation rows (if any): test accuracy of each candidate lr applied to every dataset, shown for transparency only; no choice uses them. E2E: generation + that one finetuning + validation evaluation.".into(),
         ],
@@ -422,7 +280,7 @@ fn markdown(r: &Report) -> String {
             .join(", ")
     ));
     s.push_str(&format!(
-        "Engine load (checkpoint + MiniLM, once): {:.2}s.\n\n",
+        "Pipeline load (checkpoint + MiniLM, once): {:.2}s.\n\n",
         r.engine_load_secs
     ));
     for n in &r.notes {

@@ -5,6 +5,7 @@ use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use hyper_core::io::atomic_write_with;
 use sha2::{Digest, Sha256};
 
 /// What is on disk at a destination, compared with the manifest.
@@ -45,10 +46,11 @@ pub fn check_file(path: &Path, expected: &str) -> Result<FileState> {
     })
 }
 
-/// Streams `src` into a temporary file next to `dest`, hashing as it goes, and renames it
-/// onto `dest` only when the hash equals `expected`. On a mismatch (truncated or tampered
-/// archive) the temporary file is removed, `dest` is left untouched, and the error names the
-/// file and both hashes. `on_bytes` reports progress.
+/// Streams `src` into a temporary file next to `dest` (through
+/// [`hyper_core::io::atomic_write_with`]), hashing as it goes, and renames it onto `dest`
+/// only when the hash equals `expected`. On a mismatch (truncated or tampered archive) the
+/// temporary file is removed, `dest` is left untouched, and the error names the file and
+/// both hashes. `on_bytes` reports progress.
 pub fn place_verified<R: Read>(
     mut src: R,
     dest: &Path,
@@ -56,43 +58,31 @@ pub fn place_verified<R: Read>(
     origin: &str,
     mut on_bytes: impl FnMut(u64),
 ) -> Result<()> {
-    let dir = dest
-        .parent()
-        .with_context(|| format!("{} has no parent directory", dest.display()))?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".fetch-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = src
-            .read(&mut buf)
-            .with_context(|| format!("cannot read {origin}"))?;
-        if n == 0 {
-            break;
+    atomic_write_with(dest, |tmp| {
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = src
+                .read(&mut buf)
+                .with_context(|| format!("cannot read {origin}"))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            tmp.write_all(&buf[..n])
+                .with_context(|| format!("cannot write {}", dest.display()))?;
+            on_bytes(n as u64);
         }
-        h.update(&buf[..n]);
-        tmp.write_all(&buf[..n])
-            .with_context(|| format!("cannot write {}", tmp.path().display()))?;
-        on_bytes(n as u64);
-    }
-    let actual = hex::encode(h.finalize());
-    if actual != expected {
-        bail!(
-            "sha256 mismatch for {} (from {origin}): expected {expected}, got {actual}; \
-             the file was not used",
-            dest.display()
-        );
-    }
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("cannot sync {}", tmp.path().display()))?;
-    tmp.persist(dest)
-        .with_context(|| format!("cannot move the verified file onto {}", dest.display()))?;
-    Ok(())
+        let actual = hex::encode(h.finalize());
+        if actual != expected {
+            bail!(
+                "sha256 mismatch for {} (from {origin}): expected {expected}, got {actual}; \
+                 the file was not used",
+                dest.display()
+            );
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@ use crate::glue::{self, GlueTask};
 use crate::images::{self, ImageSet};
 use crate::{paths, DataError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The kind of data a task has (one enum for the catalog, the profiler and the CLIs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Modality {
     Tabular,
     Image,

@@ -15,5 +15,6 @@ pub mod tabular;
 pub mod uci;
 pub mod user_csv;
 
+pub use catalog::Modality;
 pub use error::{DataError, Result};
 pub use tabular::{Column, ColumnKind, Table};

@@ -25,3 +25,9 @@ pub fn shared_data_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("../shared/data"))
 }
+
+/// The fetched all-MiniLM-L6-v2 (`config.json`, `model.safetensors`, `tokenizer.json`):
+/// the text encoder every generator uses.
+pub fn minilm_dir() -> PathBuf {
+    data_dir().join("minilm")
+}

@@ -124,67 +124,10 @@ fn invalid(t: &Table, msg: String) -> DataError {
     }
 }
 
-/// Checks that a table is usable: rectangular, labels in range.
-fn check_table(t: &Table) -> Result<()> {
-    let nf = t.n_features();
-    if nf == 0 {
-        return Err(invalid(t, "no feature columns".into()));
-    }
-    if t.features.len() != t.labels.len() {
-        return Err(invalid(
-            t,
-            format!(
-                "{} feature rows but {} labels",
-                t.features.len(),
-                t.labels.len()
-            ),
-        ));
-    }
-    for (i, row) in t.features.iter().enumerate() {
-        if row.len() != nf {
-            return Err(invalid(
-                t,
-                format!(
-                    "data row {} has {} features, expected {nf}",
-                    i + 1,
-                    row.len()
-                ),
-            ));
-        }
-        if let Some(j) = row.iter().position(|v| v.is_infinite()) {
-            return Err(invalid(
-                t,
-                format!(
-                    "data row {}, column `{}`: value {} is not finite",
-                    i + 1,
-                    t.columns[j].name,
-                    row[j]
-                ),
-            ));
-        }
-    }
-    if let Some((i, &l)) = t
-        .labels
-        .iter()
-        .enumerate()
-        .find(|(_, &l)| l >= t.n_classes())
-    {
-        return Err(invalid(
-            t,
-            format!(
-                "data row {} has label {l} but there are {} classes",
-                i + 1,
-                t.n_classes()
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// Splits 60/10/30 with `seed` (use [`DEFAULT_SEED`] for the paper's split), fits fill
 /// values and min-max ranges on the train rows, and applies them to all three splits.
 pub fn split_and_fit(t: &Table, seed: u64) -> Result<Splits> {
-    check_table(t)?;
+    t.check()?;
     if t.n_classes() < 2 {
         return Err(invalid(
             t,
@@ -220,7 +163,7 @@ pub fn split_and_fit(t: &Table, seed: u64) -> Result<Splits> {
 impl Preprocessor {
     /// Fits fill values (mean / mode) and min-max ranges on the rows `train` of `t`.
     pub fn fit(t: &Table, train: &[usize]) -> Result<Self> {
-        check_table(t)?;
+        t.check()?;
         let nf = t.n_features();
         let mut fill = Vec::with_capacity(nf);
         let mut min = Vec::with_capacity(nf);
@@ -339,7 +282,7 @@ impl Preprocessor {
     /// value: mapping it silently to the fill value would feed the model wrong input
     /// without anyone noticing; the user can mark such cells missing to get the fill value.
     pub fn transform_table(&self, t: &Table) -> Result<Vec<f32>> {
-        check_table(t)?;
+        t.check()?;
         let by_name: BTreeMap<&str, usize> = t
             .columns
             .iter()

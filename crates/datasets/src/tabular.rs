@@ -44,8 +44,9 @@ pub struct Table {
 }
 
 impl Table {
+    /// Data rows (a features-only table, read for prediction, has no labels).
     pub fn n_rows(&self) -> usize {
-        self.labels.len()
+        self.features.len()
     }
     pub fn n_features(&self) -> usize {
         self.columns.len()
@@ -65,6 +66,85 @@ impl Table {
         }
         counts
     }
+    /// Usable as model input: at least one feature column, rectangular rows, no infinite
+    /// value, labels (when there are any: a table read for prediction has none) one per
+    /// row and in range. Errors name the file and the data row.
+    pub fn check(&self) -> Result<()> {
+        let invalid = |msg: String| DataError::Invalid {
+            path: PathBuf::from(&self.source),
+            msg,
+        };
+        let nf = self.n_features();
+        if nf == 0 {
+            return Err(invalid("no feature columns".into()));
+        }
+        if !self.labels.is_empty() && self.features.len() != self.labels.len() {
+            return Err(invalid(format!(
+                "{} feature rows but {} labels",
+                self.features.len(),
+                self.labels.len()
+            )));
+        }
+        for (i, row) in self.features.iter().enumerate() {
+            if row.len() != nf {
+                return Err(invalid(format!(
+                    "data row {} has {} features, expected {nf}",
+                    i + 1,
+                    row.len()
+                )));
+            }
+            if let Some(j) = row.iter().position(|v| v.is_infinite()) {
+                return Err(invalid(format!(
+                    "data row {}, column `{}`: value {} is not finite",
+                    i + 1,
+                    self.columns[j].name,
+                    row[j]
+                )));
+            }
+        }
+        if let Some((i, &l)) = self
+            .labels
+            .iter()
+            .enumerate()
+            .find(|(_, &l)| l >= self.n_classes())
+        {
+            return Err(invalid(format!(
+                "data row {} has label index {l} but there are {} classes",
+                i + 1,
+                self.n_classes()
+            )));
+        }
+        Ok(())
+    }
+
+    /// [`Table::check`], plus what a classification task needs: rows, a label per row
+    /// and at least two classes.
+    pub fn check_labelled(&self) -> Result<()> {
+        let invalid = |msg: String| DataError::Invalid {
+            path: PathBuf::from(&self.source),
+            msg,
+        };
+        if self.n_rows() == 0 {
+            return Err(invalid("the table has no rows".into()));
+        }
+        self.check()?;
+        if self.labels.len() != self.n_rows() {
+            return Err(invalid(format!(
+                "{} feature rows but {} labels",
+                self.n_rows(),
+                self.labels.len()
+            )));
+        }
+        if self.n_classes() < 2 {
+            return Err(invalid(format!(
+                "target `{}` has {} class(es); classification needs at least two",
+                self.target,
+                self.n_classes()
+            )));
+        }
+        Ok(())
+    }
+
     /// Number of missing (`NaN`) feature cells.
     pub fn n_missing(&self) -> usize {
         self.features
@@ -193,6 +273,56 @@ impl RawTable {
                  there are no feature columns"
             )));
         }
+        self.check_shape()?;
+        let (class_names, labels) = self.encode_target(opts, &target_name)?;
+        let feature_idx: Vec<usize> = (0..n_cols).filter(|&j| j != opts.target).collect();
+        let (columns, features) = self.encode_columns(&feature_idx, opts)?;
+        Ok(Table {
+            name: self.name.clone(),
+            columns,
+            features,
+            target: target_name,
+            class_names,
+            labels,
+            source: self.source(),
+        })
+    }
+
+    /// Features only (rows to predict): every column except `skip` (the model's target,
+    /// when the file has it; its cells are not read). Labels and class names are empty.
+    pub fn encode_features(&self, skip: Option<usize>, opts: &EncodeOptions) -> Result<Table> {
+        self.check_shape()?;
+        let feature_idx: Vec<usize> = (0..self.header.len())
+            .filter(|&j| Some(j) != skip)
+            .collect();
+        if feature_idx.is_empty() {
+            return Err(DataError::Invalid {
+                path: self.first_path(),
+                msg: "no feature columns".into(),
+            });
+        }
+        let (columns, features) = self.encode_columns(&feature_idx, opts)?;
+        Ok(Table {
+            name: self.name.clone(),
+            columns,
+            features,
+            target: skip.map(|j| self.header[j].clone()).unwrap_or_default(),
+            class_names: Vec::new(),
+            labels: Vec::new(),
+            source: self.source(),
+        })
+    }
+
+    /// Header names present and unique, at least one data row, no ragged row.
+    fn check_shape(&self) -> Result<()> {
+        let n_cols = self.header.len();
+        let invalid = |msg: String| DataError::Invalid {
+            path: self.first_path(),
+            msg,
+        };
+        if n_cols == 0 {
+            return Err(invalid("file is empty (no header)".into()));
+        }
         let mut seen = HashSet::new();
         for (i, h) in self.header.iter().enumerate() {
             if h.trim().is_empty() {
@@ -221,13 +351,18 @@ impl RawTable {
                 ));
             }
         }
+        Ok(())
+    }
 
-        let (class_names, labels) = self.encode_target(opts, &target_name)?;
-
-        let feature_idx: Vec<usize> = (0..n_cols).filter(|&j| j != opts.target).collect();
-        let mut columns = Vec::with_capacity(feature_idx.len());
-        let mut features = vec![Vec::with_capacity(feature_idx.len()); self.rows.len()];
-        for &j in &feature_idx {
+    /// Types the header columns `idx`: their descriptions and the row-major values.
+    fn encode_columns(
+        &self,
+        idx: &[usize],
+        opts: &EncodeOptions,
+    ) -> Result<(Vec<Column>, Vec<Vec<f64>>)> {
+        let mut columns = Vec::with_capacity(idx.len());
+        let mut features = vec![Vec::with_capacity(idx.len()); self.rows.len()];
+        for &j in idx {
             let hint = opts.hints.get(j).copied().unwrap_or(KindHint::Auto);
             let (column, values) = self.encode_column(j, hint, opts.strict_mixed)?;
             columns.push(column);
@@ -235,15 +370,7 @@ impl RawTable {
                 row.push(v);
             }
         }
-        Ok(Table {
-            name: self.name.clone(),
-            columns,
-            features,
-            target: target_name,
-            class_names,
-            labels,
-            source: self.source(),
-        })
+        Ok((columns, features))
     }
 
     fn encode_target(&self, opts: &EncodeOptions, name: &str) -> Result<(Vec<String>, Vec<usize>)> {

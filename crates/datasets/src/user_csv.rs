@@ -28,10 +28,67 @@ pub struct CsvOptions {
 /// really categorical. Missing cells: empty, `?`, `NA`, `NaN`, `null` (any case).
 /// Class names are the target's distinct values, sorted (numerically if all are numbers).
 pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Table> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+    let raw = read_raw(path, opts)?;
+    let target =
+        match &opts.target {
+            None => raw.header.len() - 1,
+            Some(name) => raw.header.iter().position(|h| h == name).ok_or_else(|| {
+                DataError::UnknownColumn {
+                    path: path.to_path_buf(),
+                    target: name.clone(),
+                    available: raw.header.join(", "),
+                }
+            })?,
+        };
+    raw.encode(&encode_options(&raw, opts, target))
+}
+
+/// Reads the rows of a CSV for prediction: every column is a feature except `opts.target`
+/// when the file has it (its cells are not read, so a target column with any values or
+/// none is fine). `-` reads standard input, once. Errors name the file and line.
+pub fn load_features(path: &Path, opts: &CsvOptions) -> Result<Table> {
+    let raw = read_raw(path, opts)?;
+    let skip = opts
+        .target
+        .as_ref()
+        .and_then(|t| raw.header.iter().position(|h| h == t));
+    raw.encode_features(skip, &encode_options(&raw, opts, 0))
+}
+
+fn encode_options(raw: &RawTable, opts: &CsvOptions, target: usize) -> EncodeOptions {
+    let hints = raw
+        .header
+        .iter()
+        .map(|h| {
+            if opts.categorical.contains(h) {
+                KindHint::Categorical
+            } else {
+                KindHint::Auto
+            }
+        })
+        .collect();
+    EncodeOptions {
+        target,
+        hints,
+        strict_mixed: true,
+        class_names: None,
+    }
+}
+
+/// The file (`-`: standard input) as header + rows, with the delimiter detected and the
+/// declared categorical columns checked.
+fn read_raw(path: &Path, opts: &CsvOptions) -> Result<RawTable> {
+    let io = |source| DataError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let bytes = if path == Path::new("-") {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map_err(io)?;
+        b
+    } else {
+        std::fs::read(path).map_err(io)?
+    };
     let invalid = |msg: &str| DataError::Invalid {
         path: path.to_path_buf(),
         msg: msg.to_string(),
@@ -69,18 +126,6 @@ pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Table> {
             });
         }
     }
-
-    let target =
-        match &opts.target {
-            None => raw.header.len() - 1,
-            Some(name) => raw.header.iter().position(|h| h == name).ok_or_else(|| {
-                DataError::UnknownColumn {
-                    path: path.to_path_buf(),
-                    target: name.clone(),
-                    available: raw.header.join(", "),
-                }
-            })?,
-        };
     for name in &opts.categorical {
         if !raw.header.contains(name) {
             return Err(DataError::UnknownColumn {
@@ -90,23 +135,7 @@ pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Table> {
             });
         }
     }
-    let hints = raw
-        .header
-        .iter()
-        .map(|h| {
-            if opts.categorical.contains(h) {
-                KindHint::Categorical
-            } else {
-                KindHint::Auto
-            }
-        })
-        .collect();
-    raw.encode(&EncodeOptions {
-        target,
-        hints,
-        strict_mixed: true,
-        class_names: None,
-    })
+    Ok(raw)
 }
 
 /// The separator among `,` `;` and tab that occurs most on the first line, outside quotes.

@@ -16,67 +16,39 @@ use candle_nn::VarMap;
 use rand::{rngs::StdRng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::encoder::cosine;
-use crate::layers::{default_bound, dropout, linear, uniform};
+use crate::layers::{cosine, default_bound, dropout, linear, uniform};
 use crate::param::{ParamMap, ParamRole, ParamSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct GeneratorConfig {
     /// Text-encoder output width (MiniLM: 384).
-    #[serde(default = "d_embed")]
     pub embed_dim: usize,
-    #[serde(default = "d_hidden")]
     pub hidden_dim: usize,
     /// Latent z (paper: 25 tabular, 128 CV, 768 NLP).
-    #[serde(default = "d_latent")]
     pub latent_dim: usize,
-    #[serde(default = "d_dropout")]
     pub dropout: f32,
-    #[serde(default = "d_slope")]
     pub leaky_slope: f64,
-    #[serde(default)]
     pub spectral_norm: bool,
     /// Head weights are U(±scale/√latent): small, so a fresh generator emits roughly its
     /// head biases, which are drawn like PyTorch's default init of the target tensor.
-    #[serde(default = "d_head_scale")]
     pub head_init_scale: f64,
     /// Meta-train the text encoder E with the generator (the paper's P = (E, G) is
     /// trained end to end). Off by default: E stays frozen and requirement embeddings
     /// are computed once, which is ~100x cheaper per step on CPU.
-    #[serde(default)]
     pub train_encoder: bool,
-}
-
-fn d_embed() -> usize {
-    384
-}
-fn d_hidden() -> usize {
-    128
-}
-fn d_latent() -> usize {
-    25
-}
-fn d_dropout() -> f32 {
-    0.1
-}
-fn d_slope() -> f64 {
-    0.01
-}
-fn d_head_scale() -> f64 {
-    0.1
 }
 
 impl Default for GeneratorConfig {
     fn default() -> Self {
         Self {
-            embed_dim: d_embed(),
-            hidden_dim: d_hidden(),
-            latent_dim: d_latent(),
-            dropout: d_dropout(),
-            leaky_slope: d_slope(),
+            embed_dim: 384,
+            hidden_dim: 128,
+            latent_dim: 25,
+            dropout: 0.1,
+            leaky_slope: 0.01,
             spectral_norm: false,
-            head_init_scale: d_head_scale(),
+            head_init_scale: 0.1,
             train_encoder: false,
         }
     }
@@ -96,7 +68,7 @@ pub struct Resolution {
     /// Cosine similarity between the request's embedding and that task's anchor.
     pub similarity: f32,
     /// Whether the request named a seen task directly (no similarity search).
-    pub direct: bool,
+    pub named_by_request: bool,
     /// Tensors whose shape differed from the chosen task's and were cropped/zero-padded.
     pub adapted: Vec<String>,
 }
@@ -308,7 +280,12 @@ impl ParamGenerator {
     }
 
     /// The tensors of seen task `task` from one requirement embedding `[d]`.
-    pub fn generate(&self, emb: &Tensor, task: &str, train: bool) -> anyhow::Result<ParamMap> {
+    pub fn generate_for_task(
+        &self,
+        emb: &Tensor,
+        task: &str,
+        train: bool,
+    ) -> anyhow::Result<ParamMap> {
         let ts = self.task(task).ok_or_else(|| {
             anyhow!(
                 "task `{task}` was not seen in pretraining; seen: {}",
@@ -360,7 +337,7 @@ impl ParamGenerator {
     /// shapes, its heads are used; otherwise the nearest seen task by requirement
     /// similarity, preferring one with identical shapes, else cropping/zero-padding the
     /// task-dependent tensors (the paper's limitation; reported in the `Resolution`).
-    pub fn generate_for(
+    pub fn generate_for_specs(
         &self,
         emb: &Tensor,
         specs: &[ParamSpec],
@@ -428,7 +405,7 @@ impl ParamGenerator {
             Resolution {
                 similarity: sim_of(&chosen.0),
                 task: chosen.0,
-                direct: chosen.1,
+                named_by_request: chosen.1,
                 adapted,
             },
         ))
@@ -553,7 +530,7 @@ mod tests {
         let g = ParamGenerator::new(small_cfg(false), tasks(), 1, &dev).unwrap();
         let emb = Tensor::ones(16, DType::F32, &dev).unwrap();
         for t in tasks() {
-            let p = g.generate(&emb, &t.name, false).unwrap();
+            let p = g.generate_for_task(&emb, &t.name, false).unwrap();
             assert_eq!(p.len(), t.specs.len());
             for s in &t.specs {
                 assert_eq!(
@@ -569,7 +546,7 @@ mod tests {
         assert_eq!(g.trainable_vars().len(), 6 + 2 * (8 + 2));
         // A fresh generator emits roughly its head bias: within default-init bounds.
         let w = g
-            .generate(&emb, "a", false)
+            .generate_for_task(&emb, "a", false)
             .unwrap()
             .get("mlp.0.weight")
             .unwrap()
@@ -587,7 +564,7 @@ mod tests {
             let emb = Tensor::randn(0f32, 1.0, 16, &dev).unwrap();
             let mut loss = Tensor::zeros((), DType::F32, &dev).unwrap();
             for t in ["a", "b"] {
-                let p = g.generate(&emb, t, true).unwrap();
+                let p = g.generate_for_task(&emb, t, true).unwrap();
                 for (_, v) in p.iter() {
                     loss = (loss + v.sqr().unwrap().sum_all().unwrap()).unwrap();
                 }
@@ -625,10 +602,10 @@ mod tests {
         let emb = Tensor::from_vec(q, 16, &dev).unwrap();
         // Same shapes as `a` but the query is closer to `b`: `a` is chosen (exact shape).
         let (_, r) = g
-            .generate_for(&emb, &tasks()[0].specs, None, false)
+            .generate_for_specs(&emb, &tasks()[0].specs, None, false)
             .unwrap();
         assert_eq!(
-            (r.task.as_str(), r.direct, r.adapted.len()),
+            (r.task.as_str(), r.named_by_request, r.adapted.len()),
             ("a", false, 0)
         );
         // A 5-feature, 3-class task matches neither: nearest (`b`) with cropping/padding.
@@ -636,7 +613,7 @@ mod tests {
         specs[0].shape = vec![6, 5];
         specs[4].shape = vec![3, 6];
         specs[5].shape = vec![3];
-        let (p, r) = g.generate_for(&emb, &specs, None, false).unwrap();
+        let (p, r) = g.generate_for_specs(&emb, &specs, None, false).unwrap();
         assert_eq!(r.task, "b");
         assert_eq!(
             r.adapted,
@@ -645,9 +622,9 @@ mod tests {
         assert_eq!(p.get("mlp.0.weight").unwrap().dims(), &[6, 5]);
         assert_eq!(p.get("mlp.2.bias").unwrap().dims(), &[3]);
         let (_, r) = g
-            .generate_for(&emb, &tasks()[0].specs, Some("a"), false)
+            .generate_for_specs(&emb, &tasks()[0].specs, Some("a"), false)
             .unwrap();
-        assert!(r.direct);
+        assert!(r.named_by_request);
     }
 
     #[test]
@@ -659,8 +636,8 @@ mod tests {
         let mut h = ParamGenerator::new(small_cfg(true), tasks(), 99, &dev).unwrap();
         h.load_state(&st).unwrap();
         let emb = Tensor::ones(16, DType::F32, &dev).unwrap();
-        let a = g.generate(&emb, "b", false).unwrap();
-        let b = h.generate(&emb, "b", false).unwrap();
+        let a = g.generate_for_task(&emb, "b", false).unwrap();
+        let b = h.generate_for_task(&emb, "b", false).unwrap();
         let bits = |t: &Tensor| -> Vec<u32> {
             let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             v.iter().map(|v| v.to_bits()).collect()

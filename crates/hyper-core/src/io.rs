@@ -1,13 +1,29 @@
 //! Atomic file writes: a crash or Ctrl-C never leaves a half-written file behind.
 
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 /// Writes `bytes` to `path` via a temporary file in the same directory, fsync, then
-/// rename, so readers see either the old or the new content, never a prefix.
+/// rename, so readers see either the old or the new content, never a prefix. Creates the
+/// parent directory if it is missing.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    atomic_write_with(path, |f| {
+        f.write_all(bytes)
+            .with_context(|| format!("writing {}", path.display()))
+    })
+}
+
+/// [`atomic_write`] for content produced by streaming: `fill` writes into the temporary
+/// file, so a large download never has to sit in memory. If `fill` fails (say, a hash
+/// check after the last byte), its error is returned unchanged, the temporary file is
+/// removed and `path` keeps its old content.
+pub fn atomic_write_with(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -16,8 +32,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("creating directory {}", dir.display()))?;
     let mut tmp = tempfile::NamedTempFile::new_in(&dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))?;
+    fill(tmp.as_file_mut())?;
     #[cfg(unix)]
     {
         // Temp files are created 0600; results and checkpoints are meant to be shared.
@@ -58,5 +73,20 @@ mod tests {
         let n = std::fs::read_dir(p.parent().unwrap()).unwrap().count();
         assert_eq!(n, 1);
         assert_ne!(fnv1a64(b"a"), fnv1a64(b"b"));
+    }
+
+    #[test]
+    fn failed_fill_keeps_old_content_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        atomic_write(&p, b"old").unwrap();
+        let err = atomic_write_with(&p, |f| {
+            f.write_all(b"partial")?;
+            anyhow::bail!("hash mismatch")
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "hash mismatch");
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -6,9 +6,23 @@ use std::cell::RefCell;
 use candle_core::{DType, Device, Result, Tensor};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-/// `y = x · wᵀ + b` with PyTorch's `[out, in]` weight layout; `x` is `[n, in]`.
+/// `y = x · wᵀ + b` with PyTorch's `[out, in]` weight layout, over any number of leading
+/// dimensions of `x` (`[n, in]`, `[batch, seq, in]`, ...).
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
-    let y = x.matmul(&w.t()?)?;
+    let y = if x.rank() == 2 {
+        x.matmul(&w.t()?)?
+    } else {
+        let dims = x.dims();
+        let inp = *dims
+            .last()
+            .ok_or_else(|| candle_core::Error::Msg("linear: scalar input".into()))?;
+        let lead = &dims[..dims.len() - 1];
+        let mut out = lead.to_vec();
+        out.push(w.dim(0)?);
+        x.reshape((lead.iter().product::<usize>(), inp))?
+            .matmul(&w.t()?)?
+            .reshape(out)?
+    };
     match b {
         Some(b) => y.broadcast_add(b),
         None => Ok(y),
@@ -92,6 +106,18 @@ pub fn accuracy(logits: &Tensor, labels: &[usize]) -> Result<f64> {
         .filter(|(p, y)| **p as usize == **y)
         .count();
     Ok(ok as f64 / labels.len() as f64)
+}
+
+/// Cosine similarity of two host vectors (0 when either is zero): nearest seen task.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
 }
 
 #[cfg(test)]

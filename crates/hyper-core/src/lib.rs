@@ -3,7 +3,6 @@
 //! Generator, and checkpoint I/O.
 
 pub mod checkpoint;
-pub mod encoder;
 pub mod generator;
 pub mod io;
 pub mod kernels;
@@ -12,7 +11,6 @@ pub mod metadata;
 pub mod optim;
 pub mod param;
 
-pub use encoder::TextEncoder;
 pub use generator::{GeneratorConfig, ParamGenerator, Resolution, TaskSpec};
 pub use metadata::Metadata;
 pub use param::{ParamMap, ParamRole, ParamSpec};

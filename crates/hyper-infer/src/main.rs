@@ -22,11 +22,11 @@ struct Cli {
 enum Command {
     /// Data (+ optional description) → User Requirement sentence and Metadata JSON.
     Describe(cli::describe::DescribeArgs),
-    /// Data (+ description) → a generated MLP in one forward pass, written to --out.
+    /// Data (+ description) → a generated model in one forward pass, written to --out.
     Generate(cli::generate::GenerateArgs),
     /// Accuracy of a generated model on a table.
     Eval(cli::eval::EvalArgs),
-    /// Predictions of a generated model for every row of a CSV.
+    /// Per-class probabilities and predictions of a generated model for every row of a CSV.
     Predict(cli::predict::PredictArgs),
 }
 

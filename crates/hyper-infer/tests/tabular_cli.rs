@@ -34,9 +34,7 @@ fn accuracy(out: &str) -> f64 {
 
 #[test]
 fn wine_generate_eval_predict_and_column_mismatch() {
-    if !root().join("checkpoints/tabular/best.toml").is_file() {
-        panic!("checkpoints/tabular/best.* missing: run `cargo xtask pretrain tabular`");
-    }
+    default_checkpoint_present();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("wine");
     let (ok, s) = run(bin()
@@ -98,7 +96,7 @@ fn wine_generate_eval_predict_and_column_mismatch() {
         text.push('\n');
     }
     let feats = dir.path().join("feats.csv");
-    std::fs::write(&feats, text).unwrap();
+    std::fs::write(&feats, &text).unwrap();
     let preds = dir.path().join("preds.csv");
     let (ok, s) = run(bin()
         .args(["predict", "--data"])
@@ -110,5 +108,159 @@ fn wine_generate_eval_predict_and_column_mismatch() {
     assert!(ok, "{s}");
     let p = std::fs::read_to_string(&preds).unwrap();
     assert_eq!(p.lines().count(), 6, "{p}");
-    assert!(p.starts_with("row,prediction,confidence\n0,"), "{p}");
+    assert!(
+        p.starts_with("row,prediction,confidence,p_class_0,p_class_1,p_class_2\n0,"),
+        "{p}"
+    );
+    // Each row: its class probabilities sum to 1 and the confidence is the largest.
+    for line in p.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let probs: Vec<f64> = f[3..].iter().map(|v| v.parse().unwrap()).collect();
+        assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{line}");
+        let conf: f64 = f[2].parse().unwrap();
+        assert!(
+            (conf - probs.iter().cloned().fold(0.0, f64::max)).abs() < 1e-4,
+            "{line}"
+        );
+    }
+
+    // The same rows with the target column present (one row, one class) predict the same.
+    let mut with_target = String::from("target,");
+    with_target.push_str(text.lines().next().unwrap());
+    with_target.push('\n');
+    for l in text.lines().skip(1) {
+        with_target.push_str("class_0,");
+        with_target.push_str(l);
+        with_target.push('\n');
+    }
+    std::fs::write(&feats, &with_target).unwrap();
+    let mut c = bin();
+    c.args(["predict", "--data"])
+        .arg(&feats)
+        .arg("--model")
+        .arg(&out)
+        .args(["--out", "-"]);
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), p);
+    assert!(!Path::new("-").exists());
+
+    // A link at --out is refused, not replaced.
+    #[cfg(unix)]
+    {
+        let link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink(&feats, &link).unwrap();
+        let (ok, s) = run(bin()
+            .args(["predict", "--dataset", "wine", "--model"])
+            .arg(&out)
+            .arg("--out")
+            .arg(&link));
+        assert!(!ok && s.contains("not a regular file"), "{s}");
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+}
+
+fn default_checkpoint_present() {
+    if !root().join("checkpoints/tabular/best.toml").is_file() {
+        panic!("checkpoints/tabular/best.* missing: run `cargo xtask pretrain tabular`");
+    }
+}
+
+#[test]
+fn generate_json_reports_stages_and_safetensors_carries_the_architecture() {
+    default_checkpoint_present();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("iris");
+    let o = bin()
+        .args(["generate", "--dataset", "iris", "--json", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["metadata"]["arch"], "mlp_small");
+    assert_eq!(v["backend"], "profile");
+    assert_eq!(v["heads"]["task"], "iris");
+    for k in ["requirement", "metadata", "encode", "generate", "write"] {
+        assert!(v["timings"][k].as_f64().unwrap() >= 0.0, "{k}: {v}");
+    }
+    // The weights file alone says how to rebuild the model.
+    let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let arch: serde_json::Value = serde_json::from_str(
+        header["__metadata__"]["hyper.architecture"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            arch["target"].as_str(),
+            arch["in_dim"].as_u64(),
+            arch["out_dim"].as_u64()
+        ),
+        (Some("mlp"), Some(4), Some(3))
+    );
+    assert_eq!(arch["hidden"], serde_json::json!([32, 32]));
+    assert_eq!(header["mlp.0.weight"]["shape"], serde_json::json!([32, 4]));
+
+    let o = bin()
+        .args([
+            "eval",
+            "--dataset",
+            "iris",
+            "--split",
+            "test",
+            "--json",
+            "--model",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(e["rows"], 45);
+    assert!(e["accuracy"].as_f64().unwrap() > e["majority_rate"].as_f64().unwrap());
+}
+
+#[test]
+fn a_metadata_arch_the_checkpoint_does_not_serve_is_refused_naming_both() {
+    default_checkpoint_present();
+    let dir = tempfile::tempdir().unwrap();
+    let stem = dir.path().join("small-only");
+    let src = root().join("checkpoints/tabular/best");
+    std::fs::copy(
+        src.with_extension("safetensors"),
+        stem.with_extension("safetensors"),
+    )
+    .unwrap();
+    let header = std::fs::read_to_string(src.with_extension("toml")).unwrap();
+    let narrowed = header.replace(
+        "serves = [\"mlp_small\", \"mlp_base\", \"mlp_large\"]",
+        "serves = [\"mlp_small\"]",
+    );
+    assert_ne!(header, narrowed);
+    std::fs::write(stem.with_extension("toml"), narrowed).unwrap();
+    // Iris (150 rows) asks for mlp_small: served.
+    let (ok, s) = run(bin()
+        .args(["generate", "--dataset", "iris", "--checkpoint"])
+        .arg(&stem)
+        .arg("--out")
+        .arg(dir.path().join("iris")));
+    assert!(ok, "{s}");
+    // Rice (3,810 rows) asks for mlp_base: refused, naming both.
+    let (ok, s) = run(bin()
+        .args(["generate", "--dataset", "rice", "--checkpoint"])
+        .arg(&stem)
+        .arg("--out")
+        .arg(dir.path().join("rice")));
+    assert!(
+        !ok && s.contains("`mlp_base`") && s.contains("`mlp_small`"),
+        "{s}"
+    );
+    assert!(!dir.path().join("rice").exists());
 }

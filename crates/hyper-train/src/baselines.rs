@@ -16,7 +16,7 @@ use target_models::mlp::Mlp;
 use target_models::TargetModel;
 
 use crate::config::BaselineConfig;
-use crate::task::Data;
+use hyper_infer::SplitTensors;
 
 fn to_vars(p: &ParamMap) -> anyhow::Result<(Vec<(String, Var)>, ParamMap)> {
     let mut vars = Vec::new();
@@ -30,7 +30,7 @@ fn to_vars(p: &ParamMap) -> anyhow::Result<(Vec<(String, Var)>, ParamMap)> {
 }
 
 fn run_epochs(
-    data: &Data,
+    data: &SplitTensors,
     epochs: usize,
     batch_size: usize,
     seed: u64,
@@ -60,7 +60,7 @@ fn run_epochs(
 pub fn finetune(
     mlp: &Mlp,
     init: &ParamMap,
-    data: &Data,
+    data: &SplitTensors,
     cfg: &BaselineConfig,
     epochs: usize,
     seed: u64,
@@ -84,7 +84,7 @@ pub fn lora(
     mlp: &Mlp,
     base: &ParamMap,
     lora_init: &ParamMap,
-    data: &Data,
+    data: &SplitTensors,
     cfg: &BaselineConfig,
     seed: u64,
 ) -> anyhow::Result<ParamMap> {
@@ -143,8 +143,8 @@ pub struct LrTrial {
 pub fn finetune_select_lr(
     mlp: &Mlp,
     init: &ParamMap,
-    train: &Data,
-    val: &Data,
+    train: &SplitTensors,
+    val: &SplitTensors,
     cfg: &BaselineConfig,
     epochs: usize,
     seed: u64,
@@ -154,7 +154,7 @@ pub fn finetune_select_lr(
         let t = Instant::now();
         let c = BaselineConfig { lr, ..cfg.clone() };
         let params = finetune(mlp, init, train, &c, epochs, seed)?;
-        let val_acc = crate::meta::evaluate(mlp, &params, val)?.1;
+        let val_acc = hyper_infer::evaluate(mlp, &params, val)?.1;
         trials.push(LrTrial {
             lr,
             val_acc,

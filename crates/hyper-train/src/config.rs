@@ -1,14 +1,15 @@
-//! The tabular experiment config (`configs/tabular*.toml`): target MLP, generator,
-//! Algorithm-1 hyperparameters, baselines. Every field has a default so a config file
-//! only states what it changes; unknown keys are errors (typos must not pass silently).
+//! The tabular experiment config (`configs/tabular*.toml`): the datasets, the
+//! `[architecture]` a checkpoint is served with (`hyper_infer::TabularArchitecture`), the
+//! Algorithm-1 hyperparameters and the baselines. Each struct states its defaults once
+//! (container-level `#[serde(default)]`), so a config file only states what it changes;
+//! unknown keys are errors (typos must not pass silently).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
-use hyper_core::GeneratorConfig;
+use hyper_infer::TabularArchitecture;
 use serde::{Deserialize, Serialize};
-use target_models::mlp::MlpConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -54,13 +55,12 @@ impl LrSchedule {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     pub epochs: usize,
     pub batch_size: usize,
     pub gen_lr: f64,
     /// How the generator lr moves over the epochs (`constant` = the paper).
-    #[serde(default)]
     pub gen_lr_schedule: LrSchedule,
     pub gen_weight_decay: f64,
     pub target_lr: f64,
@@ -105,7 +105,7 @@ impl Default for TrainConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct BaselineConfig {
     pub epochs: usize,
     pub lr: f64,
@@ -119,7 +119,6 @@ pub struct BaselineConfig {
     /// ModelGPT-F's finetuning lr is chosen per dataset from these by validation accuracy
     /// (ties → the smaller lr; see [`crate::baselines::select_lr`]): the baseline lr can
     /// knock a good generated model off its optimum in one epoch. Empty: just `lr`.
-    #[serde(default)]
     pub finetune_f_lr_candidates: Vec<f64>,
 }
 
@@ -151,17 +150,13 @@ impl Default for BaselineConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TabularConfig {
     /// Built-in dataset names (see `datasets::uci::BUILTIN`).
     pub datasets: Vec<String>,
-    #[serde(default)]
-    pub model: MlpConfig,
-    #[serde(default)]
-    pub generator: GeneratorConfig,
-    #[serde(default)]
+    /// What a checkpoint of this experiment needs to be served (stored in its header).
+    pub architecture: TabularArchitecture,
     pub train: TrainConfig,
-    #[serde(default)]
     pub baseline: BaselineConfig,
 }
 
@@ -172,8 +167,7 @@ impl Default for TabularConfig {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
-            model: MlpConfig::default(),
-            generator: GeneratorConfig::default(),
+            architecture: TabularArchitecture::default(),
             train: TrainConfig::default(),
             baseline: BaselineConfig::default(),
         }
@@ -219,11 +213,7 @@ impl TabularConfig {
                 "baseline.finetune_f_lr_candidates[{i}] = {lr}: must be a positive finite number"
             );
         }
-        anyhow::ensure!(
-            !self.model.hidden.is_empty(),
-            "model.hidden needs at least one layer"
-        );
-        Ok(())
+        self.architecture.validate()
     }
 
     /// The config as a TOML table (stored in checkpoint headers and compared on load).
@@ -232,7 +222,7 @@ impl TabularConfig {
     }
 
     /// The part of the config that fixes the generator's tensors (what a checkpoint must
-    /// match to be loadable): datasets, model, generator.
+    /// match to be loadable): the datasets (one set of heads each) and the architecture.
     pub fn architecture_table(&self) -> anyhow::Result<toml::Table> {
         let mut t = self.to_table()?;
         t.remove("train");

@@ -1,8 +1,9 @@
 //! The text encoder E made trainable for meta-training (`generator.train_encoder = true`):
 //! target-models' BERT, whose training path uses only ops with a backward (candle's fused
 //! LayerNorm/softmax have none, DESIGN.md §10), with every weight a `Var` initialised from
-//! all-MiniLM-L6-v2. Inference reads the tuned weights back through
-//! `hyper_core::TextEncoder::load_with_weights`.
+//! all-MiniLM-L6-v2. Tokenizing and pooling are target-models' `text_encoder` functions,
+//! shared with the inference encoder, which reads the tuned weights back through
+//! `target_models::TextEncoder::load_with_weights`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,10 +11,10 @@ use std::path::Path;
 use anyhow::Context;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use hyper_core::encoder::{load_tokenizer, pool_normalize, tokenize, ENCODER_PREFIX};
 use hyper_core::{checkpoint, ParamMap};
 use target_models::bert::{BertConfig, BertModel};
 use target_models::lora::LoraConfig;
+use target_models::text_encoder::{load_tokenizer, pool_normalize, tokenize, ENCODER_PREFIX};
 use tokenizers::Tokenizer;
 
 pub struct TrainableEncoder {

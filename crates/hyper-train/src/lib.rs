@@ -1,14 +1,14 @@
 //! Meta-training (Algorithm 1), task–requirement pairs, the Finetune/LoRA baselines,
-//! evaluation, checkpoints/resume, and the one-pass generation engine for tabular data.
+//! evaluation, checkpoints/resume for tabular data.
+//! Serving the trained generator is `hyper-infer`'s job (this crate depends on it).
 
 pub mod baselines;
 pub mod config;
 pub mod encoder;
-pub mod engine;
+pub mod experiment;
 pub mod meta;
 pub mod task;
 
 pub use config::{MetaGrad, TabularConfig};
-pub use engine::{Engine, Generated, ModelDir, ModelInfo};
 pub use meta::MetaTrainer;
-pub use task::{Data, TabularTask};
+pub use task::TabularTask;

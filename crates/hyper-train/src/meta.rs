@@ -10,30 +10,19 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
 use candle_core::{Device, Tensor, Var};
-use hyper_core::layers::{accuracy, cross_entropy};
+use hyper_core::layers::cross_entropy;
 use hyper_core::optim::{clip_scale, global_norm, Adam, AdamConfig, Moments};
-use hyper_core::{checkpoint, ParamGenerator, ParamMap, TaskSpec, TextEncoder};
+use hyper_core::{checkpoint, ParamGenerator, ParamMap, TaskSpec};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::{rngs::StdRng, SeedableRng};
 use target_models::mlp::Mlp;
-use target_models::TargetModel;
+use target_models::{TargetModel, TextEncoder};
 
 use crate::config::{MetaGrad, TabularConfig};
 use crate::encoder::{Tokens, TrainableEncoder};
-use crate::task::{Data, TabularTask};
-
-pub const CHECKPOINT_KIND: &str = "tabular-generator";
-
-/// Loss and accuracy of `params` on `data` (eval mode).
-pub fn evaluate(mlp: &Mlp, params: &ParamMap, data: &Data) -> anyhow::Result<(f64, f64)> {
-    if data.is_empty() {
-        return Ok((0.0, 0.0));
-    }
-    let logits = mlp.forward(params, &data.x, false)?;
-    let loss = cross_entropy(&logits, &data.y)?.to_scalar::<f32>()? as f64;
-    Ok((loss, accuracy(&logits, &data.labels)?))
-}
+use crate::task::TabularTask;
+use hyper_infer::{evaluate, TABULAR_CHECKPOINT_KIND as CHECKPOINT_KIND};
 
 /// Detached copies (no graph) of every tensor in a map.
 pub fn detach(p: &ParamMap) -> ParamMap {
@@ -120,9 +109,9 @@ impl MetaTrainer {
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(tasks.len() == embs.len(), "one embedding list per task");
         hyper_core::layers::seed_dropout(cfg.train.seed);
-        let mlp = Mlp::new(cfg.model.clone());
+        let mlp = Mlp::new(cfg.architecture.model.clone());
         let mut gen = ParamGenerator::new(
-            cfg.generator.clone(),
+            cfg.architecture.generator.clone(),
             task_specs(&mlp, &tasks),
             cfg.train.seed,
             dev,
@@ -155,7 +144,7 @@ impl MetaTrainer {
     /// its weights join the generator's optimizer (and grad-norm clip) and checkpoints.
     pub fn with_trainable_encoder(mut self, enc: TrainableEncoder) -> anyhow::Result<Self> {
         anyhow::ensure!(
-            self.cfg.generator.train_encoder,
+            self.cfg.architecture.generator.train_encoder,
             "a trainable encoder needs `generator.train_encoder = true` in the config"
         );
         let tokens = self
@@ -233,7 +222,7 @@ impl MetaTrainer {
     ) -> anyhow::Result<(f64, Option<Vec<Option<Tensor>>>)> {
         let name = self.tasks[ti].name.clone();
         let emb = self.embedding(ti, ri)?;
-        let theta = self.gen.generate(&emb, &name, true)?;
+        let theta = self.gen.generate_for_task(&emb, &name, true)?;
         let (loss_v, gen_grads) = match self.cfg.train.meta_grad {
             MetaGrad::Delta => {
                 // 2. one target-optimizer step on a detached copy: θ → θ'.
@@ -316,7 +305,7 @@ impl MetaTrainer {
         for (ti, t) in self.tasks.iter().enumerate() {
             let (mut tl, mut ta) = (0.0, 0.0);
             for e in &self.embs[ti] {
-                let p = self.gen.generate(e, &t.name, false)?;
+                let p = self.gen.generate_for_task(e, &t.name, false)?;
                 let (x, y) = evaluate(&self.mlp, &p, &t.val)?;
                 tl += x;
                 ta += y;
@@ -490,10 +479,10 @@ impl MetaTrainer {
         progress: bool,
     ) -> anyhow::Result<()> {
         anyhow::ensure!(
-            self.cfg.generator.train_encoder == self.encoder.is_some(),
+            self.cfg.architecture.generator.train_encoder == self.encoder.is_some(),
             "generator.train_encoder = {} but the trainer {} a trainable encoder \
              (see MetaTrainer::with_trainable_encoder)",
-            self.cfg.generator.train_encoder,
+            self.cfg.architecture.generator.train_encoder,
             if self.encoder.is_some() {
                 "has"
             } else {
@@ -583,7 +572,20 @@ pub fn check_architecture(
     Ok(())
 }
 
+/// The config a checkpoint was trained with, after checking that its architecture part
+/// matches `cfg` (the header alone is read: reproduction reports the checkpoint's own
+/// training settings, e.g. its meta-gradient mode).
+pub fn checkpoint_config(stem: &Path, cfg: &TabularConfig) -> anyhow::Result<TabularConfig> {
+    let (_, header_path) = checkpoint::paths(stem);
+    let text = std::fs::read_to_string(&header_path)
+        .with_context(|| format!("reading checkpoint header {}", header_path.display()))?;
+    let header: checkpoint::CheckpointHeader = toml::from_str(&text)
+        .with_context(|| format!("parsing checkpoint header {}", header_path.display()))?;
+    check_architecture(&header.config, cfg, stem)?;
+    Ok(toml::Value::Table(header.config).try_into()?)
+}
+
 /// Default checkpoint directory for the tabular generator.
 pub fn default_checkpoint_dir() -> PathBuf {
-    datasets::paths::workspace_root().join("checkpoints/tabular")
+    hyper_infer::checkpoint_dir("tabular")
 }

@@ -4,78 +4,11 @@
 use std::time::Instant;
 
 use anyhow::{anyhow, Context};
-use candle_core::{Device, Tensor};
-use datasets::preprocess::{split_and_fit, Split};
+use candle_core::Device;
+use datasets::preprocess::split_and_fit;
 use datasets::Table;
 use hyper_core::Metadata;
-
-/// One split as tensors: `x [n, f]` f32, `y [n]` u32, plus host labels for accuracy.
-#[derive(Debug, Clone)]
-pub struct Data {
-    pub x: Tensor,
-    pub y: Tensor,
-    pub labels: Vec<usize>,
-}
-
-impl Data {
-    pub fn from_split(s: &Split, dev: &Device) -> anyhow::Result<Self> {
-        Self::from_rows(&s.x, &s.y, s.n_features, dev)
-    }
-
-    pub fn from_rows(
-        x: &[f32],
-        y: &[usize],
-        n_features: usize,
-        dev: &Device,
-    ) -> anyhow::Result<Self> {
-        let n = y.len();
-        anyhow::ensure!(
-            x.len() == n * n_features,
-            "split has {} values for {n} rows × {n_features} features",
-            x.len()
-        );
-        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            anyhow::bail!(
-                "non-finite value {} at row {}, feature {} after preprocessing",
-                x[i],
-                i / n_features.max(1),
-                i % n_features.max(1)
-            );
-        }
-        Ok(Self {
-            x: Tensor::from_vec(x.to_vec(), (n, n_features), dev)?,
-            y: Tensor::from_vec(y.iter().map(|&v| v as u32).collect::<Vec<u32>>(), n, dev)?,
-            labels: y.to_vec(),
-        })
-    }
-
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-
-    /// Rows `idx` as a batch.
-    pub fn batch(&self, idx: &[u32]) -> anyhow::Result<(Tensor, Tensor)> {
-        let t = Tensor::new(idx, self.x.device())?;
-        Ok((self.x.index_select(&t, 0)?, self.y.index_select(&t, 0)?))
-    }
-
-    /// Share of the most frequent class (the majority-rate floor).
-    pub fn majority_rate(&self) -> f64 {
-        if self.labels.is_empty() {
-            return 0.0;
-        }
-        let k = self.labels.iter().max().copied().unwrap_or(0) + 1;
-        let mut c = vec![0usize; k];
-        for &l in &self.labels {
-            c[l] += 1;
-        }
-        *c.iter().max().unwrap_or(&0) as f64 / self.labels.len() as f64
-    }
-}
+use hyper_infer::SplitTensors;
 
 /// Requirement sentences and metadata for a table, from the deterministic `profile`
 /// backend (one place to swap the backend).
@@ -105,9 +38,9 @@ pub struct TabularTask {
     pub meta: Metadata,
     pub requirements: Vec<String>,
     pub n_local_updates: usize,
-    pub train: Data,
-    pub val: Data,
-    pub test: Data,
+    pub train: SplitTensors,
+    pub val: SplitTensors,
+    pub test: SplitTensors,
     /// Seconds to read the table from disk and split/fit it (part of every E2E time).
     pub load_secs: f64,
 }
@@ -132,10 +65,11 @@ impl TabularTask {
             meta,
             requirements,
             n_local_updates: n_local_updates.max(1),
-            train: Data::from_split(&splits.train, dev)
+            train: SplitTensors::from_split(&splits.train, dev)
                 .with_context(|| format!("{name} train split"))?,
-            val: Data::from_split(&splits.val, dev).with_context(|| format!("{name} val split"))?,
-            test: Data::from_split(&splits.test, dev)
+            val: SplitTensors::from_split(&splits.val, dev)
+                .with_context(|| format!("{name} val split"))?,
+            test: SplitTensors::from_split(&splits.test, dev)
                 .with_context(|| format!("{name} test split"))?,
             load_secs,
         })

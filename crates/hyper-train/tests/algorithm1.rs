@@ -3,8 +3,9 @@
 use candle_core::{DType, Device, Tensor, Var};
 use hyper_core::layers::cross_entropy;
 use hyper_core::GeneratorConfig;
+use hyper_infer::{Pipeline, SplitTensors, TabularArchitecture};
 use hyper_train::config::{BaselineConfig, MetaGrad, TrainConfig};
-use hyper_train::{Data, MetaTrainer, TabularConfig, TabularTask};
+use hyper_train::{MetaTrainer, TabularConfig, TabularTask};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use target_models::mlp::{Activation, MlpConfig};
 use target_models::TargetModel;
@@ -20,7 +21,7 @@ fn synthetic(name: &str, n: usize, f: usize, k: usize, seed: u64) -> TabularTask
         y.push(label);
     }
     let dev = Device::Cpu;
-    let d = Data::from_rows(&x, &y, f, &dev).unwrap();
+    let d = SplitTensors::from_rows(&x, &y, f, &dev).unwrap();
     TabularTask {
         name: name.into(),
         meta: hyper_core::Metadata {
@@ -42,16 +43,19 @@ fn synthetic(name: &str, n: usize, f: usize, k: usize, seed: u64) -> TabularTask
 fn tiny_cfg(meta_grad: MetaGrad, epochs: usize) -> TabularConfig {
     TabularConfig {
         datasets: vec![],
-        model: MlpConfig {
-            hidden: vec![8],
-            activation: Activation::Relu,
-            dropout: 0.0,
-        },
-        generator: GeneratorConfig {
-            embed_dim: 16,
-            hidden_dim: 16,
-            latent_dim: 5,
-            dropout: 0.0,
+        architecture: TabularArchitecture {
+            model: MlpConfig {
+                hidden: vec![8],
+                activation: Activation::Relu,
+                dropout: 0.0,
+            },
+            generator: GeneratorConfig {
+                embed_dim: 16,
+                hidden_dim: 16,
+                latent_dim: 5,
+                dropout: 0.0,
+                ..Default::default()
+            },
             ..Default::default()
         },
         train: TrainConfig {
@@ -85,7 +89,7 @@ fn trainer(meta_grad: MetaGrad, epochs: usize) -> MetaTrainer {
 }
 
 fn target_loss(t: &MetaTrainer, xb: &Tensor, yb: &Tensor) -> f64 {
-    let p = t.gen.generate(&t.embs[0][0], "a", false).unwrap();
+    let p = t.gen.generate_for_task(&t.embs[0][0], "a", false).unwrap();
     cross_entropy(&t.mlp.forward(&p, xb, false).unwrap(), yb)
         .unwrap()
         .to_scalar::<f32>()
@@ -144,8 +148,8 @@ fn fit_learns_and_interrupted_run_resumes_at_saved_step() {
     r.resume(&dir.path().join("last")).unwrap();
     assert_eq!((r.epoch, r.step, r.history.len()), (2, steps_after_two, 2));
     let emb = t.embs[1][0].clone();
-    let a = t.gen.generate(&emb, "b", false).unwrap();
-    let b = r.gen.generate(&emb, "b", false).unwrap();
+    let a = t.gen.generate_for_task(&emb, "b", false).unwrap();
+    let b = r.gen.generate_for_task(&emb, "b", false).unwrap();
     for (k, x) in a.iter() {
         let d = (x - b.get(k).unwrap())
             .unwrap()
@@ -164,7 +168,7 @@ fn fit_learns_and_interrupted_run_resumes_at_saved_step() {
 
     // A checkpoint from another config is refused with the differing key named.
     let mut other = trainer(MetaGrad::Delta, 3);
-    other.cfg.model.hidden = vec![9];
+    other.cfg.architecture.model.hidden = vec![9];
     let e = other
         .resume(&dir.path().join("last"))
         .unwrap_err()
@@ -174,7 +178,7 @@ fn fit_learns_and_interrupted_run_resumes_at_saved_step() {
 
 #[test]
 fn nan_in_data_is_an_error_naming_the_place() {
-    let e = Data::from_rows(&[0.0, f32::NAN, 1.0, 2.0], &[0, 1], 2, &Device::Cpu)
+    let e = SplitTensors::from_rows(&[0.0, f32::NAN, 1.0, 2.0], &[0, 1], 2, &Device::Cpu)
         .unwrap_err()
         .to_string();
     assert!(e.contains("row 0, feature 1"), "{e}");
@@ -251,11 +255,11 @@ fn every_generator_tensor_gets_a_gradient_through_algorithm1() {
 fn trainable_encoder_gets_gradients_and_round_trips() {
     use hyper_train::encoder::TrainableEncoder;
     let dev = Device::Cpu;
-    let minilm = datasets::paths::data_dir().join("minilm");
-    let stock = hyper_core::TextEncoder::load(&minilm, &dev).unwrap();
+    let minilm = datasets::paths::minilm_dir();
+    let stock = target_models::TextEncoder::load(&minilm, &dev).unwrap();
     let mut cfg = tiny_cfg(MetaGrad::Delta, 1);
-    cfg.generator.embed_dim = stock.dim;
-    cfg.generator.train_encoder = true;
+    cfg.architecture.generator.embed_dim = stock.dim;
+    cfg.architecture.generator.train_encoder = true;
     let tasks = || {
         let mut task = synthetic("a", 32, 3, 2, 1);
         task.requirements = vec![
@@ -315,9 +319,9 @@ fn trainable_encoder_gets_gradients_and_round_trips() {
         "resume restores the tuned encoder bit-exactly"
     );
 
-    let engine = hyper_train::Engine::load(&dir.path().join("last"), &minilm, &dev).unwrap();
+    let engine = Pipeline::load(&dir.path().join("last"), &minilm, &dev).unwrap();
     let req = t.tasks[0].requirements[0].clone();
-    let served = engine.encoder.embed_one(&req).unwrap();
+    let served = engine.encoder().embed_one(&req).unwrap();
     let tuned = t.embs[0][0].to_vec1::<f32>().unwrap();
     let orig = stock.embed_one(&req).unwrap();
     let diff = |a: &[f32], b: &[f32]| {
@@ -342,14 +346,14 @@ fn trainable_encoder_gets_gradients_and_round_trips() {
 fn encoder_flag_and_checkpoint_must_agree() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = trainer(MetaGrad::Delta, 1);
-    t.cfg.generator.train_encoder = true;
+    t.cfg.architecture.generator.train_encoder = true;
     let e = t.fit(dir.path(), None, false).unwrap_err().to_string();
     assert!(
         e.contains("train_encoder = true but the trainer lacks"),
         "{e}"
     );
 
-    t.cfg.generator.train_encoder = false;
+    t.cfg.architecture.generator.train_encoder = false;
     t.fit(dir.path(), None, false).unwrap();
     let header = dir.path().join("best.toml");
     let text = std::fs::read_to_string(&header).unwrap();
@@ -359,8 +363,8 @@ fn encoder_flag_and_checkpoint_must_agree() {
         text.replace("train_encoder = false", "train_encoder = true"),
     )
     .unwrap();
-    let minilm = datasets::paths::data_dir().join("minilm");
-    let e = hyper_train::Engine::load(&dir.path().join("best"), &minilm, &Device::Cpu)
+    let minilm = datasets::paths::minilm_dir();
+    let e = Pipeline::load(&dir.path().join("best"), &minilm, &Device::Cpu)
         .err()
         .expect("must fail")
         .to_string();

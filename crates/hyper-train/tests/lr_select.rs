@@ -2,14 +2,14 @@
 //! on a validation set and on its label-flipped copy, flip the choice.
 
 use candle_core::Device;
+use hyper_infer::SplitTensors;
 use hyper_train::baselines::finetune_select_lr;
 use hyper_train::config::BaselineConfig;
-use hyper_train::Data;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use target_models::mlp::{Activation, Mlp, MlpConfig};
 
 /// Two features in [0, 1), label = x0 > 0.5; with `flip` the labels are inverted.
-fn data(n: usize, seed: u64, flip: bool) -> Data {
+fn data(n: usize, seed: u64, flip: bool) -> SplitTensors {
     let mut rng = StdRng::seed_from_u64(seed);
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for _ in 0..n {
@@ -18,7 +18,7 @@ fn data(n: usize, seed: u64, flip: bool) -> Data {
         x.extend([a, b]);
         y.push(usize::from((a > 0.5) != flip));
     }
-    Data::from_rows(&x, &y, 2, &Device::Cpu).unwrap()
+    SplitTensors::from_rows(&x, &y, 2, &Device::Cpu).unwrap()
 }
 
 #[test]

@@ -89,18 +89,14 @@ impl<B: ChatBackend> CachedBackend<B> {
     fn store(&self, messages: &[ChatMessage], max_tokens: usize, reply: &str) -> Result<()> {
         let backend = self.inner.id();
         let path = self.path(&cache_key(&backend, messages, max_tokens));
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating LLM cache dir {}", self.dir.display()))?;
         let entry = Entry {
             backend,
             max_tokens,
             messages: messages.to_vec(),
             reply: reply.to_string(),
         };
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)
-            .with_context(|| format!("creating a temp file in {}", self.dir.display()))?;
-        serde_json::to_writer_pretty(&mut tmp, &entry)?;
-        tmp.persist(&path)
+        let json = serde_json::to_vec_pretty(&entry)?;
+        hyper_core::io::atomic_write(&path, &json)
             .with_context(|| format!("writing cache entry {}", path.display()))?;
         Ok(())
     }

@@ -33,13 +33,7 @@ pub fn scale_for_rows(n_rows: usize) -> &'static str {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Modality {
-    Tabular,
-    Text,
-    Image,
-}
+pub use datasets::Modality;
 
 /// Summary statistics of one tabular input column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,7 +132,7 @@ impl DataProfile {
 
     /// As [`DataProfile::from_table`], sharing the table instead of copying it.
     pub fn from_arc(table: Arc<Table>) -> Result<Self> {
-        check_table(&table)?;
+        table.check_labelled()?;
         let rows: Vec<usize> = (0..table.n_rows()).collect();
         let mut p = profile_rows(&table, &rows);
         p.table = Some(table);
@@ -347,56 +341,6 @@ impl DataProfile {
             self.scale
         )
     }
-}
-
-fn check_table(t: &Table) -> Result<()> {
-    let src = if t.source.is_empty() {
-        &t.name
-    } else {
-        &t.source
-    };
-    if t.n_rows() == 0 {
-        bail!("data `{src}` has no rows");
-    }
-    if t.n_features() == 0 {
-        bail!(
-            "data `{src}` has no feature columns (only the target `{}`)",
-            t.target
-        );
-    }
-    if t.n_classes() < 2 {
-        bail!(
-            "data `{src}`: target `{}` has {} class(es); classification needs at least two",
-            t.target,
-            t.n_classes()
-        );
-    }
-    if t.features.len() != t.n_rows() {
-        bail!(
-            "data `{src}` is inconsistent: {} feature rows but {} labels",
-            t.features.len(),
-            t.n_rows()
-        );
-    }
-    for (i, row) in t.features.iter().enumerate() {
-        if row.len() != t.n_features() {
-            bail!(
-                "data `{src}`: row {} has {} values, expected {}",
-                i + 1,
-                row.len(),
-                t.n_features()
-            );
-        }
-    }
-    if let Some(i) = t.labels.iter().position(|&l| l >= t.n_classes()) {
-        bail!(
-            "data `{src}`: row {} has label index {} but there are {} classes",
-            i + 1,
-            t.labels[i],
-            t.n_classes()
-        );
-    }
-    Ok(())
 }
 
 /// Profile of the rows `rows` of a checked table. #classes, #features and scale always come

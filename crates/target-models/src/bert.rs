@@ -16,7 +16,7 @@
 //!
 //! Training paths use `layer_norm_slow` and `softmax(.., D::Minus1)`: the fused candle ops
 //! have no backward (DESIGN.md §10). [`BertModel::with_fused_inference`] switches the
-//! `train = false` path to the fused ops for speed.
+//! `train = false` path to the fused ops (and a vectorised erf GELU) for speed.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -551,11 +551,23 @@ impl BertModel {
         })
     }
 
-    /// Use candle's fused LayerNorm/softmax when `train = false` (no backward: only for
-    /// frozen inference).
+    /// Use candle's fused LayerNorm/softmax and a vectorised erf GELU when `train = false`
+    /// (no backward: only for frozen inference).
     pub fn with_fused_inference(mut self, fused: bool) -> Self {
         self.fused = fused;
         self
+    }
+
+    /// A frozen copy for serving: fused ops, and each linear weight stored transposed
+    /// (still `[out, in]`, column-major) so `x·Wᵀ` reads a contiguous `[in, out]` matrix,
+    /// which gemm packs ~20% faster. The weights are copies: no gradient reaches `Var`s.
+    pub fn for_inference(mut self) -> Result<Self> {
+        for layer in &mut self.layers {
+            for lin in &mut layer.lins {
+                lin.w = lin.w.detach().t()?.contiguous()?.t()?;
+            }
+        }
+        Ok(self.with_fused_inference(true))
     }
 
     pub fn config(&self) -> &BertConfig {
@@ -628,8 +640,9 @@ impl BertModel {
         y + delta
     }
 
-    fn act(&self, x: &Tensor) -> Result<Tensor> {
+    fn act(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         match self.cfg.activation {
+            Activation::Gelu if self.fused && !train => crate::ops::gelu_erf(x),
             Activation::Gelu => x.gelu_erf(),
             Activation::GeluApprox => x.gelu(),
             Activation::Relu => x.relu(),
@@ -733,7 +746,7 @@ impl BertModel {
             train,
         )?;
         let x = self.layer_norm(&(x + attn)?, &layer.ln1, train)?;
-        let ff = self.act(&self.lin(f1, &x, params, train)?)?;
+        let ff = self.act(&self.lin(f1, &x, params, train)?, train)?;
         let ff = lora::dropout(
             &self.lin(f2, &ff, params, train)?,
             self.cfg.hidden_dropout,

@@ -1,12 +1,17 @@
 //! Target models whose trainable tensors come in from outside (`ParamMap`): the tabular
-//! MLP, the BERT family with injectable LoRA, and ResNet with frozen BatchNorm.
+//! MLP, the BERT family with injectable LoRA, and ResNet with frozen BatchNorm; plus the
+//! requirement text encoder, which runs on the same BERT.
 //! Weight names mirror Hugging Face / torchvision state dicts so real checkpoints load 1:1.
 
 pub mod bert;
 pub mod lora;
 pub mod mlp;
+mod ops;
 pub mod peft;
 pub mod resnet;
+pub mod text_encoder;
+
+pub use text_encoder::TextEncoder;
 
 use candle_core::{Result, Tensor};
 use hyper_core::{Metadata, ParamMap, ParamSpec};

@@ -140,22 +140,8 @@ impl LoraConfig {
 /// `hyper_core::layers::seed_dropout` makes every target's masks repeatable.
 pub use hyper_core::layers::dropout;
 
-/// `x Wᵀ + b` over any number of leading dimensions.
-pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
-    let dims = x.dims();
-    let inp = *dims
-        .last()
-        .ok_or_else(|| candle_core::Error::Msg("linear: scalar input".into()))?;
-    let lead: usize = dims[..dims.len() - 1].iter().product();
-    let y = x.reshape((lead, inp))?.matmul(&w.t()?)?;
-    let y = match b {
-        Some(b) => y.broadcast_add(b)?,
-        None => y,
-    };
-    let mut out = dims[..dims.len() - 1].to_vec();
-    out.push(w.dim(0)?);
-    y.reshape(out)
-}
+/// One `linear` for every target (any number of leading dimensions).
+pub use hyper_core::layers::linear;
 
 /// The LoRA branch of a linear layer: `scaling · B(A(dropout(x)))`.
 pub fn linear_delta(
@@ -191,25 +177,21 @@ pub fn conv_delta(
     conv2d(&h, b, 1, 0)? * scaling
 }
 
-/// `W' = W + scaling · B·A` for a linear layer.
+/// `W' = W + scaling · B·A` for a linear layer (hyper-core's kernel, one merge for all).
 pub fn merge_linear(w: &Tensor, a: &Tensor, b: &Tensor, scaling: f64) -> Result<Tensor> {
-    w + (b.matmul(a)? * scaling)?
+    hyper_core::kernels::merge_lora(w, a, b, scaling)
 }
 
 /// `W' = W + scaling · B·A` for a conv: B `[out,r,1,1]` times A `[r,in,kh,kw]` flattened,
 /// reshaped back to the kernel. Exact because a 1×1 conv after A is a linear map of A's
 /// output channels.
 pub fn merge_conv(w: &Tensor, a: &Tensor, b: &Tensor, scaling: f64) -> Result<Tensor> {
-    let (out, r, _, _) = b.dims4()?;
-    let (ra, cin, kh, kw) = a.dims4()?;
+    let (_, r, _, _) = b.dims4()?;
+    let (ra, _, _, _) = a.dims4()?;
     if ra != r {
         candle_core::bail!("merge_conv: lora_A has r={ra} but lora_B has r={r}");
     }
-    let ba = b
-        .reshape((out, r))?
-        .matmul(&a.reshape((r, cin * kh * kw))?)?
-        .reshape((out, cin, kh, kw))?;
-    w + (ba * scaling)?
+    hyper_core::kernels::merge_lora(w, a, b, scaling)
 }
 
 /// Fetches the LoRA pair of `module` from `params` and checks its shapes against the base.

@@ -32,13 +32,12 @@ impl Activation {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct MlpConfig {
     /// Hidden widths; `[8, 8, 8, 8, 8]` is the reference Linear(in,8), 4×Linear(8,8), Linear(8,out).
     pub hidden: Vec<usize>,
     pub activation: Activation,
     /// Dropout after each hidden activation (0 = none).
-    #[serde(default)]
     pub dropout: f32,
 }
 
@@ -93,7 +92,7 @@ impl Mlp {
     }
 
     /// LoRA forward (PEFT semantics): `y = W x + b + (alpha/r)·B(A(dropout(x)))` on every
-    /// linear; `base` holds the frozen `mlp.{i}.*`, `lora` holds `mlp.{i}.lora_A|lora_B`.
+    /// linear; `base` holds the frozen `mlp.{i}.*`, `lora` holds `mlp.{i}.lora_A.weight|lora_B.weight` (PEFT keys).
     pub fn forward_lora(
         &self,
         base: &ParamMap,
@@ -108,8 +107,8 @@ impl Mlp {
         for i in 0..n {
             let w = base.get(&format!("mlp.{i}.weight"))?;
             let b = base.get(&format!("mlp.{i}.bias"))?;
-            let a = lora.get(&format!("mlp.{i}.lora_A"))?;
-            let bb = lora.get(&format!("mlp.{i}.lora_B"))?;
+            let a = lora.get(&format!("mlp.{i}.lora_A.weight"))?;
+            let bb = lora.get(&format!("mlp.{i}.lora_B.weight"))?;
             let delta = linear(
                 &linear(&dropout(&h, lora_dropout, train)?, a, None)?,
                 bb,
@@ -137,11 +136,11 @@ impl Mlp {
         let mut p = ParamMap::new();
         for i in 0..self.n_layers() {
             p.insert(
-                format!("mlp.{i}.lora_A"),
+                format!("mlp.{i}.lora_A.weight"),
                 uniform(rng, &[r, d[i]], default_bound(d[i]), dev)?,
             );
             p.insert(
-                format!("mlp.{i}.lora_B"),
+                format!("mlp.{i}.lora_B.weight"),
                 Tensor::zeros((d[i + 1], r), candle_core::DType::F32, dev)?,
             );
         }

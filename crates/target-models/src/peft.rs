@@ -7,11 +7,11 @@
 //! Load in Python with `PeftModel.from_pretrained(base_model, dir)`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
 use candle_core::{DType, Device};
+use hyper_core::io::atomic_write;
 use hyper_core::ParamMap;
 use serde::{Deserialize, Serialize};
 
@@ -158,23 +158,6 @@ impl AdapterConfig {
     }
 }
 
-/// Writes `bytes` to `path` through a temp file in the same directory and a rename, so a
-/// reader never sees a half-written file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temp file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("renaming into {}", path.display()))?;
-    Ok(())
-}
-
 /// Splits a ParamMap key into (module, kind) and checks it belongs in an adapter file.
 fn classify_key<'a>(cfg: &AdapterConfig, key: &'a str) -> anyhow::Result<(&'a str, Kind)> {
     for (suffix, kind) in [(".lora_A.weight", Kind::A), (".lora_B.weight", Kind::B)] {
@@ -241,7 +224,6 @@ pub fn export_adapter(dir: &Path, cfg: &AdapterConfig, params: &ParamMap) -> any
     let src = dir.display().to_string();
     cfg.check(&src)?;
     check_tensors(cfg, params, &src)?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {src}"))?;
     let mut tensors = Vec::with_capacity(params.len());
     for (k, t) in params.iter() {
         let t = t
@@ -254,9 +236,9 @@ pub fn export_adapter(dir: &Path, cfg: &AdapterConfig, params: &ParamMap) -> any
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     let bytes = safetensors::serialize(tensors.iter().map(|(k, t)| (k.as_str(), t)), Some(meta))
         .with_context(|| format!("serialising {WEIGHTS_FILE}"))?;
-    write_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
+    atomic_write(&dir.join(WEIGHTS_FILE), &bytes)?;
     let json = serde_json::to_string_pretty(cfg)?;
-    write_atomic(&dir.join(CONFIG_FILE), json.as_bytes())?;
+    atomic_write(&dir.join(CONFIG_FILE), json.as_bytes())?;
     Ok(())
 }
 

@@ -82,3 +82,32 @@ pub(crate) fn check_lora_shapes(
     }
     Ok(n_w)
 }
+
+/// `W' = W + scale·B·A` on tensors: W `[out, ...]` (a linear `[out, in]` or a conv
+/// `[out, in, kh, kw]`), B `[out, r, ...]` (`[out, r]` or `[out, r, 1, 1]`), A
+/// `[r, ...]` with W's trailing shape. The one LoRA merge every target uses: it runs
+/// [`merge_lora_cpu`] (the reference the CUDA kernel is tested against) on host copies
+/// (f32) and returns W's shape and dtype, on W's device.
+pub fn merge_lora(
+    w: &candle_core::Tensor,
+    a: &candle_core::Tensor,
+    b: &candle_core::Tensor,
+    scale: f64,
+) -> candle_core::Result<candle_core::Tensor> {
+    use candle_core::{DType, Error};
+    let out = w.dim(0)?;
+    let inn = w.elem_count() / out.max(1);
+    let r = a.dim(0)?;
+    if b.dim(0)? != out || b.elem_count() != out * r {
+        return Err(Error::Msg(format!(
+            "LoRA merge: lora_B has shape {:?}, expected [{out}, {r}, ...] for base {:?} and lora_A {:?}",
+            b.dims(),
+            w.dims(),
+            a.dims()
+        )));
+    }
+    let host = |t: &candle_core::Tensor| t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>();
+    let y = merge_lora_cpu(&host(w)?, &host(b)?, &host(a)?, out, r, inn, scale as f32)
+        .map_err(|e| Error::Msg(e.to_string()))?;
+    candle_core::Tensor::from_vec(y, w.dims(), w.device())?.to_dtype(w.dtype())
+}

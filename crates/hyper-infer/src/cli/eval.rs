@@ -6,11 +6,10 @@ use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::{Args, ValueEnum};
 use datasets::preprocess::split_indices;
-use hyper_train::meta::evaluate;
-use hyper_train::{Data, ModelDir};
-use target_models::mlp::Mlp;
+use hyper_infer::{evaluate, ModelDir, SplitTensors};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SplitArg {
     All,
     Train,
@@ -23,46 +22,36 @@ pub struct EvalArgs {
     /// A directory written by `hyper-infer generate`.
     #[arg(long)]
     pub model: PathBuf,
+    /// CSV with the model's feature columns and its target column.
     #[arg(long, conflicts_with = "dataset", required_unless_present = "dataset")]
     pub data: Option<PathBuf>,
     /// Target column of --data [default: the model's target column].
     #[arg(long, requires = "data")]
     pub target: Option<String>,
+    /// A built-in tabular dataset instead of --data.
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(datasets::uci::BUILTIN))]
     pub dataset: Option<String>,
     /// Rows to score: the seeded 60/10/30 split the model's preprocessing came from, or all.
     #[arg(long, value_enum, default_value_t = SplitArg::All)]
     pub split: SplitArg,
-}
-
-/// Loads the model dir and the table, checks the columns, and encodes the rows.
-pub fn prepare(
-    model: &std::path::Path,
-    table: &datasets::Table,
-    dev: &Device,
-) -> Result<(ModelDir, Vec<f32>)> {
-    let m = ModelDir::load(model, dev)?;
-    m.check_columns(table)?;
-    let x = m
-        .preprocessor
-        .transform_table(table)
-        .with_context(|| format!("encoding {} with the model's preprocessing", table.source))?;
-    Ok((m, x))
+    /// Print one JSON object (accuracy, loss, rows, majority rate) instead of a line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
     let dev = Device::Cpu;
-    let m0 = ModelDir::load(&args.model, &dev)?;
+    let m = ModelDir::load(&args.model, &dev)?;
     let target = args
         .target
         .clone()
-        .or_else(|| args.data.as_ref().map(|_| m0.info.target.clone()));
+        .or_else(|| args.data.as_ref().map(|_| m.info.target.clone()));
     let table = super::load_table(
         args.data.as_deref(),
         target.as_deref(),
         args.dataset.as_deref(),
     )?;
-    let (m, x) = prepare(&args.model, &table, &dev)?;
+    let x = m.encode_rows(&table)?;
     let y = m
         .preprocessor
         .encode_labels(&table)
@@ -90,13 +79,25 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         .flat_map(|&r| x[r * f..(r + 1) * f].iter().copied())
         .collect();
     let ys: Vec<usize> = rows.iter().map(|&r| y[r]).collect();
-    let data = Data::from_rows(&xs, &ys, f, &dev)?;
-    let mlp = Mlp::new(m.info.mlp.clone());
-    let (loss, acc) = evaluate(&mlp, &m.params, &data)?;
+    let data = SplitTensors::from_rows(&xs, &ys, f, &dev)?;
+    let (loss, acc) = evaluate(&m.mlp(), &m.params, &data)?;
+    let correct = (acc * data.len() as f64).round() as usize;
+    if args.json {
+        return super::print_json(&serde_json::json!({
+            "model": args.model,
+            "data": table.source,
+            "split": args.split,
+            "rows": data.len(),
+            "correct": correct,
+            "accuracy": acc,
+            "loss": loss,
+            "majority_rate": data.majority_rate(),
+        }));
+    }
     println!(
         "accuracy {:.4} ({} of {} rows, split {:?}), loss {:.4}, majority rate {:.4}",
         acc,
-        (acc * data.len() as f64).round() as usize,
+        correct,
         data.len(),
         args.split,
         loss,

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use candle_core::Device;
 use clap::Args;
 use datasets::preprocess::{split_and_fit, DEFAULT_SEED};
-use hyper_train::{Engine, ModelDir, ModelInfo};
+use hyper_infer::Pipeline;
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
@@ -17,6 +17,8 @@ pub struct GenerateArgs {
     /// Background on the task, in the user's words.
     #[arg(long)]
     pub description: Option<String>,
+    #[command(flatten)]
+    pub backend: super::BackendArgs,
     /// Output directory (model.safetensors, metadata.json, requirement.txt, preprocessor.json, model.json).
     #[arg(long)]
     pub out: PathBuf,
@@ -26,10 +28,9 @@ pub struct GenerateArgs {
     /// Seed of the 60/10/30 split whose training part the preprocessing is fitted on.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
-}
-
-pub fn default_checkpoint() -> PathBuf {
-    datasets::paths::workspace_root().join("checkpoints/tabular/best")
+    /// Print one JSON object (requirement, metadata, heads, stage timings) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
@@ -43,68 +44,85 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     let splits = split_and_fit(&table, args.seed)
         .with_context(|| format!("preprocessing {}", table.source))?;
     let t_data = t.elapsed().as_secs_f64();
-    let ck = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
-    let engine = Engine::load(&ck, &datasets::paths::data_dir().join("minilm"), &dev)
-        .with_context(|| {
-            format!(
-                "loading generator {} (train one with `cargo xtask pretrain tabular`)",
-                ck.display()
-            )
-        })?;
-    let g = engine.generate(
+    let pipeline = match &args.checkpoint {
+        Some(ck) => Pipeline::load(ck, &datasets::paths::minilm_dir(), &dev)
+            .with_context(|| format!("loading generator {}", ck.display()))?,
+        None => Pipeline::load_default(&dev)?,
+    };
+    let g = pipeline.generate(
         &table,
         args.description.as_deref(),
         args.source.dataset.as_deref(),
+        &args.backend.options(),
     )?;
+    let (requirement, metadata, heads, timings) = (
+        g.requirement.clone(),
+        g.metadata.clone(),
+        g.heads.clone(),
+        g.timings.clone(),
+    );
     let t = Instant::now();
-    let dir = ModelDir {
-        params: g.params,
-        metadata: g.metadata.clone(),
-        requirement: g.requirement.clone(),
-        preprocessor: splits.preprocessor,
-        info: ModelInfo {
-            mlp: engine.cfg.model.clone(),
-            dataset: table.name.clone(),
-            columns: table.columns.iter().map(|c| c.name.clone()).collect(),
-            target: table.target.clone(),
-            class_names: table.class_names.clone(),
-            source_task: g.resolution.task.clone(),
-            similarity: g.resolution.similarity,
-            adapted: g.resolution.adapted.clone(),
-            seed: args.seed,
-        },
-    };
-    dir.save(&args.out)?;
+    pipeline
+        .model_dir(g, &table, splits.preprocessor, args.seed)
+        .save(&args.out)?;
     let t_write = t.elapsed().as_secs_f64();
 
-    println!("requirement: {}", g.requirement);
-    println!("metadata: {}", serde_json::to_string(&g.metadata)?);
-    let r = &g.resolution;
-    if r.direct {
-        println!(
-            "heads: seen task `{}` (requirement similarity {:.3})",
-            r.task, r.similarity
-        );
+    let heads_note = if heads.named_by_request {
+        format!(
+            "seen task `{}` (requirement similarity {:.3})",
+            heads.task, heads.similarity
+        )
     } else {
-        println!(
-            "heads: `{}` was not seen in pretraining; using the nearest seen task `{}` by requirement similarity ({:.3}){}",
+        format!(
+            "`{}` was not seen in pretraining; using the nearest seen task `{}` by requirement similarity ({:.3}){}",
             table.name,
-            r.task,
-            r.similarity,
-            if r.adapted.is_empty() {
+            heads.task,
+            heads.similarity,
+            if heads.adapted.is_empty() {
                 String::new()
             } else {
-                format!("; cropped/zero-padded to this table's shape: {}", r.adapted.join(", "))
+                format!("; cropped/zero-padded to this table's shape: {}", heads.adapted.join(", "))
             }
-        );
+        )
+    };
+    if args.json {
+        return super::print_json(&serde_json::json!({
+            "requirement": requirement,
+            "metadata": metadata,
+            "backend": args.backend.backend,
+            "heads": {
+                "task": heads.task,
+                "similarity": heads.similarity,
+                "named_by_request": heads.named_by_request,
+                "adapted": heads.adapted,
+            },
+            "timings": {
+                "load_data": t_data,
+                "load_generator": pipeline.load_secs,
+                "requirement": timings.requirement,
+                "metadata": timings.metadata,
+                "encode": timings.encode,
+                "generate": timings.generate,
+                "write": t_write,
+            },
+            "out": args.out,
+        }));
     }
+    println!("requirement: {requirement}");
+    println!("metadata: {}", serde_json::to_string(&metadata)?);
+    println!("heads: {heads_note}");
     println!("time per stage (s):");
-    println!("  load + preprocess data  {t_data:.4}");
-    println!("  load generator + encoder {:.4}", engine.load_secs);
-    for (stage, s) in &g.timings {
-        println!("  {stage:<24}{s:.4}");
+    for (stage, s) in [
+        ("load + preprocess data", t_data),
+        ("load generator + encoder", pipeline.load_secs),
+        ("requirement", timings.requirement),
+        ("metadata", timings.metadata),
+        ("encode", timings.encode),
+        ("generate", timings.generate),
+        ("write model", t_write),
+    ] {
+        println!("  {stage:<26}{s:.4}");
     }
-    println!("  write model             {t_write:.4}");
     println!("wrote {}", args.out.display());
     Ok(())
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use datasets::Table;
+use hyper_infer::{Backend, BackendOptions};
 
 /// Where the table comes from: the user's CSV or a built-in dataset.
 #[derive(Args, Debug)]
@@ -33,6 +34,44 @@ impl DataArgs {
             self.dataset.as_deref(),
         )
     }
+}
+
+/// Which Requirement/Model Generator backend writes the requirement and metadata.
+#[derive(Args, Debug)]
+pub struct BackendArgs {
+    /// Requirement/Model Generator backend.
+    #[arg(long, value_enum, default_value_t = Backend::Profile)]
+    pub backend: Backend,
+    /// LLM settings [default: configs/llm.toml when present].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// LLM response cache [default: the config's cache_dir, else <data>/cache/llm].
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Always ask the LLM, and store nothing.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
+    /// GGUF file for --backend local [default: <data>/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf].
+    #[arg(long)]
+    pub gguf: Option<PathBuf>,
+}
+
+impl BackendArgs {
+    pub fn options(&self) -> BackendOptions {
+        BackendOptions {
+            backend: self.backend,
+            config: self.config.clone(),
+            cache_dir: self.cache_dir.clone(),
+            no_cache: self.no_cache,
+            gguf: self.gguf.clone(),
+        }
+    }
+}
+
+/// Prints `value` as one pretty JSON object on standard output.
+pub fn print_json(value: &serde_json::Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }
 
 /// Loads `data` (with its `target` column, else the last) or else the built-in `dataset`.

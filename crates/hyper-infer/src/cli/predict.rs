@@ -1,108 +1,111 @@
-//! `hyper-infer predict`: class predictions of a generated model for every row of a CSV.
+//! `hyper-infer predict`: per-class probabilities and the predicted class of a generated
+//! model for every row of a CSV (or a built-in dataset).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use clap::Args;
 use hyper_core::io::atomic_write;
-use hyper_train::ModelDir;
-use target_models::mlp::Mlp;
-use target_models::TargetModel;
+use hyper_infer::eval::predict_proba;
+use hyper_infer::ModelDir;
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
+    /// A directory written by `hyper-infer generate`.
     #[arg(long)]
     pub model: PathBuf,
-    /// CSV with the model's feature columns (the target column may be absent).
-    #[arg(long)]
-    pub data: PathBuf,
+    /// CSV with the model's feature columns (a target column, if present, is ignored);
+    /// `-` reads standard input.
+    #[arg(long, conflicts_with = "dataset", required_unless_present = "dataset")]
+    pub data: Option<PathBuf>,
+    /// A built-in tabular dataset instead of --data.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(datasets::uci::BUILTIN))]
+    pub dataset: Option<String>,
+    /// Where to write the predictions CSV (`row,prediction,confidence,p_<class>...`);
+    /// `-` writes to standard output.
     #[arg(long)]
     pub out: PathBuf,
-}
-
-const DUMMY_TARGET: &str = "__hyper_predict_target__";
-
-/// The CSV with a dummy target column appended, for files without the target. The
-/// loader insists on two classes, so the dummy alternates 0/1 and a lone data row is
-/// repeated; returns the file and the number of real data rows.
-fn with_dummy_target(path: &Path) -> Result<(tempfile::NamedTempFile, usize)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header = lines.next().unwrap_or("");
-    let rows: Vec<&str> = lines.collect();
-    let delim = [',', ';', '\t']
-        .into_iter()
-        .max_by_key(|d| header.matches(*d).count())
-        .unwrap_or(',');
-    let mut tmp = tempfile::NamedTempFile::new()?;
-    writeln!(tmp, "{header}{delim}{DUMMY_TARGET}")?;
-    let padded: Vec<&str> = if rows.len() == 1 {
-        vec![rows[0], rows[0]]
-    } else {
-        rows.clone()
-    };
-    for (i, line) in padded.iter().enumerate() {
-        writeln!(tmp, "{line}{delim}{}", i % 2)?;
-    }
-    tmp.flush()?;
-    Ok((tmp, rows.len()))
+    /// Print one JSON object (rows, predictions, probabilities) on standard output too.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: &PredictArgs) -> Result<()> {
     let dev = Device::Cpu;
-    let m0 = ModelDir::load(&args.model, &dev)?;
-    let text = std::fs::read_to_string(&args.data)
-        .with_context(|| format!("reading {}", args.data.display()))?;
-    let has_target = text.lines().next().is_some_and(|h| {
-        h.split([',', ';', '\t'])
-            .any(|c| c.trim().trim_matches('"') == m0.info.target)
-    });
-    let tmp;
-    let mut keep = usize::MAX;
-    let (path, target) = if has_target {
-        (args.data.clone(), m0.info.target.clone())
-    } else {
-        let (t, n) = with_dummy_target(&args.data)?;
-        tmp = t;
-        keep = n;
-        (tmp.path().to_path_buf(), DUMMY_TARGET.to_string())
+    let m = ModelDir::load(&args.model, &dev)?;
+    let table = match (&args.data, &args.dataset) {
+        (Some(path), _) => {
+            let opts = datasets::user_csv::CsvOptions {
+                target: Some(m.info.target.clone()),
+                ..Default::default()
+            };
+            datasets::user_csv::load_features(path, &opts)
+                .with_context(|| format!("loading {}", path.display()))?
+        }
+        (None, Some(name)) => datasets::uci::load_builtin(name)
+            .with_context(|| format!("loading built-in dataset `{name}`"))?,
+        (None, None) => anyhow::bail!("give --data <file> or --dataset <name>"),
     };
-    let opts = datasets::user_csv::CsvOptions {
-        target: Some(target),
-        ..Default::default()
-    };
-    let mut table = datasets::user_csv::load_csv(&path, &opts)
-        .with_context(|| format!("loading {}", args.data.display()))?;
-    table.source = args.data.display().to_string();
-    let (m, x) = super::eval::prepare(&args.model, &table, &dev)?;
+    let x = m.encode_rows(&table)?;
     let f = m.info.columns.len();
-    let n = x.len() / f.max(1);
-    let logits = Mlp::new(m.info.mlp.clone()).forward(
-        &m.params,
-        &Tensor::from_vec(x, (n, f), &dev)?,
-        false,
-    )?;
-    let probs = candle_nn::ops::softmax(&logits, candle_core::D::Minus1)?.to_vec2::<f32>()?;
-    let mut out = String::from("row,prediction,confidence\n");
-    let n = n.min(keep);
-    for (i, p) in probs.iter().take(n).enumerate() {
+    let probs = predict_proba(&m.mlp(), &m.params, &x, f, &dev)?;
+    let names = &m.info.class_names;
+    let mut out = String::from("row,prediction,confidence");
+    for c in names {
+        out.push(',');
+        out.push_str(&csv_field(&format!("p_{c}")));
+    }
+    out.push('\n');
+    let mut predictions = Vec::with_capacity(probs.len());
+    for (i, p) in probs.iter().enumerate() {
         let (k, c) = p
             .iter()
             .enumerate()
             .fold((0, f32::MIN), |a, (j, &v)| if v > a.1 { (j, v) } else { a });
-        let name = m
-            .info
-            .class_names
-            .get(k)
-            .cloned()
-            .unwrap_or_else(|| k.to_string());
-        out.push_str(&format!("{i},{},{c:.4}\n", csv_field(&name)));
+        let name = &names[k];
+        out.push_str(&format!("{i},{},{c:.4}", csv_field(name)));
+        for v in p {
+            out.push_str(&format!(",{v:.6}"));
+        }
+        out.push('\n');
+        predictions.push(name.clone());
     }
-    atomic_write(&args.out, out.as_bytes())?;
-    println!("wrote {} predictions to {}", n, args.out.display());
+    if args.out.as_os_str() == "-" {
+        std::io::stdout()
+            .write_all(out.as_bytes())
+            .context("writing predictions to standard output")?;
+    } else {
+        if let Ok(meta) = std::fs::symlink_metadata(&args.out) {
+            anyhow::ensure!(
+                meta.file_type().is_file(),
+                "{} exists and is not a regular file (a link, a pipe, a device or a directory): refusing to replace it; give another --out, or `-` for standard output",
+                args.out.display()
+            );
+        }
+        atomic_write(&args.out, out.as_bytes())?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "model": args.model,
+                "data": table.source,
+                "rows": probs.len(),
+                "class_names": names,
+                "predictions": predictions,
+                "probabilities": probs,
+                "out": args.out,
+            }))?
+        );
+    } else if args.out.as_os_str() != "-" {
+        println!(
+            "wrote {} predictions to {}",
+            probs.len(),
+            args.out.display()
+        );
+    }
     Ok(())
 }
 

@@ -1,0 +1,315 @@
+//! A generated model on disk (format documented in this crate's README): written as a
+//! unit by `generate`, read and validated by `eval` and `predict`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context};
+use candle_core::Device;
+use datasets::preprocess::Preprocessor;
+use datasets::Table;
+use hyper_core::io::atomic_write;
+use hyper_core::{Metadata, ParamMap};
+use serde::{Deserialize, Serialize};
+use target_models::mlp::{Mlp, MlpConfig};
+use target_models::TargetModel;
+
+/// `model.safetensors` `__metadata__` key holding the target architecture (JSON), so the
+/// weights file alone says how to rebuild the model.
+pub const ARCH_METADATA_KEY: &str = "hyper.architecture";
+
+/// What `eval`/`predict` need besides the weights: the target architecture and the
+/// exact input columns the model was generated for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub mlp: MlpConfig,
+    pub dataset: String,
+    pub columns: Vec<String>,
+    pub target: String,
+    pub class_names: Vec<String>,
+    /// Seen task whose heads produced the task-dependent tensors.
+    pub source_task: String,
+    pub similarity: f32,
+    pub adapted: Vec<String>,
+    /// Seed of the 60/10/30 split the preprocessing was fitted on (for `eval --split`).
+    pub seed: u64,
+}
+
+/// The architecture record stored in `model.safetensors`' `__metadata__`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightsArchitecture {
+    /// `mlp`: `mlp.{i}.weight` `[out, in]`, `mlp.{i}.bias` `[out]` (PyTorch `nn.Linear`),
+    /// `activation` between layers, softmax over the last layer's outputs.
+    pub target: String,
+    pub in_dim: usize,
+    pub out_dim: usize,
+    pub hidden: Vec<usize>,
+    pub activation: target_models::mlp::Activation,
+    pub class_names: Vec<String>,
+}
+
+/// A generated model: `model.safetensors`, `metadata.json`, `requirement.txt`,
+/// `preprocessor.json`, `model.json`.
+pub struct ModelDir {
+    pub params: ParamMap,
+    pub metadata: Metadata,
+    pub requirement: String,
+    pub preprocessor: Preprocessor,
+    pub info: ModelInfo,
+}
+
+const FILES: [&str; 5] = [
+    "model.safetensors",
+    "metadata.json",
+    "requirement.txt",
+    "preprocessor.json",
+    "model.json",
+];
+
+impl ModelDir {
+    pub fn mlp(&self) -> Mlp {
+        Mlp::new(self.info.mlp.clone())
+    }
+
+    fn weights_architecture(&self) -> WeightsArchitecture {
+        WeightsArchitecture {
+            target: "mlp".into(),
+            in_dim: self.metadata.in_dim.unwrap_or(self.info.columns.len()),
+            out_dim: self.metadata.out_dim,
+            hidden: self.info.mlp.hidden.clone(),
+            activation: self.info.mlp.activation,
+            class_names: self.info.class_names.clone(),
+        }
+    }
+
+    /// Writes the directory as a unit: every file goes into a staging directory beside
+    /// `dir`, which then replaces `dir` by rename, so a reader never sees the weights of
+    /// one run beside the preprocessing of another.
+    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        self.validate()
+            .context("refusing to write an inconsistent model")?;
+        if dir.exists() && !dir.is_dir() {
+            bail!("{} exists and is not a directory", dir.display());
+        }
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+        let name = dir
+            .file_name()
+            .ok_or_else(|| anyhow!("{}: not a directory name", dir.display()))?
+            .to_string_lossy()
+            .into_owned();
+        let stage = tempfile::Builder::new()
+            .prefix(&format!(".{name}.staging-"))
+            .tempdir_in(&parent)
+            .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
+        let arch = serde_json::to_string(&self.weights_architecture())?;
+        let bytes = safetensors::serialize(
+            self.params.iter().map(|(k, t)| (k.as_str(), t)),
+            Some(HashMap::from([(ARCH_METADATA_KEY.to_string(), arch)])),
+        )?;
+        let s = stage.path();
+        atomic_write(&s.join("model.safetensors"), &bytes)?;
+        atomic_write(&s.join("metadata.json"), pretty(&self.metadata)?.as_bytes())?;
+        atomic_write(
+            &s.join("requirement.txt"),
+            format!("{}\n", self.requirement).as_bytes(),
+        )?;
+        atomic_write(
+            &s.join("preprocessor.json"),
+            pretty(&self.preprocessor)?.as_bytes(),
+        )?;
+        atomic_write(&s.join("model.json"), pretty(&self.info)?.as_bytes())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(s, std::fs::Permissions::from_mode(0o755))?;
+        }
+        let stage = stage.keep();
+        // Move any previous model aside, put the new one in place, then drop the old.
+        let old = if dir.exists() {
+            let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+            std::fs::rename(dir, &old)
+                .with_context(|| format!("moving the previous {} aside", dir.display()))?;
+            Some(old)
+        } else {
+            None
+        };
+        std::fs::rename(&stage, dir)
+            .with_context(|| format!("moving the new model into {}", dir.display()))?;
+        if let Some(old) = old {
+            std::fs::remove_dir_all(&old)
+                .with_context(|| format!("removing the previous model {}", old.display()))?;
+        }
+        Ok(())
+    }
+
+    pub fn load(dir: &Path, dev: &Device) -> anyhow::Result<Self> {
+        if !dir.is_dir() {
+            bail!(
+                "{} is not a model directory (write one with `hyper-infer generate --out {}`)",
+                dir.display(),
+                dir.display()
+            );
+        }
+        for f in FILES {
+            if !dir.join(f).is_file() {
+                bail!(
+                    "{}: `{f}` is missing (is {} a `hyper-infer generate` output?)",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+        }
+        let read = |n: &str| -> anyhow::Result<String> {
+            let p = dir.join(n);
+            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))
+        };
+        fn parse<T: serde::de::DeserializeOwned>(
+            dir: &Path,
+            n: &str,
+            text: &str,
+        ) -> anyhow::Result<T> {
+            serde_json::from_str(text).with_context(|| format!("parsing {}", dir.join(n).display()))
+        }
+        let metadata: Metadata = parse(dir, "metadata.json", &read("metadata.json")?)?;
+        let info: ModelInfo = parse(dir, "model.json", &read("model.json")?)?;
+        let preprocessor: Preprocessor =
+            parse(dir, "preprocessor.json", &read("preprocessor.json")?)?;
+        let requirement = read("requirement.txt")?.trim().to_string();
+        let wp = dir.join("model.safetensors");
+        let bytes = std::fs::read(&wp).with_context(|| format!("reading {}", wp.display()))?;
+        let tensors = candle_core::safetensors::load_buffer(&bytes, dev)
+            .map_err(|e| anyhow!("{}: not a valid safetensors file: {e}", wp.display()))?;
+        let mlp = Mlp::new(info.mlp.clone());
+        let mut params = ParamMap::new();
+        for s in mlp.param_spec(&metadata) {
+            let t = tensors
+                .get(&s.name)
+                .ok_or_else(|| anyhow!("{}: tensor `{}` missing", wp.display(), s.name))?;
+            if t.dims() != s.shape.as_slice() {
+                bail!(
+                    "{}: tensor `{}` has shape {:?}, metadata implies {:?}",
+                    wp.display(),
+                    s.name,
+                    t.dims(),
+                    s.shape
+                );
+            }
+            params.insert(s.name, t.clone());
+        }
+        let m = Self {
+            params,
+            metadata,
+            requirement,
+            preprocessor,
+            info,
+        };
+        m.validate()
+            .with_context(|| format!("{} is inconsistent", dir.display()))?;
+        Ok(m)
+    }
+
+    /// Cross-file consistency: column and class lists agree between `model.json`,
+    /// `preprocessor.json` and the output width; the preprocessing has one statistic
+    /// per column; every weight is finite.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let p = &self.preprocessor;
+        let nc = p.columns.len();
+        for (what, len) in [
+            ("fill", p.fill.len()),
+            ("min", p.min.len()),
+            ("max", p.max.len()),
+        ] {
+            if len != nc {
+                bail!("preprocessor.json: `{what}` has {len} values for {nc} columns");
+            }
+        }
+        let pcols: Vec<&str> = p.columns.iter().map(|c| c.name.as_str()).collect();
+        if pcols
+            != self
+                .info
+                .columns
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+        {
+            bail!(
+                "model.json columns [{}] differ from preprocessor.json columns [{}]",
+                self.info.columns.join(", "),
+                pcols.join(", ")
+            );
+        }
+        if p.class_names != self.info.class_names {
+            bail!(
+                "model.json class names [{}] differ from preprocessor.json class names [{}]",
+                self.info.class_names.join(", "),
+                p.class_names.join(", ")
+            );
+        }
+        if self.info.class_names.len() != self.metadata.out_dim {
+            bail!(
+                "{} class names for {} outputs (metadata.json out_dim)",
+                self.info.class_names.len(),
+                self.metadata.out_dim
+            );
+        }
+        if self.metadata.in_dim != Some(nc) {
+            bail!(
+                "metadata.json in_dim {:?} differs from the {nc} preprocessed columns",
+                self.metadata.in_dim
+            );
+        }
+        for (name, t) in self.params.iter() {
+            let v = t.flatten_all()?.to_vec1::<f32>()?;
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                bail!("model.safetensors: tensor `{name}` has a non-finite value {} at flat index {i}", v[i]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Errors naming missing/extra columns when `table` differs from the
+    /// columns the model was generated for.
+    pub fn check_columns(&self, table: &Table) -> anyhow::Result<()> {
+        let have: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+        let missing: Vec<&str> = self
+            .info
+            .columns
+            .iter()
+            .filter(|c| !have.contains(c))
+            .map(String::as_str)
+            .collect();
+        let extra: Vec<&str> = have
+            .iter()
+            .filter(|c| !self.info.columns.contains(c))
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() && extra.is_empty() {
+            // Same set; the preprocessor matches columns by name, so order is free.
+            return Ok(());
+        }
+        bail!(
+            "{}: column set differs from the one the model was generated for; missing: [{}], unexpected: [{}] (target `{}`)",
+            table.source,
+            missing.join(", "),
+            extra.join(", "),
+            self.info.target
+        );
+    }
+
+    /// The table's rows encoded with the model's preprocessing (columns checked first).
+    pub fn encode_rows(&self, table: &Table) -> anyhow::Result<Vec<f32>> {
+        self.check_columns(table)?;
+        self.preprocessor
+            .transform_table(table)
+            .with_context(|| format!("encoding {} with the model's preprocessing", table.source))
+    }
+}
+
+fn pretty<T: Serialize>(v: &T) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(v)?)
+}
