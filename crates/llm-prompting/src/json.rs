@@ -197,13 +197,7 @@ mod tests {
         r#"{"task":"tabular_cls","in_dim":4,"out_dim":3,"scale":"small","arch":"mlp_small"}"#;
 
     fn iris() -> Metadata {
-        Metadata {
-            task: "tabular_cls".into(),
-            in_dim: Some(4),
-            out_dim: 3,
-            scale: "small".into(),
-            arch: "mlp_small".into(),
-        }
+        test_support::tabular_meta(4, 3)
     }
 
     #[test]

@@ -8,12 +8,7 @@ use llm_prompting::local::{LocalConfig, LocalLlm, StopReason, WeightFormat};
 use llm_prompting::{ChatBackend, ChatMessage};
 
 fn load(cfg: LocalConfig) -> LocalLlm {
-    let p = LocalLlm::default_path();
-    assert!(
-        p.is_file(),
-        "{} missing: run `cargo xtask fetch`",
-        p.display()
-    );
+    let p = test_support::fetched(LocalLlm::default_path());
     LocalLlm::load(&p, cfg).expect("load SmolLM2")
 }
 

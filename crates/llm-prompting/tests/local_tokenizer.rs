@@ -6,13 +6,7 @@ use candle_core::quantized::gguf_file::Content;
 use llm_prompting::local::{GgufTokenizer, LocalLlm};
 
 fn gguf() -> PathBuf {
-    let p = LocalLlm::default_path();
-    assert!(
-        p.is_file(),
-        "{} missing: run `cargo xtask fetch`",
-        p.display()
-    );
-    p
+    test_support::fetched(LocalLlm::default_path())
 }
 
 fn tok() -> GgufTokenizer {

@@ -1,134 +1,15 @@
 //! The OpenAI-compatible backend against a real HTTP/1.1 server on 127.0.0.1 that plays a
-//! script of canned answers and records what it was sent.
+//! script of canned answers and records what it was sent (`test_support::openai`).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use llm_prompting::{
     ChatBackend, ChatMessage, LlmGenerator, ModelGenerator, OpenAiBackend, OpenAiConfig, Prompts,
     RequirementGenerator, TaskInput,
 };
-use serde_json::{json, Value};
-
-/// One scripted answer: wait, then send `status` with `body` (and extra headers).
-struct Step {
-    delay: Duration,
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: String,
-}
-
-fn reply(status: u16, body: impl Into<String>) -> Step {
-    Step {
-        delay: Duration::ZERO,
-        status,
-        headers: Vec::new(),
-        body: body.into(),
-    }
-}
-
-fn chat(content: &str) -> Step {
-    reply(
-        200,
-        json!({"id": "x", "object": "chat.completion",
-               "choices": [{"index": 0, "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": content}}]})
-        .to_string(),
-    )
-}
-
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    auth: String,
-    body: Value,
-}
-
-struct Server {
-    base_url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Server {
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-fn read_request(stream: &mut TcpStream) -> Option<Seen> {
-    let mut r = BufReader::new(stream);
-    let mut line = String::new();
-    r.read_line(&mut line).ok()?;
-    let path = line.split_whitespace().nth(1)?.to_string();
-    let (mut len, mut auth) = (0usize, String::new());
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h).ok()? == 0 {
-            return None;
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        match k.trim().to_ascii_lowercase().as_str() {
-            "content-length" => len = v.trim().parse().ok()?,
-            "authorization" => auth = v.trim().to_string(),
-            _ => {}
-        }
-    }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).ok()?;
-    Some(Seen {
-        path,
-        auth,
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-    })
-}
-
-/// Serves `steps` in order, one connection each (answers close the connection).
-fn serve(steps: Vec<Step>) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    thread::spawn(move || {
-        for step in steps {
-            let Ok((mut stream, _)) = listener.accept() else {
-                return;
-            };
-            if let Some(req) = read_request(&mut stream) {
-                log.lock().unwrap().push(req);
-            }
-            thread::sleep(step.delay);
-            let reason = match step.status {
-                200 => "OK",
-                401 => "Unauthorized",
-                404 => "Not Found",
-                429 => "Too Many Requests",
-                500 => "Internal Server Error",
-                _ => "Status",
-            };
-            let mut head = format!(
-                "HTTP/1.1 {} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-                step.status,
-                step.body.len()
-            );
-            for (k, v) in &step.headers {
-                head.push_str(&format!("{k}: {v}\r\n"));
-            }
-            head.push_str("\r\n");
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(step.body.as_bytes());
-            let _ = stream.flush();
-        }
-    });
-    Server { base_url, seen }
-}
+use serde_json::json;
+use test_support::openai::{chat, reply, serve, Server, Step};
 
 fn config(server: &Server) -> OpenAiConfig {
     OpenAiConfig {
@@ -148,7 +29,7 @@ fn backend(server: &Server) -> OpenAiBackend {
 }
 
 fn iris_input() -> TaskInput {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_iris.csv");
+    let path = test_support::fixtures::tiny_iris_csv();
     let table = datasets::user_csv::load_csv(&path, &Default::default()).unwrap();
     TaskInput::from_table(&table, Some("Flower measurements.")).unwrap()
 }

@@ -1,7 +1,8 @@
 //! `local` backend: SmolLM2-135M-Instruct (GGUF Q4_1, llama architecture) on CPU through
-//! candle's quantized llama, with the tokenizer rebuilt from the GGUF itself
+//! our llama decoder ([`llama`]), with the tokenizer rebuilt from the GGUF itself
 //! (DESIGN.md §5-§6). No network, no Python.
 
+pub mod llama;
 pub mod tokenizer;
 
 use std::path::{Path, PathBuf};
@@ -12,11 +13,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
-use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{ChatBackend, ChatMessage};
+use llama::{apply_repeat_penalty, Llama, Sampler, MAX_SEQ_LEN};
 pub use tokenizer::GgufTokenizer;
 
 /// File name of the GGUF under `<data>/smollm2/` (fetched by `cargo xtask fetch`).
@@ -102,7 +102,7 @@ mod secs_f64 {
 }
 
 /// Rewrites the tensors of `ct` in `dtype` into an in-memory buffer and returns the
-/// content describing it, for `ModelWeights::from_gguf` to load from. 1-D tensors (norms)
+/// content describing it, for [`Llama::from_gguf`] to load from. 1-D tensors (norms)
 /// and tensors whose rows do not fit `dtype`'s blocks stay f32.
 fn convert_all<R: std::io::Read + std::io::Seek>(
     ct: Content,
@@ -194,7 +194,7 @@ impl Generation {
 
 /// The model and the tokens whose keys/values its internal cache holds.
 struct Session {
-    model: ModelWeights,
+    model: Llama,
     cached: Vec<u32>,
 }
 
@@ -286,11 +286,11 @@ impl LocalLlm {
             )
         };
         let model = match cfg.weights {
-            WeightFormat::Native => ModelWeights::from_gguf(ct, &mut file, &device),
+            WeightFormat::Native => Llama::from_gguf(&ct, &mut file, &device),
             WeightFormat::F32 => convert_all(ct, &mut file, GgmlDType::F32, &device)
-                .and_then(|(ct, mut data)| ModelWeights::from_gguf(ct, &mut data, &device)),
+                .and_then(|(ct, mut data)| Llama::from_gguf(&ct, &mut data, &device)),
             WeightFormat::Q8_0 => convert_all(ct, &mut file, GgmlDType::Q8_0, &device)
-                .and_then(|(ct, mut data)| ModelWeights::from_gguf(ct, &mut data, &device)),
+                .and_then(|(ct, mut data)| Llama::from_gguf(&ct, &mut data, &device)),
         }
         .map_err(corrupt)?;
         tracing::info!(
@@ -371,14 +371,7 @@ impl LocalLlm {
                 prompt.len()
             );
         }
-        let sampling = if self.cfg.temperature > 0.0 {
-            Sampling::All {
-                temperature: self.cfg.temperature,
-            }
-        } else {
-            Sampling::ArgMax
-        };
-        let mut sampler = LogitsProcessor::from_sampling(self.cfg.seed, sampling);
+        let mut sampler = Sampler::new(self.cfg.temperature, self.cfg.seed);
         // A panic in an earlier call cannot leave bad state behind: `cached` is cleared
         // before the model runs and only set once a forward pass has succeeded.
         let mut session = self.model.lock().unwrap_or_else(|p| p.into_inner());
@@ -414,11 +407,7 @@ impl LocalLlm {
             }
             let logits = if self.cfg.repeat_penalty != 1.0 {
                 let start = all.len().saturating_sub(self.cfg.repeat_last_n);
-                candle_transformers::utils::apply_repeat_penalty(
-                    &logits,
-                    self.cfg.repeat_penalty,
-                    &all[start..],
-                )?
+                apply_repeat_penalty(&logits, self.cfg.repeat_penalty, &all[start..])?
             } else {
                 logits
             };
