@@ -4,8 +4,6 @@
 //!
 //! `cargo bench -p benches --bench forward -- --warm-up-time 1 --measurement-time 5`
 
-use std::path::PathBuf;
-
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -13,15 +11,9 @@ use target_models::bert::BertModel;
 use target_models::lora::{init_params, LoraConfig};
 use target_models::resnet::{ResNet, ResNetConfig};
 
-fn data_dir() -> PathBuf {
-    std::env::var_os("HYPER_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data"))
-}
-
 fn bert(c: &mut Criterion) {
     let dev = Device::Cpu;
-    let dir = data_dir().join("minilm");
+    let dir = datasets::paths::minilm_dir();
     let model = match BertModel::load(&dir, LoraConfig::bert_default(), &dev) {
         Ok(m) => m,
         Err(e) => {

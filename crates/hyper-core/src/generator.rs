@@ -569,20 +569,8 @@ mod tests {
                     loss = (loss + v.sqr().unwrap().sum_all().unwrap()).unwrap();
                 }
             }
-            let grads = loss.backward().unwrap();
-            for (name, v) in g.trainable_vars() {
-                let gr = grads
-                    .get(&v)
-                    .unwrap_or_else(|| panic!("no grad for {name} (sn={sn})"));
-                let n = gr
-                    .abs()
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
-                assert!(n > 0.0, "zero grad for {name} (sn={sn})");
-            }
+            test_support::assert_all_grads_nonzero(&format!("sn={sn}"), &loss, &g.trainable_vars())
+                .unwrap();
         }
     }
 

@@ -85,11 +85,8 @@ mod tests {
 
     fn meta(arch: &str) -> Metadata {
         Metadata {
-            task: "tabular_cls".into(),
-            in_dim: Some(4),
-            out_dim: 3,
-            scale: "small".into(),
             arch: arch.into(),
+            ..test_support::tabular_meta(4, 3)
         }
     }
 

@@ -1,7 +1,8 @@
 //! `hyper-infer describe` end to end: the real binary on built-in and user data.
 
-use std::path::Path;
 use std::process::Command;
+
+use test_support::openai::{chat, serve};
 
 fn describe(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_hyper-infer"))
@@ -96,8 +97,7 @@ fn bad_inputs_are_clear_errors() {
     let (ok, _, err) = describe(&[]);
     assert!(!ok && err.contains("--data"), "{err}");
 
-    let data =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../llm-prompting/tests/fixtures/tiny_iris.csv");
+    let data = test_support::fixtures::tiny_iris_csv();
     let (ok, _, err) = describe(&["--data", data.to_str().unwrap(), "--target", "colour"]);
     assert!(!ok && err.contains("colour"), "{err}");
 }
@@ -125,46 +125,13 @@ fn openai_without_key_fails_cleanly() {
     );
 }
 
-/// A one-shot OpenAI-compatible server: answers each of `replies` on its own connection.
-fn fake_openai(replies: Vec<String>) -> String {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for content in replies {
-            let Ok((mut stream, _)) = listener.accept() else {
-                return;
-            };
-            let mut r = BufReader::new(&mut stream);
-            let mut len = 0usize;
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-                    break;
-                }
-                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0u8; len];
-            let _ = r.read_exact(&mut body);
-            let body = serde_json::json!({"choices": [{"message": {"role": "assistant", "content": content}}]}).to_string();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    url
-}
-
 #[test]
 fn openai_backend_end_to_end_then_cached() {
-    let url = fake_openai(vec![
-        "This is a task of 3-class, 4-feature and small-scaled tabular classification over petal and sepal sizes.".into(),
-        "```json\n{\"task\": \"tabular_cls\", \"in_dim\": 4, \"out_dim\": 3, \"scale\": \"small\", \"arch\": \"mlp_small\"}\n```".into(),
+    let server = serve(vec![
+        chat("This is a task of 3-class, 4-feature and small-scaled tabular classification over petal and sepal sizes."),
+        chat("```json\n{\"task\": \"tabular_cls\", \"in_dim\": 4, \"out_dim\": 3, \"scale\": \"small\", \"arch\": \"mlp_small\"}\n```"),
     ]);
+    let url = server.base_url.clone();
     let cache = tempfile::tempdir().unwrap();
     let run = |url: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_hyper-infer"))
@@ -196,6 +163,7 @@ fn openai_backend_end_to_end_then_cached() {
     );
     assert!(first.contains(r#"Metadata: {"task":"tabular_cls","in_dim":4,"out_dim":3,"scale":"small","arch":"mlp_small"}"#), "{first}");
     assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 2);
+    assert_eq!(server.seen().len(), 2);
     // The server has answered its two replies and is gone: only the cache can answer now.
     assert_eq!(run(&url), first);
 }

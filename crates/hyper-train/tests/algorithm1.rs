@@ -9,6 +9,7 @@ use hyper_train::{MetaTrainer, TabularConfig, TabularTask};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use target_models::mlp::{Activation, MlpConfig};
 use target_models::TargetModel;
+use test_support::{max_abs_diff, max_abs_diff_slices};
 
 fn synthetic(name: &str, n: usize, f: usize, k: usize, seed: u64) -> TabularTask {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -24,13 +25,7 @@ fn synthetic(name: &str, n: usize, f: usize, k: usize, seed: u64) -> TabularTask
     let d = SplitTensors::from_rows(&x, &y, f, &dev).unwrap();
     TabularTask {
         name: name.into(),
-        meta: hyper_core::Metadata {
-            task: "tabular_cls".into(),
-            in_dim: Some(f),
-            out_dim: k,
-            scale: "small".into(),
-            arch: "mlp_small".into(),
-        },
+        meta: test_support::tabular_meta(f, k),
         requirements: vec![format!("{name} one"), format!("{name} two")],
         n_local_updates: 1,
         train: d.clone(),
@@ -151,15 +146,7 @@ fn fit_learns_and_interrupted_run_resumes_at_saved_step() {
     let a = t.gen.generate_for_task(&emb, "b", false).unwrap();
     let b = r.gen.generate_for_task(&emb, "b", false).unwrap();
     for (k, x) in a.iter() {
-        let d = (x - b.get(k).unwrap())
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert_eq!(d, 0.0, "{k}");
+        assert_eq!(max_abs_diff(x, b.get(k).unwrap()), 0.0, "{k}");
     }
     assert_eq!(r.gen_opt.state.len(), t.gen_opt.state.len());
     r.fit(dir.path(), None, false).unwrap();
@@ -200,7 +187,7 @@ fn non_finite_loss_names_task_epoch_and_step() {
 }
 
 /// Every var in `gen_opt` whose name does not contain `skip` has a finite, non-zero
-/// gradient.
+/// gradient (the failure names every var that lacks one).
 fn assert_every_var_has_a_gradient(
     t: &MetaTrainer,
     grads: &[Option<Tensor>],
@@ -208,25 +195,14 @@ fn assert_every_var_has_a_gradient(
     what: &str,
 ) {
     assert_eq!(grads.len(), t.gen_opt.vars().len());
-    for ((name, _), g) in t.gen_opt.vars().iter().zip(grads) {
-        if skip.is_some_and(|s| name.contains(s)) {
-            continue;
-        }
-        let g = g
-            .as_ref()
-            .unwrap_or_else(|| panic!("{what}: no gradient reaches `{name}`"));
-        let n = g
-            .sqr()
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert!(
-            n > 0.0 && n.is_finite(),
-            "{what}: gradient of `{name}` is {n}"
-        );
-    }
+    let checked = t
+        .gen_opt
+        .vars()
+        .iter()
+        .zip(grads)
+        .filter(|((name, _), _)| !skip.is_some_and(|s| name.contains(s)))
+        .map(|((name, _), g)| (name.as_str(), g.as_ref()));
+    test_support::assert_grads_nonzero(what, checked);
 }
 
 /// Through the whole Algorithm-1 path (δ surrogate and direct), every generator tensor
@@ -255,7 +231,7 @@ fn every_generator_tensor_gets_a_gradient_through_algorithm1() {
 fn trainable_encoder_gets_gradients_and_round_trips() {
     use hyper_train::encoder::TrainableEncoder;
     let dev = Device::Cpu;
-    let minilm = datasets::paths::minilm_dir();
+    let minilm = test_support::minilm_dir();
     let stock = target_models::TextEncoder::load(&minilm, &dev).unwrap();
     let mut cfg = tiny_cfg(MetaGrad::Delta, 1);
     cfg.architecture.generator.embed_dim = stock.dim;
@@ -280,8 +256,7 @@ fn trainable_encoder_gets_gradients_and_round_trips() {
     assert!(t.encoder_trainable());
     assert_eq!(t.gen_opt.vars().len(), t.gen.trainable_vars().len() + n_enc);
     // The eval-mode trainable encoder reproduces the stock (fused) one.
-    let d = (&t.embs[0][0] - &embs[0][0]).unwrap().abs().unwrap();
-    assert!(d.max_all().unwrap().to_scalar::<f32>().unwrap() < 1e-4);
+    assert!(max_abs_diff(&t.embs[0][0], &embs[0][0]) < 1e-4);
     let idx: Vec<u32> = (0..16).collect();
     let (xb, yb) = t.tasks[0].train.batch(&idx).unwrap();
     for mg in [MetaGrad::Delta, MetaGrad::Direct] {
@@ -324,18 +299,12 @@ fn trainable_encoder_gets_gradients_and_round_trips() {
     let served = engine.encoder().embed_one(&req).unwrap();
     let tuned = t.embs[0][0].to_vec1::<f32>().unwrap();
     let orig = stock.embed_one(&req).unwrap();
-    let diff = |a: &[f32], b: &[f32]| {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max)
-    };
     assert!(
-        diff(&served, &tuned) < 1e-4,
+        max_abs_diff_slices(&served, &tuned) < 1e-4,
         "engine must serve the tuned encoder"
     );
     assert!(
-        diff(&served, &orig) > 1e-6,
+        max_abs_diff_slices(&served, &orig) > 1e-6,
         "tuned encoder should differ from stock"
     );
 }
@@ -363,7 +332,7 @@ fn encoder_flag_and_checkpoint_must_agree() {
         text.replace("train_encoder = false", "train_encoder = true"),
     )
     .unwrap();
-    let minilm = datasets::paths::minilm_dir();
+    let minilm = test_support::minilm_dir();
     let e = Pipeline::load(&dir.path().join("best"), &minilm, &Device::Cpu)
         .err()
         .expect("must fail")

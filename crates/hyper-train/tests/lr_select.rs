@@ -29,13 +29,7 @@ fn lr_is_picked_by_validation_accuracy() {
         activation: Activation::Relu,
         dropout: 0.0,
     });
-    let meta = hyper_core::Metadata {
-        task: "tabular_cls".into(),
-        in_dim: Some(2),
-        out_dim: 2,
-        scale: "small".into(),
-        arch: "mlp_small".into(),
-    };
+    let meta = test_support::tabular_meta(2, 2);
     let init = mlp
         .init_params(&meta, &mut StdRng::seed_from_u64(3), &dev)
         .unwrap();

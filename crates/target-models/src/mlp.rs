@@ -202,16 +202,7 @@ impl TargetModel for Mlp {
 mod tests {
     use super::*;
     use rand::SeedableRng;
-
-    fn meta(i: usize, o: usize) -> Metadata {
-        Metadata {
-            task: "tabular_cls".into(),
-            in_dim: Some(i),
-            out_dim: o,
-            scale: "small".into(),
-            arch: "mlp_small".into(),
-        }
-    }
+    use test_support::tabular_meta as meta;
 
     #[test]
     fn paper_mlp_specs_and_forward() {

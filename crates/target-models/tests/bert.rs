@@ -10,6 +10,7 @@ use hyper_core::{Metadata, ParamMap};
 use target_models::bert::{mask_from_ids, mean_pool, Activation, BertConfig, BertModel, Flavor};
 use target_models::lora::{init_params, LoraConfig, TargetModules};
 use target_models::TargetModel;
+use test_support::{assert_all_grads_nonzero, max_abs_diff, minilm_dir};
 
 const SENTENCES: [&str; 3] = [
     "A man is eating food.",
@@ -18,7 +19,7 @@ const SENTENCES: [&str; 3] = [
 ];
 
 fn tokenize(texts: &[&str]) -> (Tensor, Tensor, Tensor) {
-    let path = data_dir().join("minilm/tokenizer.json");
+    let path = minilm_dir().join("tokenizer.json");
     let mut tok = tokenizers::Tokenizer::from_file(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask fetch`)", path.display()));
     tok.with_padding(Some(tokenizers::PaddingParams {
@@ -43,7 +44,7 @@ fn tokenize(texts: &[&str]) -> (Tensor, Tensor, Tensor) {
 }
 
 fn minilm_vb() -> VarBuilder<'static> {
-    let w = data_dir().join("minilm/model.safetensors");
+    let w = minilm_dir().join("model.safetensors");
     unsafe { VarBuilder::from_mmaped_safetensors(&[w], DType::F32, &Device::Cpu).unwrap() }
 }
 
@@ -68,7 +69,7 @@ fn cosine(a: &Tensor, b: &Tensor) -> f32 {
 
 #[test]
 fn minilm_matches_candle_transformers() -> Result<()> {
-    let dir = data_dir().join("minilm");
+    let dir = minilm_dir();
     let ours = BertModel::load(&dir, LoraConfig::none(), &Device::Cpu).unwrap();
     assert_eq!(ours.config().flavor, Flavor::Bert);
     assert_eq!(ours.config().hidden_size, 384);
@@ -114,8 +115,7 @@ fn minilm_matches_candle_transformers() -> Result<()> {
 
 #[test]
 fn minilm_padding_does_not_change_cls() -> Result<()> {
-    let model =
-        BertModel::load(&data_dir().join("minilm"), LoraConfig::none(), &Device::Cpu).unwrap();
+    let model = BertModel::load(&minilm_dir(), LoraConfig::none(), &Device::Cpu).unwrap();
     let empty = ParamMap::new();
     let (ids1, m1, _) = tokenize(&SENTENCES[..1]);
     let (ids3, m3, _) = tokenize(&SENTENCES);
@@ -349,7 +349,7 @@ fn lora_training_reaches_every_factor_and_the_head() -> Result<()> {
             }
         }
         let logits = model.classify(&params, &random_ids(3, 8, 50), None, true)?;
-        assert_all_grads_nonzero(&loss_of(&logits)?, &vars)?;
+        assert_all_grads_nonzero(&format!("{flavor:?}"), &loss_of(&logits)?, &vars)?;
     }
     Ok(())
 }
@@ -381,7 +381,7 @@ fn full_finetuning_reaches_every_weight() -> Result<()> {
         let logits = model.classify(&params, &ids, None, true)?;
         // The encoder term reaches token-type row 1, the head term the classifier.
         let loss = (loss_of(&logits)? + hidden.mean_all()?)?;
-        assert_all_grads_nonzero(&loss, &vars)?;
+        assert_all_grads_nonzero(&format!("{flavor:?}"), &loss, &vars)?;
     }
     Ok(())
 }

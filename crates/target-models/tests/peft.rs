@@ -13,6 +13,7 @@ use target_models::bert::{mask_from_ids, BertConfig, BertModel, Flavor};
 use target_models::lora::{init_params, LoraConfig};
 use target_models::peft::{export_adapter, import_adapter};
 use target_models::resnet::{BlockKind, ResNet, ResNetConfig};
+use test_support::max_abs_diff;
 
 /// Key → shape straight from the safetensors header (independent of our importer).
 fn file_keys(path: &Path) -> Vec<(String, Vec<usize>)> {

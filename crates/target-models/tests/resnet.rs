@@ -9,6 +9,7 @@ use common::*;
 use hyper_core::ParamMap;
 use target_models::lora::{init_params, LoraConfig};
 use target_models::resnet::{BlockKind, ResNet, ResNetConfig};
+use test_support::{assert_all_grads_nonzero, max_abs_diff};
 
 fn images(b: usize, hw: usize) -> Tensor {
     Tensor::randn(0f32, 1., (b, 3, hw, hw), &Device::Cpu).unwrap()
@@ -199,7 +200,7 @@ fn lora_training_reaches_every_factor_and_fc() -> Result<()> {
     // large logits of a random-weight network.
     let coef = Tensor::randn(0f32, 1., logits.shape(), &Device::Cpu)?;
     let loss = (logits * coef)?.sum_all()?;
-    assert_all_grads_nonzero(&loss, &vars)
+    assert_all_grads_nonzero("ResNet-50 LoRA", &loss, &vars)
 }
 
 #[test]

@@ -1,30 +1,16 @@
 //! The requirement encoder on real all-MiniLM-L6-v2 weights: padding invariance, semantics,
 //! parity with the candle-transformers implementation it replaced, and tuned-weight loading.
 
-mod common;
-
-use std::path::PathBuf;
-
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use common::*;
 use hyper_core::layers::cosine;
 use target_models::text_encoder::{load_tokenizer, pool_normalize, tokenize};
 use target_models::TextEncoder;
+use test_support::{max_abs_diff, minilm_dir};
 
 const IRIS: &str = "This is a task of 3-class, 4-feature and small-scaled tabular classification \
 over 4 numeric features (sepal length (cm) 4.3–7.9, sepal width (cm) 2–4.4, petal length (cm) \
 1–6.9, petal width (cm) 0.1–2.5), with roughly balanced classes.";
-
-fn minilm_dir() -> PathBuf {
-    let dir = data_dir().join("minilm");
-    assert!(
-        dir.join("model.safetensors").is_file(),
-        "{} has no MiniLM weights (run `cargo xtask fetch`, or set $HYPER_DATA)",
-        dir.display()
-    );
-    dir
-}
 
 /// Padding must not change an embedding; similar sentences are closer than unrelated.
 #[test]

@@ -42,17 +42,10 @@ mod tests {
     use crate::kernels::conv_lora_dims;
     use candle_core::{Device, Tensor};
     use rand::{rngs::StdRng, Rng, SeedableRng};
+    use test_support::max_abs_diff_slices as max_abs_diff;
 
     fn rand_vec(rng: &mut StdRng, n: usize) -> Vec<f32> {
         (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
-    }
-
-    fn max_abs_diff(x: &[f32], y: &[f32]) -> f32 {
-        assert_eq!(x.len(), y.len());
-        x.iter()
-            .zip(y)
-            .map(|(p, q)| (p - q).abs())
-            .fold(0.0, f32::max)
     }
 
     #[test]

@@ -1,33 +1,15 @@
 //! Test helpers: checkpoints written in the exact Hugging Face / torchvision key layouts
-//! (key lists spelled out here, independently of the model code), and gradient checks.
+//! (key lists spelled out here, independently of the model code), and VarMap plumbing for
+//! the gradient checks (the checks themselves, paths and diffs are in `test_support`).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{Device, Tensor};
 use hyper_core::ParamMap;
 use target_models::bert::{BertConfig, Flavor};
 use target_models::resnet::{BlockKind, ResNetConfig};
-
-pub fn data_dir() -> PathBuf {
-    std::env::var_os("HYPER_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data"))
-}
-
-pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
 
 fn randn(shape: &[usize], std: f64) -> Tensor {
     Tensor::randn(0f32, std as f32, shape, &Device::Cpu).unwrap()
@@ -200,34 +182,6 @@ fn randomize_where(params: &ParamMap, std: f64, pick: impl Fn(&str) -> bool) -> 
         out.insert(k.clone(), t);
     }
     out
-}
-
-/// Asserts every var in `vars` got a gradient with a non-zero entry.
-pub fn assert_all_grads_nonzero(loss: &Tensor, vars: &[(String, candle_core::Var)]) -> Result<()> {
-    let grads = loss.backward()?;
-    let mut bad = Vec::new();
-    for (name, v) in vars {
-        match grads.get(v.as_tensor()) {
-            Some(g) => {
-                let s = g
-                    .abs()?
-                    .sum_all()?
-                    .to_dtype(DType::F32)?
-                    .to_scalar::<f32>()?;
-                if s == 0.0 || !s.is_finite() {
-                    bad.push(format!("{name} (|grad| sum {s})"));
-                }
-            }
-            None => bad.push(format!("{name} (no grad)")),
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "{} of {} tensors without gradient: {bad:?}",
-        bad.len(),
-        vars.len()
-    );
-    Ok(())
 }
 
 /// All vars of a VarMap with their names.
