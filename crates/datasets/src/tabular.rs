@@ -241,6 +241,13 @@ impl RawTable {
             .join(" + ")
     }
 
+    fn invalid(&self, msg: String) -> DataError {
+        DataError::Invalid {
+            path: self.first_path(),
+            msg,
+        }
+    }
+
     fn parse_err(&self, row: &RawRow, msg: String) -> DataError {
         DataError::Parse {
             path: self.path(row),
@@ -252,28 +259,21 @@ impl RawTable {
     /// Types the cells: checks the shape, finds each column's kind, label-encodes
     /// categoricals and the target.
     pub fn encode(&self, opts: &EncodeOptions) -> Result<Table> {
+        self.check_shape()?;
         let n_cols = self.header.len();
-        let invalid = |msg: String| DataError::Invalid {
-            path: self.first_path(),
-            msg,
-        };
-        if n_cols == 0 {
-            return Err(invalid("file is empty (no header)".into()));
-        }
         if opts.target >= n_cols {
-            return Err(invalid(format!(
+            return Err(self.invalid(format!(
                 "target column index {} out of range ({} columns)",
                 opts.target, n_cols
             )));
         }
         let target_name = self.header[opts.target].clone();
         if n_cols == 1 {
-            return Err(invalid(format!(
+            return Err(self.invalid(format!(
                 "label-only dataset: the only column is the target `{target_name}`, \
                  there are no feature columns"
             )));
         }
-        self.check_shape()?;
         let (class_names, labels) = self.encode_target(opts, &target_name)?;
         let feature_idx: Vec<usize> = (0..n_cols).filter(|&j| j != opts.target).collect();
         let (columns, features) = self.encode_columns(&feature_idx, opts)?;
@@ -296,10 +296,7 @@ impl RawTable {
             .filter(|&j| Some(j) != skip)
             .collect();
         if feature_idx.is_empty() {
-            return Err(DataError::Invalid {
-                path: self.first_path(),
-                msg: "no feature columns".into(),
-            });
+            return Err(self.invalid("no feature columns".into()));
         }
         let (columns, features) = self.encode_columns(&feature_idx, opts)?;
         Ok(Table {
@@ -316,10 +313,7 @@ impl RawTable {
     /// Header names present and unique, at least one data row, no ragged row.
     fn check_shape(&self) -> Result<()> {
         let n_cols = self.header.len();
-        let invalid = |msg: String| DataError::Invalid {
-            path: self.first_path(),
-            msg,
-        };
+        let invalid = |msg: String| self.invalid(msg);
         if n_cols == 0 {
             return Err(invalid("file is empty (no header)".into()));
         }

@@ -1,17 +1,13 @@
 //! `generate` → `eval` / `predict` through the real binary with the committed default
 //! checkpoint (checkpoints/tabular/best).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hyper-infer"));
     c.env("RAYON_NUM_THREADS", "1");
     c
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn run(c: &mut Command) -> (bool, String) {
@@ -164,7 +160,10 @@ fn wine_generate_eval_predict_and_column_mismatch() {
 }
 
 fn default_checkpoint_present() {
-    if !root().join("checkpoints/tabular/best.toml").is_file() {
+    if !hyper_infer::default_checkpoint()
+        .with_extension("toml")
+        .is_file()
+    {
         panic!("checkpoints/tabular/best.* missing: run `cargo xtask pretrain tabular`");
     }
 }
@@ -232,7 +231,7 @@ fn a_metadata_arch_the_checkpoint_does_not_serve_is_refused_naming_both() {
     default_checkpoint_present();
     let dir = tempfile::tempdir().unwrap();
     let stem = dir.path().join("small-only");
-    let src = root().join("checkpoints/tabular/best");
+    let src = hyper_infer::default_checkpoint();
     std::fs::copy(
         src.with_extension("safetensors"),
         stem.with_extension("safetensors"),

@@ -5,7 +5,7 @@
 //! at every task epoch (pair); the best checkpoint by validation loss is kept.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
@@ -583,9 +583,4 @@ pub fn checkpoint_config(stem: &Path, cfg: &TabularConfig) -> anyhow::Result<Tab
         .with_context(|| format!("parsing checkpoint header {}", header_path.display()))?;
     check_architecture(&header.config, cfg, stem)?;
     Ok(toml::Value::Table(header.config).try_into()?)
-}
-
-/// Default checkpoint directory for the tabular generator.
-pub fn default_checkpoint_dir() -> PathBuf {
-    hyper_infer::checkpoint_dir("tabular")
 }
