@@ -58,6 +58,31 @@ pub struct ModelDir {
     pub info: ModelInfo,
 }
 
+/// Lists every other file with its size and FNV-1a 64 hash; checked on load, so a flipped
+/// byte or a file from another run is an error instead of a silently wrong model.
+pub const MANIFEST: &str = "manifest.json";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct FileEntry {
+    bytes: u64,
+    fnv64: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Manifest {
+    format: String,
+    files: std::collections::BTreeMap<String, FileEntry>,
+}
+
+const MANIFEST_FORMAT: &str = "hyper-model-dir/1";
+
+fn entry(bytes: &[u8]) -> FileEntry {
+    FileEntry {
+        bytes: bytes.len() as u64,
+        fnv64: format!("{:016x}", hyper_core::io::fnv1a64(bytes)),
+    }
+}
+
 const FILES: [&str; 5] = [
     "model.safetensors",
     "metadata.json",
@@ -84,7 +109,9 @@ impl ModelDir {
 
     /// Writes the directory as a unit: every file goes into a staging directory beside
     /// `dir`, which then replaces `dir` by rename, so a reader never sees the weights of
-    /// one run beside the preprocessing of another.
+    /// one run beside the preprocessing of another. Writers of one `dir` take turns on a
+    /// lock file beside it (`.<name>.lock`): a second `generate` into the same `--out`
+    /// waits, then replaces the first one's model whole.
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
         self.validate()
             .context("refusing to write an inconsistent model")?;
@@ -102,6 +129,15 @@ impl ModelDir {
             .ok_or_else(|| anyhow!("{}: not a directory name", dir.display()))?
             .to_string_lossy()
             .into_owned();
+        let lock_path = parent.join(format!(".{name}.lock"));
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("opening the lock file {}", lock_path.display()))?;
+        lock.lock()
+            .with_context(|| format!("locking {}", lock_path.display()))?;
         let stage = tempfile::Builder::new()
             .prefix(&format!(".{name}.staging-"))
             .tempdir_in(&parent)
@@ -112,17 +148,28 @@ impl ModelDir {
             Some(HashMap::from([(ARCH_METADATA_KEY.to_string(), arch)])),
         )?;
         let s = stage.path();
-        atomic_write(&s.join("model.safetensors"), &bytes)?;
-        atomic_write(&s.join("metadata.json"), pretty(&self.metadata)?.as_bytes())?;
-        atomic_write(
-            &s.join("requirement.txt"),
-            format!("{}\n", self.requirement).as_bytes(),
-        )?;
-        atomic_write(
-            &s.join("preprocessor.json"),
-            pretty(&self.preprocessor)?.as_bytes(),
-        )?;
-        atomic_write(&s.join("model.json"), pretty(&self.info)?.as_bytes())?;
+        let contents: [(&str, Vec<u8>); 5] = [
+            ("model.safetensors", bytes),
+            ("metadata.json", pretty(&self.metadata)?.into_bytes()),
+            (
+                "requirement.txt",
+                format!("{}\n", self.requirement).into_bytes(),
+            ),
+            (
+                "preprocessor.json",
+                pretty(&self.preprocessor)?.into_bytes(),
+            ),
+            ("model.json", pretty(&self.info)?.into_bytes()),
+        ];
+        let mut manifest = Manifest {
+            format: MANIFEST_FORMAT.into(),
+            files: Default::default(),
+        };
+        for (f, b) in &contents {
+            atomic_write(&s.join(f), b)?;
+            manifest.files.insert(f.to_string(), entry(b));
+        }
+        atomic_write(&s.join(MANIFEST), pretty(&manifest)?.as_bytes())?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -144,6 +191,7 @@ impl ModelDir {
             std::fs::remove_dir_all(&old)
                 .with_context(|| format!("removing the previous model {}", old.display()))?;
         }
+        drop(lock);
         Ok(())
     }
 
@@ -155,18 +203,52 @@ impl ModelDir {
                 dir.display()
             );
         }
-        for f in FILES {
+        for f in FILES.iter().chain([&MANIFEST]) {
             if !dir.join(f).is_file() {
                 bail!(
-                    "{}: `{f}` is missing (is {} a `hyper-infer generate` output?)",
+                    "{}: `{f}` is missing (is {} a `hyper-infer generate` output? regenerate it)",
                     dir.display(),
                     dir.display()
                 );
             }
         }
+        let mp = dir.join(MANIFEST);
+        let manifest: Manifest = serde_json::from_slice(
+            &std::fs::read(&mp).with_context(|| format!("reading {}", mp.display()))?,
+        )
+        .with_context(|| format!("parsing {}", mp.display()))?;
+        if manifest.format != MANIFEST_FORMAT {
+            bail!(
+                "{}: format `{}` is not supported (expected `{MANIFEST_FORMAT}`)",
+                mp.display(),
+                manifest.format
+            );
+        }
+        let mut files = HashMap::new();
+        for f in FILES {
+            let p = dir.join(f);
+            let b = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+            let want = manifest
+                .files
+                .get(f)
+                .ok_or_else(|| anyhow!("{}: lists no `{f}`", mp.display()))?;
+            let got = entry(&b);
+            if &got != want {
+                bail!(
+                    "{} is corrupt or from another run: {} bytes, hash {} vs {} bytes, hash {} in {} (regenerate the model)",
+                    p.display(),
+                    got.bytes,
+                    got.fnv64,
+                    want.bytes,
+                    want.fnv64,
+                    mp.display()
+                );
+            }
+            files.insert(f, b);
+        }
         let read = |n: &str| -> anyhow::Result<String> {
-            let p = dir.join(n);
-            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))
+            String::from_utf8(files[n].clone())
+                .with_context(|| format!("{}: not UTF-8 text", dir.join(n).display()))
         };
         fn parse<T: serde::de::DeserializeOwned>(
             dir: &Path,
@@ -181,8 +263,7 @@ impl ModelDir {
             parse(dir, "preprocessor.json", &read("preprocessor.json")?)?;
         let requirement = read("requirement.txt")?.trim().to_string();
         let wp = dir.join("model.safetensors");
-        let bytes = std::fs::read(&wp).with_context(|| format!("reading {}", wp.display()))?;
-        let tensors = candle_core::safetensors::load_buffer(&bytes, dev)
+        let tensors = candle_core::safetensors::load_buffer(&files["model.safetensors"], dev)
             .map_err(|e| anyhow!("{}: not a valid safetensors file: {e}", wp.display()))?;
         let mlp = Mlp::new(info.mlp.clone());
         let mut params = ParamMap::new();
@@ -312,4 +393,91 @@ impl ModelDir {
 
 fn pretty<T: Serialize>(v: &T) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(v)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Tensor;
+    use datasets::{Column, ColumnKind};
+
+    /// A consistent 2-feature, 2-class model directory in memory.
+    fn tiny() -> ModelDir {
+        let dev = Device::Cpu;
+        let cols = ["a", "b"];
+        let classes = vec!["no".to_string(), "yes".to_string()];
+        let info = ModelInfo {
+            mlp: MlpConfig {
+                hidden: vec![3],
+                ..Default::default()
+            },
+            dataset: "tiny".into(),
+            columns: cols.map(String::from).to_vec(),
+            target: "y".into(),
+            class_names: classes.clone(),
+            source_task: "tiny".into(),
+            similarity: 1.0,
+            adapted: vec![],
+            seed: 0,
+        };
+        let metadata = test_support::tabular_meta(2, 2);
+        let mut params = ParamMap::new();
+        for s in Mlp::new(info.mlp.clone()).param_spec(&metadata) {
+            params.insert(
+                s.name,
+                Tensor::ones(s.shape, candle_core::DType::F32, &dev).unwrap(),
+            );
+        }
+        ModelDir {
+            params,
+            metadata,
+            requirement: "tiny".into(),
+            preprocessor: Preprocessor {
+                columns: cols
+                    .map(|n| Column {
+                        name: n.into(),
+                        kind: ColumnKind::Numeric,
+                    })
+                    .to_vec(),
+                target: "y".into(),
+                class_names: classes,
+                fill: vec![0.0; 2],
+                min: vec![0.0; 2],
+                max: vec![1.0; 2],
+            },
+            info,
+        }
+    }
+
+    #[test]
+    fn round_trips_and_refuses_inconsistent_or_non_finite_models() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("m");
+        tiny().save(&out).unwrap();
+        let back = ModelDir::load(&out, &Device::Cpu).unwrap();
+        assert_eq!(back.info, tiny().info);
+
+        let mut m = tiny();
+        m.preprocessor.fill.pop();
+        let e = format!("{:#}", m.save(&out).unwrap_err());
+        assert!(e.contains("`fill` has 1 values for 2 columns"), "{e}");
+
+        let mut m = tiny();
+        m.info.class_names.pop();
+        m.preprocessor.class_names.pop();
+        let e = format!("{:#}", m.save(&out).unwrap_err());
+        assert!(e.contains("1 class names for 2 outputs"), "{e}");
+
+        let mut m = tiny();
+        let w = m.params.get("mlp.0.weight").unwrap();
+        let nan = (w * f64::NAN).unwrap();
+        m.params.insert("mlp.0.weight", nan);
+        let e = format!("{:#}", m.save(&out).unwrap_err());
+        assert!(e.contains("`mlp.0.weight` has a non-finite value"), "{e}");
+        // The model saved first is untouched by the refused writes.
+        assert_eq!(
+            ModelDir::load(&out, &Device::Cpu).unwrap().info,
+            tiny().info
+        );
+    }
 }

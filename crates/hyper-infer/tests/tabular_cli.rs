@@ -263,3 +263,62 @@ fn a_metadata_arch_the_checkpoint_does_not_serve_is_refused_naming_both() {
     );
     assert!(!dir.path().join("rice").exists());
 }
+
+#[test]
+fn a_flipped_byte_or_a_concurrent_writer_never_yields_a_silently_wrong_model() {
+    default_checkpoint_present();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    // Two writers into one --out: both succeed, one after the other, and what is left is
+    // one whole model.
+    let spawn = || {
+        bin()
+            .args(["generate", "--dataset", "iris", "--out"])
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for c in [a, b] {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "m" && !n.ends_with(".lock"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let (ok, s) = run(bin()
+        .args(["eval", "--dataset", "iris", "--model"])
+        .arg(&out));
+    assert!(ok, "{s}");
+
+    // One flipped byte in the weights: refused, naming the file.
+    let w = out.join("model.safetensors");
+    let mut bytes = std::fs::read(&w).unwrap();
+    let i = bytes.len() - 3;
+    bytes[i] ^= 0x40;
+    std::fs::write(&w, &bytes).unwrap();
+    let (ok, s) = run(bin()
+        .args(["eval", "--dataset", "iris", "--model"])
+        .arg(&out));
+    assert!(
+        !ok && s.contains("model.safetensors is corrupt or from another run"),
+        "{s}"
+    );
+
+    // A directory without its manifest (not written by generate) is refused too.
+    std::fs::write(&w, {
+        bytes[i] ^= 0x40;
+        &bytes
+    })
+    .unwrap();
+    std::fs::remove_file(out.join("manifest.json")).unwrap();
+    let (ok, s) = run(bin()
+        .args(["predict", "--dataset", "iris", "--out", "-", "--model"])
+        .arg(&out));
+    assert!(!ok && s.contains("`manifest.json` is missing"), "{s}");
+}

@@ -5,7 +5,6 @@
 //! resolution), which time spent waiting for a core leaves out.
 //! Run: `RAYON_NUM_THREADS=1 cargo run -p target-models --example encode_timing`.
 
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Device};
@@ -42,10 +41,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let dir = std::env::var_os("HYPER_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data"))
-        .join("minilm");
+    let dir = test_support::minilm_dir();
     let dev = Device::Cpu;
     let enc = TextEncoder::load(&dir, &dev)?;
     let tokenizer = load_tokenizer(&dir)?;
