@@ -108,7 +108,9 @@ impl Pipeline {
             TextEncoder::load_with_weights(encoder_dir, Some(tuned), dev)
                 .with_context(|| format!("loading the tuned encoder of {}", stem.display()))?
         } else {
-            TextEncoder::load(encoder_dir, dev)?
+            TextEncoder::load(encoder_dir, dev).with_context(|| {
+                format!("loading the text encoder from {}", encoder_dir.display())
+            })?
         };
         Ok(Self {
             architecture,
@@ -124,15 +126,16 @@ impl Pipeline {
         &self.encoder
     }
 
-    /// The default checkpoint and the fetched MiniLM, with a hint when either is missing.
+    /// The default checkpoint and the fetched MiniLM, each with the right fix when missing.
     pub fn load_default(dev: &Device) -> anyhow::Result<Self> {
         let ck = crate::default_checkpoint();
-        Self::load(&ck, &datasets::paths::minilm_dir(), dev).with_context(|| {
-            format!(
-                "loading generator {} (train one with `cargo xtask pretrain tabular`)",
+        if !checkpoint::paths(&ck).1.is_file() {
+            bail!(
+                "generator checkpoint {} not found (train one with `cargo xtask pretrain tabular`, or pass --checkpoint)",
                 ck.display()
-            )
-        })
+            );
+        }
+        Self::load(&ck, &datasets::paths::minilm_dir(), dev)
     }
 
     /// The target model the metadata's `arch` selects, or an error naming the requested

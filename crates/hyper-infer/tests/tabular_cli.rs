@@ -322,3 +322,18 @@ fn a_flipped_byte_or_a_concurrent_writer_never_yields_a_silently_wrong_model() {
         .arg(&out));
     assert!(!ok && s.contains("`manifest.json` is missing"), "{s}");
 }
+
+#[test]
+fn a_missing_encoder_asks_for_fetch_not_for_pretraining() {
+    default_checkpoint_present();
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, s) = run(bin()
+        .env("HYPER_DATA", dir.path())
+        .args(["generate", "--dataset", "iris", "--out"])
+        .arg(dir.path().join("m")));
+    assert!(!ok, "{s}");
+    assert!(
+        s.contains("cargo xtask fetch") && !s.contains("pretrain"),
+        "{s}"
+    );
+}
