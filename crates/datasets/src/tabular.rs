@@ -274,6 +274,9 @@ impl RawTable {
                  there are no feature columns"
             )));
         }
+        if opts.strict_mixed {
+            self.check_user_columns(opts.target, &target_name)?;
+        }
         let (class_names, labels) = self.encode_target(opts, &target_name)?;
         let feature_idx: Vec<usize> = (0..n_cols).filter(|&j| j != opts.target).collect();
         let (columns, features) = self.encode_columns(&feature_idx, opts)?;
@@ -365,6 +368,51 @@ impl RawTable {
             }
         }
         Ok((columns, features))
+    }
+
+    /// A user's table read as a classification task: a target of many distinct
+    /// fractional numbers is a regression target, and a feature column that counts rows
+    /// (distinct consecutive integers) is an ID; both would train a model on nonsense.
+    fn check_user_columns(&self, target: usize, name: &str) -> Result<()> {
+        let n = self.rows.len();
+        let values = |j: usize| -> Option<Vec<f64>> {
+            self.rows
+                .iter()
+                .map(|r| r.cells[j].trim().parse::<f64>().ok())
+                .collect()
+        };
+        if let Some(v) = values(target) {
+            let distinct: HashSet<u64> = v.iter().map(|x| x.to_bits()).collect();
+            if v.iter().any(|x| x.fract() != 0.0) && distinct.len() > 20.max(n / 2) {
+                return Err(self.invalid(format!(
+                    "target `{name}` has {} distinct fractional values in {n} rows: it looks like a regression target, \
+                     and hyper generates classifiers; choose a column of class labels with --target",
+                    distinct.len()
+                )));
+            }
+        }
+        if n >= 20 {
+            for j in (0..self.header.len()).filter(|&j| j != target) {
+                let Some(v) = values(j) else { continue };
+                let mut ints: Vec<i64> = v
+                    .iter()
+                    .filter(|x| x.fract() == 0.0)
+                    .map(|&x| x as i64)
+                    .collect();
+                ints.sort_unstable();
+                ints.dedup();
+                if ints.len() == n && ints[n - 1] - ints[0] == n as i64 - 1 {
+                    return Err(self.invalid(format!(
+                        "column `{}` holds {n} distinct consecutive integers ({}–{}), one per row: it looks like a row ID, \
+                         which a model cannot learn from; remove the column from the file",
+                        self.header[j],
+                        ints[0],
+                        ints[n - 1]
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn encode_target(&self, opts: &EncodeOptions, name: &str) -> Result<(Vec<String>, Vec<usize>)> {

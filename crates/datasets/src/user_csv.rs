@@ -110,6 +110,10 @@ fn read_raw(path: &Path, opts: &CsvOptions) -> Result<RawTable> {
         return Err(invalid("file is empty"));
     };
     raw.header = header;
+    check_cells(&raw, path, header_line)?;
+    if delimiter != b',' {
+        decimal_commas(&mut raw);
+    }
     // A header of one field when the data rows have several usually means the wrong
     // separator; say so instead of "label-only".
     if let (1, Some(row)) = (raw.header.len(), raw.rows.first()) {
@@ -138,10 +142,114 @@ fn read_raw(path: &Path, opts: &CsvOptions) -> Result<RawTable> {
     Ok(raw)
 }
 
-/// The separator among `,` `;` and tab that occurs most on the first line, outside quotes.
+/// At most 40 characters of `s`, for error messages (a runaway field can be the whole file).
+fn excerpt(s: &str) -> String {
+    let one_line = s.replace('\n', "\\n").replace('\0', "\\0");
+    match one_line.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &one_line[..i]),
+        None => one_line,
+    }
+}
+
+/// Cells that are never valid CSV text: a NUL byte (a binary or corrupt file), a quoted
+/// field that runs over line ends to swallow the rows after it, a header row that is data.
+fn check_cells(raw: &RawTable, path: &Path, header_line: usize) -> Result<()> {
+    let parse = |line: usize, msg: String| DataError::Parse {
+        path: path.to_path_buf(),
+        line,
+        msg,
+    };
+    let rows = std::iter::once((header_line, &raw.header))
+        .chain(raw.rows.iter().map(|r| (r.line, &r.cells)));
+    for (line, cells) in rows {
+        for c in cells {
+            if c.contains('\0') {
+                return Err(parse(
+                    line,
+                    format!(
+                        "a NUL byte in field `{}`: the file is binary or corrupt",
+                        excerpt(c)
+                    ),
+                ));
+            }
+            if c.matches('\n').count() >= 2 && cells.len() < raw.header.len().max(2) {
+                return Err(parse(
+                    line,
+                    format!(
+                        "a quoted field starting here never closes and swallows {} lines: `{}`",
+                        c.matches('\n').count(),
+                        excerpt(c)
+                    ),
+                ));
+            }
+        }
+    }
+    let numeric = raw
+        .header
+        .iter()
+        .filter(|h| h.trim().parse::<f64>().is_ok())
+        .count();
+    if raw.header.len() >= 2 && 2 * numeric >= raw.header.len() {
+        return Err(parse(
+            header_line,
+            format!(
+                "the header row looks like data ({numeric} of {} fields are numbers: `{}`); the first row must name the columns: add a header line",
+                raw.header.len(),
+                excerpt(&raw.header.join(","))
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// With `;` or tab separators, a column whose every value reads like `1,5` uses decimal
+/// commas (European spreadsheets): read those values as numbers.
+fn decimal_commas(raw: &mut RawTable) {
+    let is_dc = |c: &str| {
+        let c = c.trim();
+        let c = c.strip_prefix(['-', '+']).unwrap_or(c);
+        match c.split_once(',') {
+            Some((a, b)) => {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.bytes().all(|x| x.is_ascii_digit())
+                    && b.bytes().all(|x| x.is_ascii_digit())
+            }
+            None => false,
+        }
+    };
+    for j in 0..raw.header.len() {
+        let cells = || {
+            raw.rows
+                .iter()
+                .filter_map(|r| r.cells.get(j))
+                .map(String::as_str)
+        };
+        let mut any = false;
+        let all = cells().filter(|c| !crate::tabular::is_missing(c)).all(|c| {
+            if is_dc(c) {
+                any = true;
+                true
+            } else {
+                c.trim().parse::<f64>().is_ok()
+            }
+        });
+        if all && any {
+            for r in &mut raw.rows {
+                if let Some(c) = r.cells.get_mut(j) {
+                    if is_dc(c) {
+                        *c = c.replace(',', ".");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The separator among `,` `;` tab and `|` that occurs most on the first line, outside quotes.
 pub(crate) fn detect_delimiter(body: &[u8]) -> u8 {
     let first = body.split(|&b| b == b'\n').next().unwrap_or(body);
-    let mut counts = [0usize; 3];
+    let mut counts = [0usize; 4];
     let mut quoted = false;
     for &b in first {
         match b {
@@ -149,6 +257,7 @@ pub(crate) fn detect_delimiter(body: &[u8]) -> u8 {
             b',' if !quoted => counts[0] += 1,
             b';' if !quoted => counts[1] += 1,
             b'\t' if !quoted => counts[2] += 1,
+            b'|' if !quoted => counts[3] += 1,
             _ => {}
         }
     }
@@ -160,7 +269,7 @@ pub(crate) fn detect_delimiter(body: &[u8]) -> u8 {
     if n == 0 {
         return b',';
     }
-    [b',', b';', b'\t'][best]
+    [b',', b';', b'\t', b'|'][best]
 }
 
 pub(crate) fn csv_error(path: &Path, e: csv::Error) -> DataError {
