@@ -6,7 +6,8 @@ pub type Result<T> = std::result::Result<T, DataError>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("{path}: cannot read: {source}")]
+    /// The OS error is the `source`, not part of this message, so `{:#}` chains print it once.
+    #[error("{path}: cannot read")]
     Io {
         path: PathBuf,
         #[source]

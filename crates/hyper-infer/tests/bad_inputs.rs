@@ -68,3 +68,23 @@ fn decimal_commas_and_pipes_are_read_as_numbers_and_columns() {
         );
     }
 }
+
+#[test]
+fn a_missing_file_says_so_once_and_target_needs_data() {
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_hyper-infer"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["describe", "--data", "/nonexistent/x.csv"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    let (code, err) = run(&["describe", "--dataset", "iris", "--target", "x"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("--target names a column of --data"), "{err}");
+}

@@ -80,6 +80,9 @@ pub fn load_table(
     target: Option<&str>,
     dataset: Option<&str>,
 ) -> Result<Table> {
+    if target.is_some() && data.is_none() {
+        anyhow::bail!("--target names a column of --data; a built-in --dataset has its own target");
+    }
     match (data, dataset) {
         (Some(path), _) => {
             let opts = datasets::user_csv::CsvOptions {
