@@ -55,6 +55,15 @@ impl ParamMap {
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Tensor)> {
         self.0.iter()
     }
+    /// The same tensors without their graph (generated weights served or stored).
+    pub fn detached(&self) -> Self {
+        Self(
+            self.0
+                .iter()
+                .map(|(k, t)| (k.clone(), t.detach()))
+                .collect(),
+        )
+    }
     pub fn len(&self) -> usize {
         self.0.len()
     }

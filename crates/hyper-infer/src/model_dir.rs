@@ -246,22 +246,22 @@ impl ModelDir {
             }
             files.insert(f, b);
         }
-        let read = |n: &str| -> anyhow::Result<String> {
-            String::from_utf8(files[n].clone())
-                .with_context(|| format!("{}: not UTF-8 text", dir.join(n).display()))
-        };
         fn parse<T: serde::de::DeserializeOwned>(
             dir: &Path,
             n: &str,
-            text: &str,
+            bytes: &[u8],
         ) -> anyhow::Result<T> {
-            serde_json::from_str(text).with_context(|| format!("parsing {}", dir.join(n).display()))
+            serde_json::from_slice(bytes)
+                .with_context(|| format!("parsing {}", dir.join(n).display()))
         }
-        let metadata: Metadata = parse(dir, "metadata.json", &read("metadata.json")?)?;
-        let info: ModelInfo = parse(dir, "model.json", &read("model.json")?)?;
+        let metadata: Metadata = parse(dir, "metadata.json", &files["metadata.json"])?;
+        let info: ModelInfo = parse(dir, "model.json", &files["model.json"])?;
         let preprocessor: Preprocessor =
-            parse(dir, "preprocessor.json", &read("preprocessor.json")?)?;
-        let requirement = read("requirement.txt")?.trim().to_string();
+            parse(dir, "preprocessor.json", &files["preprocessor.json"])?;
+        let requirement = std::str::from_utf8(&files["requirement.txt"])
+            .with_context(|| format!("{}: not UTF-8 text", dir.join("requirement.txt").display()))?
+            .trim()
+            .to_string();
         let wp = dir.join("model.safetensors");
         let tensors = candle_core::safetensors::load_buffer(&files["model.safetensors"], dev)
             .map_err(|e| anyhow!("{}: not a valid safetensors file: {e}", wp.display()))?;

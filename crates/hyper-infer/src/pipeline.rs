@@ -163,12 +163,8 @@ impl Pipeline {
         let (p, heads) = self
             .generator
             .generate_for_specs(&emb, &specs, seen_task, false)?;
-        let mut params = ParamMap::new();
-        for (k, v) in p.iter() {
-            params.insert(k.clone(), v.detach());
-        }
         Ok(GeneratedWeights {
-            params,
+            params: p.detached(),
             heads,
             encode_secs: (t1 - t0).as_secs_f64(),
             generate_secs: t1.elapsed().as_secs_f64(),
@@ -184,17 +180,9 @@ impl Pipeline {
         backend: &BackendOptions,
     ) -> anyhow::Result<Generated> {
         let input = TaskInput::from_table(table, description)?;
+        // Both backends guarantee the metadata agrees with the data: `profile` derives it,
+        // the LLM generator checks it (`DataProfile::check_metadata`) and repairs.
         let d: Described = describe(&input, backend)?;
-        if d.metadata.in_dim != Some(table.n_features()) || d.metadata.out_dim != table.n_classes()
-        {
-            bail!(
-                "Model Generator metadata in_dim {:?} / out_dim {} do not match the data ({} features, {} classes)",
-                d.metadata.in_dim,
-                d.metadata.out_dim,
-                table.n_features(),
-                table.n_classes()
-            );
-        }
         let w = self.weights(&d.requirement, &d.metadata, seen_task)?;
         Ok(Generated {
             timings: StageTimings {

@@ -76,7 +76,7 @@ pub fn finetune(
         |x, y| Ok(cross_entropy(&mlp.forward(&pm, x, true)?, y)?),
         "finetune",
     )?;
-    Ok(crate::meta::detach(&pm))
+    Ok(pm.detached())
 }
 
 /// LoRA on every linear over the frozen `base`; returns the trained LoRA factors.
@@ -105,7 +105,7 @@ pub fn lora(
         },
         "lora",
     )?;
-    Ok(crate::meta::detach(&pm))
+    Ok(pm.detached())
 }
 
 /// Index of the candidate `(lr, validation accuracy)` to keep: the highest validation

@@ -160,7 +160,8 @@ pub fn reproduce_tabular(
     };
     let mut sentences = Vec::new();
     for name in &names {
-        let table = load(name, seed, dev)?.table;
+        let table =
+            datasets::uci::load_builtin(name).with_context(|| format!("loading `{name}`"))?;
         let input = llm_prompting::TaskInput::from_table(&table, None)?;
         sentences.push(hyper_infer::requirement::describe(&input, &backend)?.requirement);
     }

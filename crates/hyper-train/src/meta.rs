@@ -24,15 +24,6 @@ use crate::encoder::{Tokens, TrainableEncoder};
 use crate::task::TabularTask;
 use hyper_infer::{evaluate, TABULAR_CHECKPOINT_KIND as CHECKPOINT_KIND};
 
-/// Detached copies (no graph) of every tensor in a map.
-pub fn detach(p: &ParamMap) -> ParamMap {
-    let mut out = ParamMap::new();
-    for (k, v) in p.iter() {
-        out.insert(k.clone(), v.detach());
-    }
-    out
-}
-
 /// Requirement embeddings `[d]` per task, per requirement (encoder frozen: computed once).
 pub fn embed_tasks(
     encoder: &TextEncoder,

@@ -160,15 +160,14 @@ impl Llama {
             })
             .transpose()?;
         let scale = 1.0 / (hd as f64).sqrt();
-        let rope = |this: &Self, x: &Tensor| this.rope(x, pos);
         for li in 0..self.layers.len() {
             let l = &self.layers[li];
             let h = rms_norm(&x, &l.attn_norm, self.eps)?;
             let heads = |m: &QMatMul, n: usize| -> Result<Tensor> {
                 m.forward(&h)?.reshape((b, t, n, hd))?.transpose(1, 2)
             };
-            let q = rope(self, &heads(&l.q, nh)?)?;
-            let k = rope(self, &heads(&l.k, nkv)?)?;
+            let q = self.rope(&heads(&l.q, nh)?, pos)?;
+            let k = self.rope(&heads(&l.k, nkv)?, pos)?;
             let v = heads(&l.v, nkv)?.contiguous()?;
             let (k, v) = match &l.cache {
                 Some((ck, cv)) => (Tensor::cat(&[ck, &k], 2)?, Tensor::cat(&[cv, &v], 2)?),
