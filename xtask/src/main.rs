@@ -1,6 +1,7 @@
 //! Project automation: `cargo xtask <command>` (aliased in `.cargo/config.toml`).
 //! Each subcommand lives in its own module; adding one is a variant here plus its module.
 
+mod any_table;
 mod archive;
 mod clients;
 mod datasets_cmd;

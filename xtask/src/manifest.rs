@@ -162,7 +162,7 @@ mod tests {
         let m = Manifest::load(&default_path()).unwrap();
         assert_eq!(m.assets.len(), 8);
         let files: usize = m.assets.iter().map(|a| a.files.len()).sum();
-        assert_eq!(files, 17);
+        assert_eq!(files, 20);
         assert_eq!(m.shared.len(), 29);
         for f in m.assets.iter().flat_map(|a| &a.files) {
             assert_eq!(f.sha256.len(), 64, "{}", f.dest);

@@ -15,6 +15,10 @@ use hyper_train::{MetaTrainer, TabularConfig, TabularTask};
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum ExperimentName {
     Tabular,
+    /// The data-conditioned generator for any table (`pretrain tabular-any`).
+    TabularAny,
+    /// Every UCI set scored as unseen (`reproduce tabular-unseen`).
+    TabularUnseen,
     Nlp,
     Cv,
 }
@@ -110,6 +114,9 @@ pub fn load_tasks(cfg: &TabularConfig, dev: &Device) -> Result<Vec<TabularTask>>
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if matches!(a.experiment.name, ExperimentName::TabularAny) {
+        return crate::any_table::pretrain(a);
+    }
     let (mut cfg, _, stem) = a.experiment.load_tabular(
         "only `tabular` pretraining exists so far (NLP and CV land in later issues)",
     )?;

@@ -14,7 +14,7 @@ use hyper_infer::Pipeline;
 use hyper_train::experiment::{reproduce_tabular, LrChoice, MethodResult};
 use serde::Serialize;
 
-use crate::pretrain::{root, Experiment};
+use crate::pretrain::{root, Experiment, ExperimentName};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -68,7 +68,7 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
-fn machine() -> String {
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -129,6 +129,9 @@ fn method_rows(methods: &[MethodResult], pipeline_load: f64) -> Vec<MethodRow> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if matches!(a.experiment.name, ExperimentName::TabularUnseen) {
+        return crate::any_table::reproduce(a);
+    }
     let (cfg, cfg_path, stem) = a
         .experiment
         .load_tabular("only `tabular` reproduction exists so far")?;

@@ -11,6 +11,7 @@ pub mod images;
 pub mod metrics;
 pub mod paths;
 pub mod preprocess;
+pub mod prior;
 pub mod tabular;
 pub mod uci;
 pub mod user_csv;

@@ -146,6 +146,20 @@ impl Table {
     }
 
     /// Number of missing (`NaN`) feature cells.
+    /// The rows `idx` (in that order) as a table of their own: same columns and classes,
+    /// so statistics of the training split can be taken without the other rows.
+    pub fn subset_rows(&self, idx: &[usize]) -> Table {
+        Table {
+            features: idx.iter().map(|&i| self.features[i].clone()).collect(),
+            labels: if self.labels.is_empty() {
+                Vec::new()
+            } else {
+                idx.iter().map(|&i| self.labels[i]).collect()
+            },
+            ..self.clone()
+        }
+    }
+
     pub fn n_missing(&self) -> usize {
         self.features
             .iter()

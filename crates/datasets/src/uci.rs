@@ -28,6 +28,27 @@ pub const BUILTIN: &[&str] = &[
     "bank_marketing",
 ];
 
+/// Real tables the data-conditioned generator may meta-train on besides the ten (Orange3
+/// ships them). They are never evaluation sets, so any other public table stays unseen.
+pub const META_TRAIN_ONLY: &[&str] = &["titanic", "zoo", "brown_selected"];
+
+/// Loads one of [`META_TRAIN_ONLY`] (Orange `.tab`, target = Orange's class column).
+pub fn load_meta_train_only(name: &str) -> Result<Table> {
+    let file = match name {
+        "titanic" => "orange/titanic.tab",
+        "zoo" => "orange/zoo.tab",
+        "brown_selected" => "orange/brown-selected.tab",
+        _ => {
+            return Err(DataError::UnknownDataset {
+                name: name.to_string(),
+                known: META_TRAIN_ONLY.join(", "),
+            })
+        }
+    };
+    let path = locate(name, Root::Data, file)?;
+    load_orange_tab(name, &path)
+}
+
 /// Loads one of [`BUILTIN`] from its real file.
 pub fn load_builtin(name: &str) -> Result<Table> {
     match name {

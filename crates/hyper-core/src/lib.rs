@@ -3,6 +3,7 @@
 //! Generator, and checkpoint I/O.
 
 pub mod checkpoint;
+pub mod data_generator;
 pub mod generator;
 pub mod io;
 pub mod kernels;

@@ -16,6 +16,7 @@
 //! The meta-trainer (`hyper-train`) depends on this crate, never the reverse: serving
 //! needs only a checkpoint's `[config.architecture]` section and its tensors.
 
+pub mod any_table;
 pub mod architecture;
 pub mod eval;
 pub mod model_dir;

@@ -3,11 +3,14 @@
 //! Serving the trained generator is `hyper-infer`'s job (this crate depends on it).
 
 pub mod baselines;
+pub mod classic;
 pub mod config;
 pub mod encoder;
 pub mod experiment;
 pub mod meta;
+pub mod tabular_any;
 pub mod task;
+pub mod unseen;
 
 pub use config::{MetaGrad, TabularConfig};
 pub use meta::MetaTrainer;
