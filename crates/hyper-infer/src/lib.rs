@@ -19,6 +19,7 @@
 pub mod any_table;
 pub mod architecture;
 pub mod eval;
+pub mod finetune;
 pub mod model_dir;
 pub mod pipeline;
 pub mod requirement;
