@@ -142,10 +142,19 @@ impl Table {
                 self.n_classes()
             )));
         }
+        if self.n_rows() >= 3 && self.class_counts().iter().all(|&k| k <= 1) {
+            return Err(invalid(format!(
+                "target `{}` has a different value in every row ({} classes for {} rows): it \
+                 looks like an ID or a continuous quantity, not a class label; a classifier \
+                 needs at least two rows of some class",
+                self.target,
+                self.n_classes(),
+                self.n_rows()
+            )));
+        }
         Ok(())
     }
 
-    /// Number of missing (`NaN`) feature cells.
     /// The rows `idx` (in that order) as a table of their own: same columns and classes,
     /// so statistics of the training split can be taken without the other rows.
     pub fn subset_rows(&self, idx: &[usize]) -> Table {
@@ -160,6 +169,7 @@ impl Table {
         }
     }
 
+    /// Number of missing (`NaN`) feature cells.
     pub fn n_missing(&self) -> usize {
         self.features
             .iter()

@@ -47,8 +47,11 @@ impl Default for UnseenConfig {
             seeds: vec![2024, 1, 2],
             support_sizes: vec![64, 256, 1024],
             column_permutations: 5,
+            // ModelGPT-F picks its lr on the validation split, as in the tabular
+            // reproduction: the from-scratch lr (2e-2) undoes generated weights.
             baseline: BaselineConfig {
                 finetune_f_epochs: 5,
+                finetune_f_lr_candidates: vec![1e-3, 3e-3, 1e-2],
                 ..BaselineConfig::default()
             },
             finetune_model: MlpConfig::default(),

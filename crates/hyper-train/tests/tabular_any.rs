@@ -54,7 +54,10 @@ fn interrupted_meta_training_resumes_bit_identically() {
     second.fit(&part_dir, None, false).unwrap();
     assert_eq!(second.step, 6);
     assert_eq!(state(&whole), state(&second), "resumed run differs");
-    assert_eq!(whole.history.last().unwrap().val_loss, second.history.last().unwrap().val_loss);
+    assert_eq!(
+        whole.history.last().unwrap().val_loss,
+        second.history.last().unwrap().val_loss
+    );
 
     // A checkpoint of another config is refused, naming the key.
     let mut other_cfg = tiny();
@@ -71,5 +74,8 @@ fn ten_evaluation_sets_are_refused_as_meta_training_tables() {
     let dev = Device::Cpu;
     let enc = TextEncoder::load(&test_support::minilm_dir(), &dev).unwrap();
     let err = format!("{:#}", AnyTrainer::new(cfg, enc, &dev).err().unwrap());
-    assert!(err.contains("`iris` is not a meta-training-only table"), "{err}");
+    assert!(
+        err.contains("`iris` is not a meta-training-only table"),
+        "{err}"
+    );
 }
