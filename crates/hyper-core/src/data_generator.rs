@@ -485,21 +485,8 @@ mod tests {
         };
         let (a, b) = (gen(x, &y), gen(xp, &yp));
         for (name, t) in a.iter() {
-            let diff = (t - b.get(name).unwrap())
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            let scale = t
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = test_support::max_abs_diff(t, b.get(name).unwrap());
+            let scale = test_support::max_abs_diff(t, &t.zeros_like().unwrap());
             assert!(
                 diff <= 1e-5 * scale.max(1.0),
                 "{name}: {diff} (scale {scale})"
@@ -577,23 +564,8 @@ mod tests {
         let labels = Tensor::from_vec(y.iter().map(|&v| v as u32).collect(), n, &dev).unwrap();
         let loss =
             crate::layers::cross_entropy(&forward(&out.params, &xt).unwrap(), &labels).unwrap();
-        let grads = loss.backward().unwrap();
-        for (name, var) in g.vars() {
-            let gr = grads
-                .get(var)
-                .unwrap_or_else(|| panic!("{name}: no gradient"));
-            let norm = gr
-                .sqr()
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert!(
-                norm > 0.0 && norm.is_finite(),
-                "{name}: gradient norm {norm}"
-            );
-        }
+        test_support::assert_all_grads_nonzero("data-conditioned generator", &loss, g.vars())
+            .unwrap();
     }
 
     #[test]

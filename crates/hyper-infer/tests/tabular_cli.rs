@@ -10,15 +10,7 @@ fn bin() -> Command {
     c
 }
 
-fn run(c: &mut Command) -> (bool, String) {
-    let o = c.output().unwrap();
-    let s = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    (o.status.success(), s)
-}
+use test_support::run_command as run;
 
 fn accuracy(out: &str) -> f64 {
     out.split("accuracy ")

@@ -40,10 +40,7 @@ pub struct UnseenConfig {
 impl Default for UnseenConfig {
     fn default() -> Self {
         Self {
-            datasets: datasets::uci::BUILTIN
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            datasets: crate::TabularConfig::default().datasets,
             seeds: vec![2024, 1, 2],
             support_sizes: vec![64, 256, 1024],
             column_permutations: 5,

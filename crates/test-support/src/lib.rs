@@ -60,6 +60,17 @@ pub fn assert_all_grads_nonzero(what: &str, loss: &Tensor, vars: &[(String, Var)
     Ok(())
 }
 
+/// Runs a command; whether it succeeded, and its stdout followed by its stderr.
+pub fn run_command(c: &mut std::process::Command) -> (bool, String) {
+    let o = c.output().unwrap_or_else(|e| panic!("running {c:?}: {e}"));
+    let s = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), s)
+}
+
 /// Largest |a − b| over all entries (same shape required; any float dtype).
 pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     let d = || -> Result<f32> {
