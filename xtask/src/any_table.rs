@@ -83,6 +83,8 @@ pub fn pretrain(a: crate::pretrain::Args) -> Result<()> {
 struct Report<'a> {
     command: String,
     machine: String,
+    candle_version: String,
+    git_commit: String,
     checkpoint: String,
     config: UnseenConfig,
     averages: Vec<(String, f64)>,
@@ -117,6 +119,8 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
     let report = Report {
         command,
         machine,
+        candle_version: crate::seeds::candle_version(),
+        git_commit: crate::seeds::git_commit(),
         checkpoint: ck.display().to_string(),
         averages: r
             .rows
@@ -148,10 +152,10 @@ fn markdown(rep: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "Command: `{}`  \nMachine: {}  \nGenerator: `{}` — one data-conditioned generator \
+        "Command: `{}`  \nMachine: {}; candle {}; commit {}  \nGenerator: `{}` — one data-conditioned generator \
          meta-trained on the synthetic prior and Orange3's titanic, zoo and brown-selected only; \
          none of the ten sets below was in its meta-training.\n",
-        rep.command, rep.machine, rep.checkpoint
+        rep.command, rep.machine, rep.candle_version, rep.git_commit, rep.checkpoint
     );
     let _ = write!(s, "| method | #epoch |");
     for d in &r.datasets {

@@ -9,6 +9,7 @@ mod fetch;
 mod manifest;
 mod pretrain;
 mod reproduce;
+mod seeds;
 mod verify;
 
 use std::process::ExitCode;

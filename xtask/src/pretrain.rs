@@ -137,6 +137,19 @@ pub fn run(a: Args) -> Result<()> {
             out.display()
         );
     }
+    train_tabular(cfg, &out, a.resume, a.stop_after)
+}
+
+/// Algorithm-1 meta-training of `cfg` into `out` (`best`, `last`); continues from
+/// `out/last` when `resume` and it exists.
+pub fn train_tabular(
+    cfg: TabularConfig,
+    out: &Path,
+    resume: bool,
+    stop_after: Option<usize>,
+) -> Result<()> {
+    let (a_resume, a_stop_after) = (resume, stop_after);
+    let last = out.join("last");
     let dev = Device::Cpu;
     let t0 = Instant::now();
     let tasks = load_tasks(&cfg, &dev)?;
@@ -165,7 +178,7 @@ pub fn run(a: Args) -> Result<()> {
              every step re-encodes its requirement, so expect a much slower epoch"
         );
     }
-    if a.resume && last.with_extension("toml").exists() {
+    if a_resume && last.with_extension("toml").exists() {
         tr.resume(&last)
             .with_context(|| format!("resuming from {}", last.display()))?;
         eprintln!("resumed at epoch {} (step {})", tr.epoch, tr.step);
@@ -176,7 +189,7 @@ pub fn run(a: Args) -> Result<()> {
         tr.steps_per_epoch(),
         out.display()
     );
-    tr.fit(&out, a.stop_after, true)?;
+    tr.fit(out, a_stop_after, true)?;
     eprintln!(
         "done: {} epochs, best val loss {:.4} at epoch {}, {:.1}s this invocation",
         tr.epoch,

@@ -23,6 +23,10 @@ pub struct Args {
     /// Generator checkpoint stem (default: checkpoints/<config stem>/best).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
+    /// Tabular: run over this many seeds (each meta-trains its own checkpoint under
+    /// checkpoints/tabular-seeds/ if missing), mean ± sd → results/tabular-seeds.{json,md}.
+    #[arg(long, conflicts_with = "checkpoint")]
+    pub seeds: Option<usize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -45,6 +49,8 @@ struct MethodRow {
 struct Report {
     command: String,
     machine: String,
+    candle_version: String,
+    git_commit: String,
     date_unix: u64,
     config: String,
     checkpoint: String,
@@ -135,6 +141,9 @@ pub fn run(a: Args) -> Result<()> {
     let (cfg, cfg_path, stem) = a
         .experiment
         .load_tabular("only `tabular` reproduction exists so far")?;
+    if let Some(n) = a.seeds {
+        return crate::seeds::run(cfg, n, a.experiment.config.as_deref());
+    }
     let ck = a
         .checkpoint
         .unwrap_or_else(|| hyper_infer::checkpoint_dir(&stem).join("best"));
@@ -163,6 +172,8 @@ pub fn run(a: Args) -> Result<()> {
     let report = Report {
         command,
         machine: machine(),
+        candle_version: crate::seeds::candle_version(),
+        git_commit: crate::seeds::git_commit(),
         date_unix: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -207,8 +218,8 @@ fn markdown(r: &Report) -> String {
     let mut s = String::new();
     s.push_str(&format!("# Tabular results (`{}`)\n\n", r.command));
     s.push_str(&format!(
-        "Config `{}`, checkpoint `{}` (meta-grad {}), machine: {}.\n\n",
-        r.config, r.checkpoint, r.meta_grad, r.machine
+        "Config `{}`, checkpoint `{}` (meta-grad {}), machine: {}; candle {}; commit {}.\n\n",
+        r.config, r.checkpoint, r.meta_grad, r.machine, r.candle_version, r.git_commit
     ));
     s.push_str(&format!(
         "| Method | {} | Average | #Epoch | E2E (s) | Relative efficiency | of which data load (s) | model time (s) | Rel. eff. (model time) |\n",

@@ -1,0 +1,334 @@
+//! `cargo xtask reproduce tabular --seeds N`: the tabular reproduction over N seeds, each
+//! seed driving both the meta-training (init, shuffles) and the 60/10/30 split (the
+//! generator meta-trains on the training split of its seed, so scoring it on another
+//! seed's test rows would leak). Missing checkpoints are meta-trained first into
+//! `checkpoints/tabular-seeds/seed-<s>` (resumable). Every cell of
+//! `results/tabular-seeds.{json,md}` is mean ± sample standard deviation over the seeds,
+//! and every comparison the README makes is reported as a paired difference per seed.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use candle_core::Device;
+use hyper_core::io::atomic_write;
+use hyper_infer::Pipeline;
+use hyper_train::experiment::{reproduce_tabular, TabularReproduction};
+use hyper_train::TabularConfig;
+use serde::Serialize;
+
+use crate::pretrain::{root, train_tabular};
+
+/// Mean and sample standard deviation (0 for one value).
+pub fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n.max(1.0);
+    if v.len() < 2 {
+        return (m, 0.0);
+    }
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
+    (m, var.sqrt())
+}
+
+#[derive(Serialize)]
+struct SeedRow {
+    method: String,
+    /// `[seed][dataset]` test accuracy.
+    accuracy: Vec<Vec<f64>>,
+    /// Per seed: the average over datasets.
+    average: Vec<f64>,
+}
+
+#[derive(Serialize)]
+struct Comparison {
+    claim: String,
+    /// Per seed: the difference of the two averages (points of accuracy × 100).
+    per_seed: Vec<f64>,
+    mean: f64,
+    sd: f64,
+    /// Per dataset: mean over seeds of the paired difference.
+    per_dataset: Vec<f64>,
+}
+
+#[derive(Serialize)]
+struct SeedsReport {
+    command: String,
+    machine: String,
+    threads: String,
+    candle_version: String,
+    git_commit: String,
+    seeds: Vec<u64>,
+    datasets: Vec<String>,
+    checkpoints: Vec<String>,
+    /// Per seed: best epoch and best validation loss of its meta-training.
+    meta_training: Vec<(u64, i64, f64)>,
+    rows: Vec<SeedRow>,
+    comparisons: Vec<Comparison>,
+    wall_secs: f64,
+}
+
+/// The checked-out commit (short), or `unknown` outside a git checkout.
+pub fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// candle-core's version from Cargo.lock.
+pub fn candle_version() -> String {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).unwrap_or_default();
+    let mut lines = lock.lines();
+    while let Some(l) = lines.next() {
+        if l.trim() == "name = \"candle-core\"" {
+            if let Some(v) = lines.next() {
+                return v
+                    .trim()
+                    .trim_start_matches("version = ")
+                    .trim_matches('"')
+                    .to_string();
+            }
+        }
+    }
+    "unknown".into()
+}
+
+fn header_best(stem: &Path) -> (i64, f64) {
+    let text = std::fs::read_to_string(stem.with_extension("toml")).unwrap_or_default();
+    let h: toml::Table = toml::from_str(&text).unwrap_or_default();
+    let state = h.get("state").and_then(|s| s.as_table());
+    let get = |k: &str| state.and_then(|s| s.get(k));
+    (
+        get("best_epoch").and_then(|v| v.as_integer()).unwrap_or(-1),
+        get("best_val_loss")
+            .and_then(|v| v.as_float())
+            .unwrap_or(f64::NAN),
+    )
+}
+
+pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()> {
+    anyhow::ensure!(n >= 1, "--seeds must be at least 1");
+    let t0 = Instant::now();
+    let dev = Device::Cpu;
+    let seeds: Vec<u64> = (0..n as u64).map(|k| cfg.train.seed + k).collect();
+    let mut runs: Vec<TabularReproduction> = Vec::new();
+    let mut checkpoints = Vec::new();
+    let mut meta_training = Vec::new();
+    for &seed in &seeds {
+        let mut c = cfg.clone();
+        c.train.seed = seed;
+        let dir = root()
+            .join("checkpoints/tabular-seeds")
+            .join(format!("seed-{seed}"));
+        let done = dir.join("last.toml").exists()
+            && hyper_train::meta::checkpoint_config(&dir.join("last"), &c)
+                .ok()
+                .and_then(|_| {
+                    let text = std::fs::read_to_string(dir.join("last.toml")).ok()?;
+                    let h: toml::Table = toml::from_str(&text).ok()?;
+                    h.get("state")?.get("epoch")?.as_integer()
+                })
+                .is_some_and(|e| e as usize >= c.train.epochs);
+        if !done {
+            eprintln!("seed {seed}: meta-training into {}", dir.display());
+            train_tabular(c.clone(), &dir, true, None)
+                .with_context(|| format!("meta-training seed {seed}"))?;
+        }
+        let best = dir.join("best");
+        meta_training.push((seed, header_best(&best).0, header_best(&best).1));
+        let t = Instant::now();
+        let pipeline = Pipeline::load(&best, &datasets::paths::minilm_dir(), &dev)?;
+        let load = t.elapsed().as_secs_f64();
+        eprintln!("seed {seed}: reproducing with {}", best.display());
+        runs.push(reproduce_tabular(&c, &pipeline, load, &dev, true)?);
+        checkpoints.push(
+            best.strip_prefix(root())
+                .unwrap_or(&best)
+                .display()
+                .to_string(),
+        );
+    }
+    let datasets = runs[0].datasets.clone();
+    let mut rows: Vec<SeedRow> = runs[0]
+        .methods
+        .iter()
+        .enumerate()
+        .map(|(mi, m)| {
+            let accuracy: Vec<Vec<f64>> = runs.iter().map(|r| r.methods[mi].accuracies()).collect();
+            SeedRow {
+                method: m.method.clone(),
+                average: accuracy.iter().map(|a| mean_sd(a).0).collect(),
+                accuracy,
+            }
+        })
+        .collect();
+    let control: Vec<Vec<f64>> = runs
+        .iter()
+        .map(|r| r.wrong_requirement_control.clone())
+        .collect();
+    rows.push(SeedRow {
+        method: "Control: wrong requirement".into(),
+        average: control.iter().map(|a| mean_sd(a).0).collect(),
+        accuracy: control,
+    });
+    let majority: Vec<Vec<f64>> = runs.iter().map(|r| r.majority_rate.clone()).collect();
+    rows.push(SeedRow {
+        method: "Majority class".into(),
+        average: majority.iter().map(|a| mean_sd(a).0).collect(),
+        accuracy: majority,
+    });
+    let find = |name: &str| rows.iter().position(|r| r.method == name);
+    let mut comparisons = Vec::new();
+    for (a, b, claim) in [
+        ("ModelGPT", "Finetune", "ModelGPT − Finetune"),
+        ("ModelGPT-F", "Finetune", "ModelGPT-F − Finetune"),
+        (
+            "ModelGPT",
+            "Control: wrong requirement",
+            "ModelGPT − control (wrong requirement)",
+        ),
+        ("ModelGPT", "LoRA", "ModelGPT − LoRA"),
+    ] {
+        let (Some(ia), Some(ib)) = (find(a), find(b)) else {
+            continue;
+        };
+        let per_seed: Vec<f64> = (0..seeds.len())
+            .map(|s| 100.0 * (rows[ia].average[s] - rows[ib].average[s]))
+            .collect();
+        let (mean, sd) = mean_sd(&per_seed);
+        let per_dataset = (0..datasets.len())
+            .map(|d| {
+                let v: Vec<f64> = (0..seeds.len())
+                    .map(|s| 100.0 * (rows[ia].accuracy[s][d] - rows[ib].accuracy[s][d]))
+                    .collect();
+                mean_sd(&v).0
+            })
+            .collect();
+        comparisons.push(Comparison {
+            claim: claim.into(),
+            per_seed,
+            mean,
+            sd,
+            per_dataset,
+        });
+    }
+    let command = format!(
+        "cargo xtask reproduce tabular --seeds {n}{}",
+        config_arg
+            .map(|p| format!(" --config {}", p.display()))
+            .unwrap_or_default()
+    );
+    let report = SeedsReport {
+        command,
+        machine: crate::reproduce::machine(),
+        threads: std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into()),
+        candle_version: candle_version(),
+        git_commit: git_commit(),
+        seeds,
+        datasets,
+        checkpoints,
+        meta_training,
+        rows,
+        comparisons,
+        wall_secs: t0.elapsed().as_secs_f64(),
+    };
+    let md = markdown(&report);
+    println!("{md}");
+    let res = root().join("results");
+    std::fs::create_dir_all(&res)?;
+    atomic_write(
+        &res.join("tabular-seeds.json"),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    atomic_write(&res.join("tabular-seeds.md"), md.as_bytes())?;
+    eprintln!("wrote results/tabular-seeds.{{json,md}}");
+    Ok(())
+}
+
+fn pm(v: &[f64]) -> String {
+    let (m, sd) = mean_sd(v);
+    format!("{:.1} ± {:.1}", 100.0 * m, 100.0 * sd)
+}
+
+fn markdown(r: &SeedsReport) -> String {
+    let mut s = String::new();
+    let n = r.seeds.len();
+    let _ = writeln!(
+        s,
+        "# Tabular results over {n} seeds (`{}`)\n\nTest accuracy (%), mean ± sample sd over \
+         n = {n} seeds {:?}; each seed sets both the meta-training (init, shuffles) and the \
+         60/10/30 split. Machine: {}; RAYON_NUM_THREADS={}; candle {}; commit {}; {:.0} s wall.\n",
+        r.command, r.seeds, r.machine, r.threads, r.candle_version, r.git_commit, r.wall_secs
+    );
+    let _ = writeln!(s, "| Method | {} | Average |", r.datasets.join(" | "));
+    let _ = writeln!(s, "|---|{}---|", "---|".repeat(r.datasets.len()));
+    for row in &r.rows {
+        let cells: Vec<String> = (0..r.datasets.len())
+            .map(|d| pm(&row.accuracy.iter().map(|a| a[d]).collect::<Vec<_>>()))
+            .collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | **{}** |",
+            row.method,
+            cells.join(" | "),
+            pm(&row.average)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nPaired differences of the averages (points), per seed and mean ± sd; per-dataset \
+         columns are the mean paired difference:\n"
+    );
+    let _ = writeln!(
+        s,
+        "| Claim | per seed | mean ± sd | {} |",
+        r.datasets.join(" | ")
+    );
+    let _ = writeln!(s, "|---|---|---|{}", "---|".repeat(r.datasets.len()));
+    for c in &r.comparisons {
+        let _ = writeln!(
+            s,
+            "| {} | {} | **{:+.2} ± {:.2}** | {} |",
+            c.claim,
+            c.per_seed
+                .iter()
+                .map(|v| format!("{v:+.2}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            c.mean,
+            c.sd,
+            c.per_dataset
+                .iter()
+                .map(|v| format!("{v:+.1}"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nMeta-training per seed (best epoch, best validation loss):\n"
+    );
+    for (seed, e, l) in &r.meta_training {
+        let _ = writeln!(s, "- seed {seed}: epoch {e}, {l:.4}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mean_sd;
+
+    #[test]
+    fn mean_and_sample_sd() {
+        let (m, sd) = mean_sd(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+        assert_eq!(m, 5.0);
+        // Sample sd (n − 1): sqrt(32 / 7).
+        assert!((sd - (32.0f64 / 7.0).sqrt()).abs() < 1e-12);
+        assert_eq!(mean_sd(&[3.0]), (3.0, 0.0));
+    }
+}
