@@ -125,15 +125,19 @@ pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()
         let dir = root()
             .join("checkpoints/tabular-seeds")
             .join(format!("seed-{seed}"));
-        let done = dir.join("last.toml").exists()
-            && hyper_train::meta::checkpoint_config(&dir.join("last"), &c)
-                .ok()
-                .and_then(|_| {
-                    let text = std::fs::read_to_string(dir.join("last.toml")).ok()?;
-                    let h: toml::Table = toml::from_str(&text).ok()?;
-                    h.get("state")?.get("epoch")?.as_integer()
-                })
-                .is_some_and(|e| e as usize >= c.train.epochs);
+        // Finished: `last` says all epochs ran; a clone has only the committed `best`
+        // (the `last` files with optimizer state are not committed), which is final too.
+        let last_epoch = std::fs::read_to_string(dir.join("last.toml"))
+            .ok()
+            .and_then(|text| toml::from_str::<toml::Table>(&text).ok())
+            .and_then(|h| h.get("state")?.get("epoch")?.as_integer());
+        let done = match last_epoch {
+            Some(e) => e as usize >= c.train.epochs,
+            None => dir.join("best.toml").exists(),
+        };
+        if done {
+            hyper_train::meta::checkpoint_config(&dir.join("best"), &c)?;
+        }
         if !done {
             eprintln!("seed {seed}: meta-training into {}", dir.display());
             train_tabular(c.clone(), &dir, true, None)

@@ -67,6 +67,11 @@ pub struct TrainConfig {
     pub target_weight_decay: f64,
     /// Generator global grad-norm clip.
     pub clip_norm: f64,
+    /// AMSGrad for the generator's AdamW (keeps the largest second moment, so a step after
+    /// a quiet stretch cannot be larger than the gradients seen so far justify). Off = the
+    /// paper; not written to headers when off, so older checkpoints compare equal.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub gen_amsgrad: bool,
     /// Distinct requirements per task (meta-training pairs).
     pub requirements_per_task: usize,
     pub meta_grad: MetaGrad,
@@ -96,6 +101,7 @@ impl Default for TrainConfig {
             target_lr: 2e-2,
             target_weight_decay: 1e-4,
             clip_norm: 0.25,
+            gen_amsgrad: false,
             requirements_per_task: 5,
             meta_grad: MetaGrad::Delta,
             seed: 2024,

@@ -112,7 +112,10 @@ impl MetaTrainer {
         }
         let gen_opt = Adam::new(
             gen.trainable_vars(),
-            AdamConfig::adamw(cfg.train.gen_lr, cfg.train.gen_weight_decay),
+            AdamConfig {
+                amsgrad: cfg.train.gen_amsgrad,
+                ..AdamConfig::adamw(cfg.train.gen_lr, cfg.train.gen_weight_decay)
+            },
         );
         Ok(Self {
             cfg,
