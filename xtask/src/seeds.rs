@@ -136,7 +136,19 @@ pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()
             None => dir.join("best.toml").exists(),
         };
         if done {
-            hyper_train::meta::checkpoint_config(&dir.join("best"), &c)?;
+            // The whole config must match (not only the architecture): a checkpoint from
+            // another training config would silently stand in for this one's seed.
+            let text = std::fs::read_to_string(dir.join("best.toml"))?;
+            let header: hyper_core::checkpoint::CheckpointHeader = toml::from_str(&text)
+                .with_context(|| format!("parsing {}", dir.join("best.toml").display()))?;
+            let diff = hyper_core::checkpoint::config_diff(&header.config, &c.to_table()?);
+            anyhow::ensure!(
+                diff.is_empty(),
+                "{} was trained with another config (differing keys: {}); move it away to \
+                 meta-train this seed anew",
+                dir.display(),
+                diff.join(", ")
+            );
         }
         if !done {
             eprintln!("seed {seed}: meta-training into {}", dir.display());
