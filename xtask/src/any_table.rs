@@ -108,13 +108,9 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
     let encoder = TextEncoder::load(&datasets::paths::minilm_dir(), &dev)?;
     let machine = crate::reproduce::machine();
     let r = reproduce_unseen(&cfg, &gen, &encoder, &dev, true)?;
-    let command = format!(
-        "cargo xtask reproduce tabular-unseen{}",
-        a.experiment
-            .config
-            .as_ref()
-            .map(|p| format!(" --config {}", p.display()))
-            .unwrap_or_default()
+    let command = crate::reproduce::command_line(
+        "cargo xtask reproduce tabular-unseen",
+        a.experiment.config.as_deref(),
     );
     let report = Report {
         command,

@@ -74,6 +74,14 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
+/// The command that reproduces a results file, with `--config` when one was given.
+pub fn command_line(base: &str, config: Option<&std::path::Path>) -> String {
+    match config {
+        Some(p) => format!("{base} --config {}", p.display()),
+        None => base.to_string(),
+    }
+}
+
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -161,13 +169,9 @@ pub fn run(a: Args) -> Result<()> {
     let trained = hyper_train::meta::checkpoint_config(&ck, &cfg)?;
     let r = reproduce_tabular(&cfg, &pipeline, pipeline_load, &dev, true)?;
     let b = &cfg.baseline;
-    let command = format!(
-        "cargo xtask reproduce tabular{}",
-        a.experiment
-            .config
-            .as_ref()
-            .map(|p| format!(" --config {}", p.display()))
-            .unwrap_or_default()
+    let command = command_line(
+        "cargo xtask reproduce tabular",
+        a.experiment.config.as_deref(),
     );
     let report = Report {
         command,

@@ -233,11 +233,9 @@ pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()
             per_dataset,
         });
     }
-    let command = format!(
-        "cargo xtask reproduce tabular --seeds {n}{}",
-        config_arg
-            .map(|p| format!(" --config {}", p.display()))
-            .unwrap_or_default()
+    let command = crate::reproduce::command_line(
+        &format!("cargo xtask reproduce tabular --seeds {n}"),
+        config_arg,
     );
     let report = SeedsReport {
         command,
