@@ -27,6 +27,8 @@ fn every_bad_file_is_a_clear_error_with_exit_code_1() {
             err.contains(fragment),
             "{file}: want `{fragment}` in: {err}"
         );
+        // The file is named, once (no "loading data X: X: ..." repetition).
+        assert_eq!(err.matches(file).count(), 1, "{file}: named once in: {err}");
         assert!(
             err.len() < 600,
             "{file}: error too long ({} bytes): {err}",

@@ -89,8 +89,8 @@ pub fn load_table(
                 target: target.map(str::to_owned),
                 ..Default::default()
             };
-            datasets::user_csv::load_csv(path, &opts)
-                .with_context(|| format!("loading data {}", path.display()))
+            // Every reading error already starts with the file (and line): no second copy.
+            Ok(datasets::user_csv::load_csv(path, &opts)?)
         }
         (None, Some(name)) => datasets::uci::load_builtin(name)
             .with_context(|| format!("loading built-in dataset `{name}`")),
