@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use candle_core::Device;
+use hyper_core::checkpoint::{config_diff, CheckpointHeader};
 use hyper_core::io::atomic_write;
 use hyper_infer::Pipeline;
 use hyper_train::experiment::{reproduce_tabular, TabularReproduction};
@@ -98,17 +99,20 @@ pub fn candle_version() -> String {
     "unknown".into()
 }
 
-fn header_best(stem: &Path) -> (i64, f64) {
-    let text = std::fs::read_to_string(stem.with_extension("toml")).unwrap_or_default();
-    let h: toml::Table = toml::from_str(&text).unwrap_or_default();
-    let state = h.get("state").and_then(|s| s.as_table());
-    let get = |k: &str| state.and_then(|s| s.get(k));
-    (
-        get("best_epoch").and_then(|v| v.as_integer()).unwrap_or(-1),
-        get("best_val_loss")
-            .and_then(|v| v.as_float())
-            .unwrap_or(f64::NAN),
-    )
+/// The TOML header of checkpoint `stem`, or `None` when there is none.
+fn read_header(stem: &Path) -> Result<Option<CheckpointHeader>> {
+    let path = stem.with_extension("toml");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let h = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(Some(h))
+}
+
+fn state_int(h: &CheckpointHeader, key: &str) -> Option<i64> {
+    h.state.get(key)?.as_integer()
 }
 
 pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()> {
@@ -127,21 +131,16 @@ pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()
             .join(format!("seed-{seed}"));
         // Finished: `last` says all epochs ran; a clone has only the committed `best`
         // (the `last` files with optimizer state are not committed), which is final too.
-        let last_epoch = std::fs::read_to_string(dir.join("last.toml"))
-            .ok()
-            .and_then(|text| toml::from_str::<toml::Table>(&text).ok())
-            .and_then(|h| h.get("state")?.get("epoch")?.as_integer());
-        let done = match last_epoch {
-            Some(e) => e as usize >= c.train.epochs,
-            None => dir.join("best.toml").exists(),
+        let best = dir.join("best");
+        let done = match read_header(&dir.join("last"))? {
+            Some(last) => state_int(&last, "epoch").is_some_and(|e| e as usize >= c.train.epochs),
+            None => read_header(&best)?.is_some(),
         };
         if done {
             // The whole config must match (not only the architecture): a checkpoint from
             // another training config would silently stand in for this one's seed.
-            let text = std::fs::read_to_string(dir.join("best.toml"))?;
-            let header: hyper_core::checkpoint::CheckpointHeader = toml::from_str(&text)
-                .with_context(|| format!("parsing {}", dir.join("best.toml").display()))?;
-            let diff = hyper_core::checkpoint::config_diff(&header.config, &c.to_table()?);
+            let header = read_header(&best)?.context("checkpoint header vanished")?;
+            let diff = config_diff(&header.config, &c.to_table()?);
             anyhow::ensure!(
                 diff.is_empty(),
                 "{} was trained with another config (differing keys: {}); move it away to \
@@ -155,8 +154,17 @@ pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()
             train_tabular(c.clone(), &dir, true, None)
                 .with_context(|| format!("meta-training seed {seed}"))?;
         }
-        let best = dir.join("best");
-        meta_training.push((seed, header_best(&best).0, header_best(&best).1));
+        let header = read_header(&best)?
+            .with_context(|| format!("{} has no header after training", best.display()))?;
+        meta_training.push((
+            seed,
+            state_int(&header, "best_epoch").unwrap_or(-1),
+            header
+                .state
+                .get("best_val_loss")
+                .and_then(|v| v.as_float())
+                .unwrap_or(f64::NAN),
+        ));
         let t = Instant::now();
         let pipeline = Pipeline::load(&best, &datasets::paths::minilm_dir(), &dev)?;
         let load = t.elapsed().as_secs_f64();

@@ -55,6 +55,9 @@ impl Split {
 
 #[derive(Debug, Clone)]
 pub struct Splits {
+    /// Table row indices of the training split, for statistics that must come from the
+    /// training rows only (e.g. a requirement written from them).
+    pub train_rows: Vec<usize>,
     pub train: Split,
     pub val: Split,
     pub test: Split,
@@ -156,6 +159,7 @@ pub fn split_and_fit(t: &Table, seed: u64) -> Result<Splits> {
         train: make(&train_idx)?,
         val: make(&val_idx)?,
         test: make(&test_idx)?,
+        train_rows: train_idx,
         preprocessor,
     })
 }

@@ -192,11 +192,9 @@ pub fn reproduce_unseen(
             let table =
                 datasets::uci::load_builtin(name).with_context(|| format!("loading `{name}`"))?;
             let splits = split_and_fit(&table, seed)?;
-            let (train_rows, _, _) = datasets::preprocess::split_indices(table.n_rows(), seed)
-                .context("table too small to split")?;
             let t = Instant::now();
             let (requirement, embedding) =
-                train_only_requirement(&table, &train_rows, encoder, seed)?;
+                train_only_requirement(&table, &splits.train_rows, encoder, seed)?;
             prepared.push(Prepared {
                 splits,
                 n_classes: table.n_classes(),
@@ -263,22 +261,22 @@ pub fn reproduce_unseen(
                 evaluate(&mlp, &trials[best].params, &test_t)?.1,
                 gen_secs + trials.iter().map(|t| t.secs).sum::<f64>(),
             );
-            let (a, s) = timed(&mut || {
-                let g = gen.generate(train, c, None, None, seed)?;
-                Ok(evaluate(&Mlp::new(g.mlp.clone()), &g.params, &test_t)?.1)
-            })?;
+            // One generator pass on `tr`, scored on `te` (the ablations below).
+            let score = |tr: &Split,
+                         te: &SplitTensors,
+                         req: Option<&[f32]>,
+                         cap: Option<usize>|
+             -> Result<f64> {
+                let g = gen.generate(tr, c, req, cap, seed)?;
+                Ok(evaluate(&Mlp::new(g.mlp), &g.params, te)?.1)
+            };
+            let (a, s) = timed(&mut || score(train, &test_t, None, None))?;
             push(6, a, s);
             let wrong = &prepared[(i + 1) % n].embedding;
-            let (a, s) = timed(&mut || {
-                let g = gen.generate(train, c, Some(wrong), None, seed)?;
-                Ok(evaluate(&Mlp::new(g.mlp.clone()), &g.params, &test_t)?.1)
-            })?;
+            let (a, s) = timed(&mut || score(train, &test_t, Some(wrong), None))?;
             push(7, a, s);
             for (k, &size) in cfg.support_sizes.iter().enumerate() {
-                let (a, s) = timed(&mut || {
-                    let g = gen.generate(train, c, Some(&p.embedding), Some(size), seed)?;
-                    Ok(evaluate(&Mlp::new(g.mlp.clone()), &g.params, &test_t)?.1)
-                })?;
+                let (a, s) = timed(&mut || score(train, &test_t, Some(&p.embedding), Some(size)))?;
                 push(8 + k, a, s);
             }
             // Column order: generate on permuted columns, score on equally permuted test.
@@ -288,10 +286,13 @@ pub fn reproduce_unseen(
                     train.n_features,
                     seed ^ ((k as u64 + 1) * 0x51),
                 );
-                let tr = permute_columns(train, &perm);
                 let te = SplitTensors::from_split(&permute_columns(test, &perm), dev)?;
-                let g = gen.generate(&tr, c, Some(&p.embedding), None, seed)?;
-                accs.push(evaluate(&Mlp::new(g.mlp.clone()), &g.params, &te)?.1);
+                accs.push(score(
+                    &permute_columns(train, &perm),
+                    &te,
+                    Some(&p.embedding),
+                    None,
+                )?);
             }
             let spread = accs.iter().cloned().fold(f64::MIN, f64::max)
                 - accs.iter().cloned().fold(f64::MAX, f64::min);

@@ -180,10 +180,8 @@ fn run_any(
     let gen = AnyTableGenerator::load(&ck, dev)?;
     let encoder = target_models::TextEncoder::load(&datasets::paths::minilm_dir(), dev)?;
     let t_load = t.elapsed().as_secs_f64();
-    let (train_rows, _, _) = datasets::preprocess::split_indices(table.n_rows(), args.seed)
-        .context("the table is too small to split")?;
     let input = llm_prompting::TaskInput::from_table(
-        &table.subset_rows(&train_rows),
+        &table.subset_rows(&splits.train_rows),
         args.description.as_deref(),
     )?;
     let d = describe(&input, &args.backend.options())?;
