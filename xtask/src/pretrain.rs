@@ -65,7 +65,7 @@ pub struct Args {
     /// Override `train.meta_grad` (δ surrogate = paper; direct = ablation).
     #[arg(long, value_enum)]
     pub meta_grad: Option<MetaGradArg>,
-    /// Override `train.epochs`.
+    /// Override `train.epochs` (for `tabular-any`: `train.steps`).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Stop after this many epochs in this invocation (then `--resume` continues).
