@@ -36,10 +36,18 @@ fn bert(c: &mut Criterion) {
     let mut g = c.benchmark_group("bert_minilm_b8_s128");
     g.sample_size(10);
     g.bench_function("lora_fused_inference", |b| {
-        b.iter(|| fused.classify(&params, &ids, Some(&mask), false).unwrap())
+        b.iter(|| {
+            fused
+                .classify(&params, &ids, Some(&mask), None, false)
+                .unwrap()
+        })
     });
     g.bench_function("lora_trainable_ops", |b| {
-        b.iter(|| model.classify(&params, &ids, Some(&mask), false).unwrap())
+        b.iter(|| {
+            model
+                .classify(&params, &ids, Some(&mask), None, false)
+                .unwrap()
+        })
     });
     g.finish();
 }

@@ -7,6 +7,7 @@ mod clients;
 mod datasets_cmd;
 mod fetch;
 mod manifest;
+mod nlp;
 mod pretrain;
 mod reproduce;
 mod seeds;
@@ -29,7 +30,7 @@ enum Command {
     Fetch(fetch::Args),
     /// List every dataset with its size, features, classes and source.
     Datasets(datasets_cmd::Args),
-    /// Meta-train a Parameter Generator (Algorithm 1): `pretrain tabular`.
+    /// Meta-train a Parameter Generator (Algorithm 1): `pretrain tabular|tabular-any|nlp`.
     Pretrain(pretrain::Args),
     /// Measure and print a paper table: `reproduce tabular`.
     Reproduce(reproduce::Args),

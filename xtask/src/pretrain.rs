@@ -65,10 +65,11 @@ pub struct Args {
     /// Override `train.meta_grad` (δ surrogate = paper; direct = ablation).
     #[arg(long, value_enum)]
     pub meta_grad: Option<MetaGradArg>,
-    /// Override `train.epochs` (for `tabular-any`: `train.steps`).
+    /// Override `train.epochs` (for `tabular-any` and `nlp`: `train.steps`).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Stop after this many epochs in this invocation (then `--resume` continues).
+    /// Stop after this many epochs (`tabular-any`, `nlp`: steps) in this invocation (then
+    /// `--resume` continues).
     #[arg(long)]
     pub stop_after: Option<usize>,
 }
@@ -114,12 +115,14 @@ pub fn load_tasks(cfg: &TabularConfig, dev: &Device) -> Result<Vec<TabularTask>>
 }
 
 pub fn run(a: Args) -> Result<()> {
-    if matches!(a.experiment.name, ExperimentName::TabularAny) {
-        return crate::any_table::pretrain(a);
+    match a.experiment.name {
+        ExperimentName::TabularAny => return crate::any_table::pretrain(a),
+        ExperimentName::Nlp => return crate::nlp::pretrain(a),
+        _ => {}
     }
-    let (mut cfg, _, stem) = a.experiment.load_tabular(
-        "only `tabular` pretraining exists so far (NLP and CV land in later issues)",
-    )?;
+    let (mut cfg, _, stem) = a
+        .experiment
+        .load_tabular("`cv` pretraining is not built yet (the CV issue)")?;
     if let Some(m) = a.meta_grad {
         cfg.train.meta_grad = match m {
             MetaGradArg::Delta => MetaGrad::Delta,

@@ -143,8 +143,10 @@ fn method_rows(methods: &[MethodResult], pipeline_load: f64) -> Vec<MethodRow> {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    if matches!(a.experiment.name, ExperimentName::TabularUnseen) {
-        return crate::any_table::reproduce(a);
+    match a.experiment.name {
+        ExperimentName::TabularUnseen => return crate::any_table::reproduce(a),
+        ExperimentName::Nlp => return crate::nlp::reproduce(a),
+        _ => {}
     }
     let (cfg, cfg_path, stem) = a
         .experiment

@@ -160,6 +160,22 @@ impl GlueTask {
         }
     }
 
+    /// What each class means, in index order (GLUE's own definitions of its labels): the
+    /// words a requirement may use and a label-conditioned head is built from. For STS-B,
+    /// one phrase naming the regression target.
+    pub fn label_meanings(self) -> &'static [&'static str] {
+        match self {
+            GlueTask::Cola => &["unacceptable", "acceptable"],
+            GlueTask::Sst2 => &["negative", "positive"],
+            GlueTask::Mrpc => &["not equivalent", "equivalent"],
+            GlueTask::Qqp => &["not duplicate", "duplicate"],
+            GlueTask::Wnli => &["not entailment", "entailment"],
+            GlueTask::Mnli => &["contradiction", "entailment", "neutral"],
+            GlueTask::Qnli | GlueTask::Rte => &["entailment", "not entailment"],
+            GlueTask::Stsb => &["similarity score"],
+        }
+    }
+
     /// Number of classes, `None` for the regression task STS-B.
     pub fn num_classes(self) -> Option<usize> {
         match self {

@@ -13,6 +13,7 @@ pub mod paths;
 pub mod preprocess;
 pub mod prior;
 pub mod tabular;
+pub mod text_csv;
 pub mod uci;
 pub mod user_csv;
 

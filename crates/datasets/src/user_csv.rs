@@ -77,7 +77,7 @@ fn encode_options(raw: &RawTable, opts: &CsvOptions, target: usize) -> EncodeOpt
 
 /// The file (`-`: standard input) as header + rows, with the delimiter detected and the
 /// declared categorical columns checked.
-fn read_raw(path: &Path, opts: &CsvOptions) -> Result<RawTable> {
+pub(crate) fn read_raw(path: &Path, opts: &CsvOptions) -> Result<RawTable> {
     let io = |source| DataError::Io {
         path: path.to_path_buf(),
         source,

@@ -4,10 +4,12 @@
 
 pub mod checkpoint;
 pub mod data_generator;
+pub mod frozen;
 pub mod generator;
 pub mod io;
 pub mod kernels;
 pub mod layers;
+pub mod lora_generator;
 pub mod metadata;
 pub mod optim;
 pub mod param;

@@ -23,6 +23,8 @@ pub mod finetune;
 pub mod model_dir;
 pub mod pipeline;
 pub mod requirement;
+pub mod text;
+pub mod text_model_dir;
 
 use std::path::PathBuf;
 

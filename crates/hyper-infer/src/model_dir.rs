@@ -115,84 +115,41 @@ impl ModelDir {
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
         self.validate()
             .context("refusing to write an inconsistent model")?;
-        if dir.exists() && !dir.is_dir() {
-            bail!("{} exists and is not a directory", dir.display());
-        }
-        let parent = match dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-        let name = dir
-            .file_name()
-            .ok_or_else(|| anyhow!("{}: not a directory name", dir.display()))?
-            .to_string_lossy()
-            .into_owned();
-        let lock_path = parent.join(format!(".{name}.lock"));
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .with_context(|| format!("opening the lock file {}", lock_path.display()))?;
-        lock.lock()
-            .with_context(|| format!("locking {}", lock_path.display()))?;
-        let stage = tempfile::Builder::new()
-            .prefix(&format!(".{name}.staging-"))
-            .tempdir_in(&parent)
-            .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
-        let arch = serde_json::to_string(&self.weights_architecture())?;
-        let bytes = safetensors::serialize(
-            self.params.iter().map(|(k, t)| (k.as_str(), t)),
-            Some(HashMap::from([(ARCH_METADATA_KEY.to_string(), arch)])),
-        )?;
-        let s = stage.path();
-        let contents: [(&str, Vec<u8>); 5] = [
-            ("model.safetensors", bytes),
-            ("metadata.json", pretty(&self.metadata)?.into_bytes()),
-            (
-                "requirement.txt",
-                format!("{}\n", self.requirement).into_bytes(),
-            ),
-            (
-                "preprocessor.json",
-                pretty(&self.preprocessor)?.into_bytes(),
-            ),
-            ("model.json", pretty(&self.info)?.into_bytes()),
-        ];
-        let mut manifest = Manifest {
-            format: MANIFEST_FORMAT.into(),
-            files: Default::default(),
-        };
-        for (f, b) in &contents {
-            atomic_write(&s.join(f), b)?;
-            manifest.files.insert(f.to_string(), entry(b));
-        }
-        atomic_write(&s.join(MANIFEST), pretty(&manifest)?.as_bytes())?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(s, std::fs::Permissions::from_mode(0o755))?;
-        }
-        let stage = stage.keep();
-        // Move any previous model aside, put the new one in place, then drop the old.
-        let old = if dir.exists() {
-            let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-            std::fs::rename(dir, &old)
-                .with_context(|| format!("moving the previous {} aside", dir.display()))?;
-            Some(old)
-        } else {
-            None
-        };
-        std::fs::rename(&stage, dir)
-            .with_context(|| format!("moving the new model into {}", dir.display()))?;
-        if let Some(old) = old {
-            std::fs::remove_dir_all(&old)
-                .with_context(|| format!("removing the previous model {}", old.display()))?;
-        }
-        drop(lock);
-        Ok(())
+        write_dir_atomically(dir, |s| {
+            let arch = serde_json::to_string(&self.weights_architecture())?;
+            let bytes = safetensors::serialize(
+                self.params.iter().map(|(k, t)| (k.as_str(), t)),
+                Some(HashMap::from([(ARCH_METADATA_KEY.to_string(), arch)])),
+            )?;
+            let contents: [(&str, Vec<u8>); 5] = [
+                ("model.safetensors", bytes),
+                ("metadata.json", pretty(&self.metadata)?.into_bytes()),
+                (
+                    "requirement.txt",
+                    format!("{}\n", self.requirement).into_bytes(),
+                ),
+                (
+                    "preprocessor.json",
+                    pretty(&self.preprocessor)?.into_bytes(),
+                ),
+                ("model.json", pretty(&self.info)?.into_bytes()),
+            ];
+            let mut manifest = Manifest {
+                format: MANIFEST_FORMAT.into(),
+                files: Default::default(),
+            };
+            for (f, b) in &contents {
+                atomic_write(&s.join(f), b)?;
+                manifest.files.insert(f.to_string(), entry(b));
+            }
+            atomic_write(&s.join(MANIFEST), pretty(&manifest)?.as_bytes())?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(s, std::fs::Permissions::from_mode(0o755))?;
+            }
+            Ok(())
+        })
     }
 
     pub fn load(dir: &Path, dev: &Device) -> anyhow::Result<Self> {
@@ -393,6 +350,61 @@ impl ModelDir {
 
 fn pretty<T: Serialize>(v: &T) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(v)?)
+}
+
+/// Writes a directory as a unit: `fill` writes the files into a staging directory beside
+/// `dir`, which then replaces `dir` (any previous one is moved aside, then removed), under
+/// a lock file so two writers cannot interleave. A crash leaves the old directory or the
+/// new one, never a mix.
+pub(crate) fn write_dir_atomically(
+    dir: &Path,
+    fill: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!("{} exists and is not a directory", dir.display());
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let name = dir
+        .file_name()
+        .ok_or_else(|| anyhow!("{}: not a directory name", dir.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let lock_path = parent.join(format!(".{name}.lock"));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening the lock file {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("locking {}", lock_path.display()))?;
+    let stage = tempfile::Builder::new()
+        .prefix(&format!(".{name}.staging-"))
+        .tempdir_in(&parent)
+        .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
+    fill(stage.path())?;
+    let stage = stage.keep();
+    // Move any previous model aside, put the new one in place, then drop the old.
+    let old = if dir.exists() {
+        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+        std::fs::rename(dir, &old)
+            .with_context(|| format!("moving the previous {} aside", dir.display()))?;
+        Some(old)
+    } else {
+        None
+    };
+    std::fs::rename(&stage, dir)
+        .with_context(|| format!("moving the new model into {}", dir.display()))?;
+    if let Some(old) = old {
+        std::fs::remove_dir_all(&old)
+            .with_context(|| format!("removing the previous model {}", old.display()))?;
+    }
+    drop(lock);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod config;
 pub mod encoder;
 pub mod experiment;
 pub mod meta;
+pub mod nlp;
 pub mod tabular_any;
 pub mod task;
 pub mod unseen;

@@ -24,6 +24,7 @@ use std::path::Path;
 use anyhow::Context;
 use candle_core::{DType, Device, IndexOp, Result, Tensor, D};
 use candle_nn::VarBuilder;
+use hyper_core::lora_generator::{LoraSlot, LoraTarget};
 use hyper_core::{Metadata, ParamMap, ParamRole, ParamSpec};
 use serde::{Deserialize, Serialize};
 
@@ -605,6 +606,28 @@ impl BertModel {
         v
     }
 
+    /// The adapted modules as the LoRA generator's slots: module kinds are numbered by
+    /// their position among a layer's adapted linears (query 0, value 1 for q/v).
+    pub fn lora_target(&self) -> LoraTarget {
+        let mut slots = Vec::new();
+        for (li, l) in self.layers.iter().enumerate() {
+            for (kind, lin) in l.lins.iter().filter(|x| x.lora).enumerate() {
+                slots.push(LoraSlot {
+                    module: lin.name.clone(),
+                    layer: li,
+                    kind,
+                    in_dim: lin.inp,
+                    out_dim: lin.out,
+                });
+            }
+        }
+        LoraTarget {
+            slots,
+            r: self.lora.r,
+            head_in: self.cfg.hidden_size,
+        }
+    }
+
     /// PEFT's adapter config for this model.
     pub fn adapter_config(&self, base_model_name_or_path: &str) -> AdapterConfig {
         AdapterConfig::new(
@@ -629,7 +652,8 @@ impl BertModel {
     }
 
     fn lin(&self, lin: &Lin, x: &Tensor, params: &ParamMap, train: bool) -> Result<Tensor> {
-        let y = lora::linear(x, &lin.w, Some(&lin.b))?;
+        // A frozen base weight needs no gradient: skip candle's weight-gradient matmul.
+        let y = hyper_core::frozen::frozen_linear(x, &lin.w, Some(&lin.b))?;
         if !lin.lora {
             return Ok(y);
         }
@@ -756,14 +780,16 @@ impl BertModel {
     }
 
     /// Logits `[batch, num_labels]` from the [CLS] position, Hugging Face's heads.
+    /// `token_type_ids` mark the second sentence of a pair (zeros when `None`).
     pub fn classify(
         &self,
         params: &ParamMap,
         ids: &Tensor,
         mask: Option<&Tensor>,
+        token_type_ids: Option<&Tensor>,
         train: bool,
     ) -> Result<Tensor> {
-        let hidden = self.encode(params, ids, mask, None, train)?;
+        let hidden = self.encode(params, ids, mask, token_type_ids, train)?;
         self.head(params, &hidden.i((.., 0))?, train)
     }
 
@@ -839,6 +865,6 @@ impl TargetModel for BertModel {
     /// which the attention mask is derived; the output is the head's logits.
     fn forward(&self, params: &ParamMap, x: &Tensor, train: bool) -> Result<Tensor> {
         let mask = mask_from_ids(x, self.cfg.pad_token_id)?;
-        self.classify(params, x, Some(&mask), train)
+        self.classify(params, x, Some(&mask), None, train)
     }
 }

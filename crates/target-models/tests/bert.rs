@@ -263,8 +263,8 @@ fn zero_b_equals_base_exactly_and_merge_matches() -> Result<()> {
         let (_dir, model, base, params) = lora_setup(flavor);
         assert_eq!(model.lora_modules().len(), 4, "q and v in 2 layers");
         let ids = random_ids(3, 9, 50);
-        let y = model.classify(&params, &ids, None, false)?;
-        let y0 = base.classify(&params, &ids, None, false)?;
+        let y = model.classify(&params, &ids, None, None, false)?;
+        let y0 = base.classify(&params, &ids, None, None, false)?;
         assert_eq!(y.dims(), &[3, 3]);
         assert_eq!(
             y.to_vec2::<f32>()?,
@@ -273,14 +273,14 @@ fn zero_b_equals_base_exactly_and_merge_matches() -> Result<()> {
         );
 
         let p = randomize_b(&params, 0.3);
-        let y = model.classify(&p, &ids, None, false)?;
+        let y = model.classify(&p, &ids, None, None, false)?;
         assert!(
             max_abs_diff(&y, &y0) > 1e-3,
             "{flavor:?}: LoRA had no effect"
         );
         let merged = model.merge(&p)?;
         assert!(merged.lora_modules().is_empty());
-        let d = max_abs_diff(&y, &merged.classify(&p, &ids, None, false)?);
+        let d = max_abs_diff(&y, &merged.classify(&p, &ids, None, None, false)?);
         assert!(d <= 1e-5, "{flavor:?}: merged differs by {d}");
     }
     Ok(())
@@ -309,7 +309,7 @@ fn padding_does_not_change_logits() -> Result<()> {
         let d = max_abs_diff(&a, &b);
         assert!(d <= 1e-5, "{flavor:?}: padding changed logits by {d}");
         // Without the mask the padding does change them: the test can fail.
-        let unmasked = model.classify(&p, &padded, None, false)?;
+        let unmasked = model.classify(&p, &padded, None, None, false)?;
         assert!(max_abs_diff(&a, &unmasked) > 1e-4);
     }
     Ok(())
@@ -348,7 +348,7 @@ fn lora_training_reaches_every_factor_and_the_head() -> Result<()> {
                 v.set(&Tensor::randn(0f32, 0.1, v.shape(), &Device::Cpu)?)?;
             }
         }
-        let logits = model.classify(&params, &random_ids(3, 8, 50), None, true)?;
+        let logits = model.classify(&params, &random_ids(3, 8, 50), None, None, true)?;
         assert_all_grads_nonzero(&format!("{flavor:?}"), &loss_of(&logits)?, &vars)?;
     }
     Ok(())
@@ -378,7 +378,7 @@ fn full_finetuning_reaches_every_weight() -> Result<()> {
         let ids = random_ids(3, 8, 50);
         let tt = Tensor::new(&[[0u32, 0, 0, 0, 1, 1, 1, 1]; 3], &Device::Cpu)?;
         let hidden = model.encode(&params, &ids, None, Some(&tt), true)?;
-        let logits = model.classify(&params, &ids, None, true)?;
+        let logits = model.classify(&params, &ids, None, None, true)?;
         // The encoder term reaches token-type row 1, the head term the classifier.
         let loss = (loss_of(&logits)? + hidden.mean_all()?)?;
         assert_all_grads_nonzero(&format!("{flavor:?}"), &loss, &vars)?;

@@ -130,8 +130,8 @@ fn distilbert_adapter_keys_and_round_trip() -> Result<()> {
     // The re-imported adapter drives the model to the same logits.
     let ids = Tensor::new(&[[5u32, 9, 3, 0], [7, 1, 2, 4]], &Device::Cpu)?;
     let mask = mask_from_ids(&ids, 0)?;
-    let a = model.classify(&params, &ids, Some(&mask), false)?;
-    let b = model.classify(&back, &ids, Some(&mask), false)?;
+    let a = model.classify(&params, &ids, Some(&mask), None, false)?;
+    let b = model.classify(&back, &ids, Some(&mask), None, false)?;
     assert_eq!(a.to_vec2::<f32>()?, b.to_vec2::<f32>()?);
     Ok(())
 }
@@ -305,7 +305,13 @@ fn python_peft_check(flavor: Flavor) {
     let theirs: Vec<Vec<f32>> = serde_json::from_value(v["logits"].clone()).unwrap();
     let ids = Tensor::new(rows, &Device::Cpu).unwrap();
     let ours = model
-        .classify(&params, &ids, Some(&mask_from_ids(&ids, 0).unwrap()), false)
+        .classify(
+            &params,
+            &ids,
+            Some(&mask_from_ids(&ids, 0).unwrap()),
+            None,
+            false,
+        )
         .unwrap();
     let d = max_abs_diff(&ours, &Tensor::new(theirs.clone(), &Device::Cpu).unwrap());
     eprintln!(

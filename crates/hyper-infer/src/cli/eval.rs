@@ -22,9 +22,19 @@ pub struct EvalArgs {
     /// A directory written by `hyper-infer generate`.
     #[arg(long)]
     pub model: PathBuf,
-    /// CSV with the model's feature columns and its target column.
-    #[arg(long, conflicts_with = "dataset", required_unless_present = "dataset")]
+    /// CSV with the model's feature columns and its target column (text models: its
+    /// text column(s) and label column).
+    #[arg(long, conflicts_with_all = ["dataset", "glue"], required_unless_present_any = ["dataset", "glue"])]
     pub data: Option<PathBuf>,
+    /// Text models: score on this GLUE task's dev set with its own metrics.
+    #[arg(long, conflicts_with = "dataset")]
+    pub glue: Option<String>,
+    /// Text models: the column holding the (first) sentence [default: the model's].
+    #[arg(long, requires = "data")]
+    pub text_column: Option<String>,
+    /// Text models: the column holding the second sentence [default: the model's].
+    #[arg(long, requires = "data")]
+    pub text_pair_column: Option<String>,
     /// Target column of --data [default: the model's target column].
     #[arg(long, requires = "data")]
     pub target: Option<String>,
@@ -40,6 +50,23 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
+    if hyper_infer::text_model_dir::TextModelDir::is_text_model(&args.model) {
+        return super::text::eval(
+            &args.model,
+            args.glue.as_deref(),
+            args.data.as_deref(),
+            args.text_column.as_deref(),
+            args.text_pair_column.as_deref(),
+            args.target.as_deref(),
+            args.json,
+        );
+    }
+    if args.glue.is_some() {
+        bail!(
+            "{} is a table model; --glue scores text models",
+            args.model.display()
+        );
+    }
     let dev = Device::Cpu;
     let m = ModelDir::load(&args.model, &dev)?;
     let target = args

@@ -27,7 +27,8 @@ pub struct GenerateArgs {
     /// Output directory (model.safetensors, metadata.json, requirement.txt, preprocessor.json, model.json).
     #[arg(long)]
     pub out: PathBuf,
-    /// Generator checkpoint stem [default: checkpoints/tabular/best].
+    /// Generator checkpoint stem [default: checkpoints/tabular/best; text:
+    /// checkpoints/nlp/best].
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// Seed of the 60/10/30 split whose training part the preprocessing is fitted on.
@@ -57,6 +58,23 @@ pub enum GeneratorChoice {
 }
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
+    if args.source.is_text() {
+        if args.finetune_epochs > 0 {
+            anyhow::bail!("--finetune-epochs is not implemented for text models yet");
+        }
+        return super::text::generate(&super::text::TextGenerate {
+            glue: args.source.glue.as_deref(),
+            data: args.source.data.as_deref(),
+            text_column: args.source.text_column.as_deref(),
+            pair_column: args.source.text_pair_column.as_deref(),
+            target: args.source.target.as_deref(),
+            description: args.description.as_deref(),
+            backend: args.backend.options(),
+            checkpoint: args.checkpoint.as_deref(),
+            out: &args.out,
+            json: args.json,
+        });
+    }
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         // Tiny matmuls: one thread per op is faster (DESIGN.md §10). Set before any op.
         std::env::set_var("RAYON_NUM_THREADS", "1");

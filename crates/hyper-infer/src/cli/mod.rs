@@ -4,6 +4,7 @@ pub mod describe;
 pub mod eval;
 pub mod generate;
 pub mod predict;
+pub mod text;
 
 use std::path::{Path, PathBuf};
 
@@ -12,21 +13,37 @@ use clap::Args;
 use datasets::Table;
 use hyper_infer::{Backend, BackendOptions};
 
-/// Where the table comes from: the user's CSV or a built-in dataset.
+/// Where the data comes from: the user's CSV (a table, or texts with --text-column), a
+/// built-in tabular dataset, or a GLUE task.
 #[derive(Args, Debug)]
 pub struct DataArgs {
     /// The user's CSV (header row; the target is the last column unless --target).
-    #[arg(long, conflicts_with = "dataset", required_unless_present = "dataset")]
+    #[arg(long, conflicts_with_all = ["dataset", "glue"], required_unless_present_any = ["dataset", "glue"])]
     pub data: Option<PathBuf>,
     /// Target column of --data.
     #[arg(long, requires = "data")]
     pub target: Option<String>,
     /// A built-in tabular dataset instead of --data.
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(datasets::uci::BUILTIN))]
+    #[arg(long, conflicts_with = "glue", value_parser = clap::builder::PossibleValuesParser::new(datasets::uci::BUILTIN))]
     pub dataset: Option<String>,
+    /// A GLUE task (cola, sst2, mrpc, stsb, rte, wnli, qnli, ...) read from the shared GLUE
+    /// data: a text model (PEFT adapter for MiniLM) instead of a table model.
+    #[arg(long)]
+    pub glue: Option<String>,
+    /// --data is text: the column holding the (first) sentence.
+    #[arg(long, requires = "data")]
+    pub text_column: Option<String>,
+    /// --data is sentence pairs: the column holding the second sentence.
+    #[arg(long, requires = "text_column")]
+    pub text_pair_column: Option<String>,
 }
 
 impl DataArgs {
+    /// Whether this asks for a text model (`--glue`, or `--data` with `--text-column`).
+    pub fn is_text(&self) -> bool {
+        self.glue.is_some() || self.text_column.is_some()
+    }
+
     pub fn load(&self) -> Result<Table> {
         load_table(
             self.data.as_deref(),
@@ -96,4 +113,32 @@ pub fn load_table(
             .with_context(|| format!("loading built-in dataset `{name}`")),
         (None, None) => anyhow::bail!("give --data <file> or --dataset <name>"),
     }
+}
+
+/// Quotes a CSV field when it holds a comma, a quote or a newline.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Writes `text` to `out` atomically, or to standard output for `-`. An existing `out`
+/// that is not a regular file (a link, pipe, device or directory) is refused, not replaced.
+pub fn write_output(out: &Path, text: &str) -> Result<()> {
+    if out.as_os_str() == "-" {
+        use std::io::Write;
+        return std::io::stdout()
+            .write_all(text.as_bytes())
+            .context("writing to standard output");
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(out) {
+        anyhow::ensure!(
+            meta.file_type().is_file(),
+            "{} exists and is not a regular file (a link, a pipe, a device or a directory): refusing to replace it; give another --out, or `-` for standard output",
+            out.display()
+        );
+    }
+    hyper_core::io::atomic_write(out, text.as_bytes())
 }

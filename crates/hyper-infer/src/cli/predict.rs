@@ -1,13 +1,11 @@
 //! `hyper-infer predict`: per-class probabilities and the predicted class of a generated
 //! model for every row of a CSV (or a built-in dataset).
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use candle_core::Device;
 use clap::Args;
-use hyper_core::io::atomic_write;
 use hyper_infer::eval::predict_proba;
 use hyper_infer::ModelDir;
 
@@ -17,9 +15,15 @@ pub struct PredictArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// CSV with the model's feature columns (a target column, if present, is ignored);
-    /// `-` reads standard input.
+    /// `-` reads standard input. For a text model: its text column(s).
     #[arg(long, conflicts_with = "dataset", required_unless_present = "dataset")]
     pub data: Option<PathBuf>,
+    /// Text models: the column holding the (first) sentence [default: the model's].
+    #[arg(long, requires = "data")]
+    pub text_column: Option<String>,
+    /// Text models: the column holding the second sentence [default: the model's].
+    #[arg(long, requires = "data")]
+    pub text_pair_column: Option<String>,
     /// A built-in tabular dataset instead of --data.
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(datasets::uci::BUILTIN))]
     pub dataset: Option<String>,
@@ -33,6 +37,23 @@ pub struct PredictArgs {
 }
 
 pub fn run(args: &PredictArgs) -> Result<()> {
+    if hyper_infer::text_model_dir::TextModelDir::is_text_model(&args.model) {
+        let data = args
+            .data
+            .as_deref()
+            .context("a text model predicts from --data <csv>")?;
+        let n = super::text::predict_csv(
+            &args.model,
+            data,
+            args.text_column.as_deref(),
+            args.text_pair_column.as_deref(),
+            &args.out,
+        )?;
+        if args.out.as_os_str() != "-" {
+            println!("wrote {n} predictions to {}", args.out.display());
+        }
+        return Ok(());
+    }
     let dev = Device::Cpu;
     let m = ModelDir::load(&args.model, &dev)?;
     let table = match (&args.data, &args.dataset) {
@@ -55,7 +76,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let mut out = String::from("row,prediction,confidence");
     for c in names {
         out.push(',');
-        out.push_str(&csv_field(&format!("p_{c}")));
+        out.push_str(&super::csv_field(&format!("p_{c}")));
     }
     out.push('\n');
     let mut predictions = Vec::with_capacity(probs.len());
@@ -65,27 +86,14 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             .enumerate()
             .fold((0, f32::MIN), |a, (j, &v)| if v > a.1 { (j, v) } else { a });
         let name = &names[k];
-        out.push_str(&format!("{i},{},{c:.4}", csv_field(name)));
+        out.push_str(&format!("{i},{},{c:.4}", super::csv_field(name)));
         for v in p {
             out.push_str(&format!(",{v:.6}"));
         }
         out.push('\n');
         predictions.push(name.clone());
     }
-    if args.out.as_os_str() == "-" {
-        std::io::stdout()
-            .write_all(out.as_bytes())
-            .context("writing predictions to standard output")?;
-    } else {
-        if let Ok(meta) = std::fs::symlink_metadata(&args.out) {
-            anyhow::ensure!(
-                meta.file_type().is_file(),
-                "{} exists and is not a regular file (a link, a pipe, a device or a directory): refusing to replace it; give another --out, or `-` for standard output",
-                args.out.display()
-            );
-        }
-        atomic_write(&args.out, out.as_bytes())?;
-    }
+    super::write_output(&args.out, &out)?;
     if args.json {
         println!(
             "{}",
@@ -107,12 +115,4 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }

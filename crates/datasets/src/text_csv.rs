@@ -1,0 +1,220 @@
+//! A user's text CSV: one text column (or a pair of them) and, for training, a label
+//! column. Errors name the file, the line and the column; reading (delimiter detection,
+//! quoting, a UTF-8 BOM, `-` for standard input) is shared with [`crate::user_csv`].
+
+use std::path::{Path, PathBuf};
+
+use crate::user_csv::{read_raw, CsvOptions};
+use crate::{DataError, Result};
+
+/// Which columns hold the texts and the label.
+#[derive(Debug, Clone, Default)]
+pub struct TextCsvOptions {
+    pub text_column: String,
+    /// Second sentence of a pair task.
+    pub pair_column: Option<String>,
+    /// Label column; `None` reads texts only (prediction).
+    pub target: Option<String>,
+    /// Field separator; `None` = detected from the header line.
+    pub delimiter: Option<u8>,
+}
+
+/// Texts (and labels) in file order, with the line each row came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextData {
+    pub source: PathBuf,
+    /// The file's stem.
+    pub name: String,
+    pub text_a: Vec<String>,
+    pub text_b: Option<Vec<String>>,
+    pub targets: Option<Vec<String>>,
+    pub lines: Vec<usize>,
+}
+
+impl TextData {
+    pub fn len(&self) -> usize {
+        self.text_a.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.text_a.is_empty()
+    }
+    /// Distinct label values sorted (numerically when all are numbers) and each row's
+    /// index into them.
+    pub fn classes(&self) -> Option<(Vec<String>, Vec<usize>)> {
+        let t = self.targets.as_ref()?;
+        let mut names: Vec<String> = t.clone();
+        names.sort();
+        names.dedup();
+        if names.iter().all(|s| s.parse::<f64>().is_ok()) {
+            names.sort_by(|a, b| {
+                let (x, y) = (
+                    a.parse::<f64>().unwrap_or(0.0),
+                    b.parse::<f64>().unwrap_or(0.0),
+                );
+                x.total_cmp(&y)
+            });
+        }
+        let idx = t
+            .iter()
+            .map(|v| names.iter().position(|n| n == v).unwrap_or(0))
+            .collect();
+        Some((names, idx))
+    }
+}
+
+/// Reads `path` (`-`: standard input). Every named column must exist; no text cell may
+/// be empty; with a target, no label may be empty and the file needs at least one row.
+pub fn load_text_csv(path: &Path, opts: &TextCsvOptions) -> Result<TextData> {
+    let raw = read_raw(
+        path,
+        &CsvOptions {
+            delimiter: opts.delimiter,
+            ..Default::default()
+        },
+    )?;
+    let col = |name: &str, what: &str| -> Result<usize> {
+        raw.header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| DataError::Invalid {
+                path: path.to_path_buf(),
+                msg: format!(
+                    "{what} column `{name}` not found; available columns: {}",
+                    raw.header.join(", ")
+                ),
+            })
+    };
+    let a = col(&opts.text_column, "text")?;
+    let b = opts
+        .pair_column
+        .as_deref()
+        .map(|c| col(c, "text pair"))
+        .transpose()?;
+    let y = opts
+        .target
+        .as_deref()
+        .map(|c| col(c, "target"))
+        .transpose()?;
+    let mut out = TextData {
+        source: path.to_path_buf(),
+        name: raw.name.clone(),
+        text_a: Vec::with_capacity(raw.rows.len()),
+        text_b: b.map(|_| Vec::with_capacity(raw.rows.len())),
+        targets: y.map(|_| Vec::with_capacity(raw.rows.len())),
+        lines: Vec::with_capacity(raw.rows.len()),
+    };
+    for row in &raw.rows {
+        let cell = |i: usize, name: &str, what: &str| -> Result<String> {
+            let v = row.cells.get(i).map(|s| s.trim()).unwrap_or("");
+            if v.is_empty() {
+                return Err(DataError::Parse {
+                    path: path.to_path_buf(),
+                    line: row.line,
+                    msg: format!("{what} column `{name}` is empty"),
+                });
+            }
+            Ok(v.to_string())
+        };
+        out.text_a.push(cell(a, &opts.text_column, "text")?);
+        if let (Some(i), Some(v)) = (b, out.text_b.as_mut()) {
+            v.push(cell(
+                i,
+                opts.pair_column.as_deref().unwrap_or(""),
+                "text pair",
+            )?);
+        }
+        if let (Some(i), Some(v)) = (y, out.targets.as_mut()) {
+            v.push(cell(i, opts.target.as_deref().unwrap_or(""), "target")?);
+        }
+        out.lines.push(row.line);
+    }
+    if out.is_empty() {
+        return Err(DataError::Invalid {
+            path: path.to_path_buf(),
+            msg: "no data rows after the header".into(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(s: &[u8]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+        std::io::Write::write_all(&mut f, s).unwrap();
+        f
+    }
+
+    fn opts(target: Option<&str>) -> TextCsvOptions {
+        TextCsvOptions {
+            text_column: "text".into(),
+            pair_column: None,
+            target: target.map(String::from),
+            delimiter: None,
+        }
+    }
+
+    #[test]
+    fn reads_texts_labels_and_quoted_commas() {
+        let f = write(b"id,text,label\n1,\"good, very good\",pos\n2,bad,neg\n3,fine,pos\n");
+        let d = load_text_csv(f.path(), &opts(Some("label"))).unwrap();
+        assert_eq!(d.text_a, vec!["good, very good", "bad", "fine"]);
+        assert_eq!(d.lines, vec![2, 3, 4]);
+        let (names, idx) = d.classes().unwrap();
+        assert_eq!(names, vec!["neg", "pos"]);
+        assert_eq!(idx, vec![1, 0, 1]);
+    }
+
+    #[test]
+    fn numeric_labels_sort_numerically() {
+        let f = write(b"text,label\na,10\nb,9\nc,10\n");
+        let (names, _) = load_text_csv(f.path(), &opts(Some("label")))
+            .unwrap()
+            .classes()
+            .unwrap();
+        assert_eq!(names, vec!["9", "10"]);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let f = write(b"text,label\nfine,1\n ,0\n");
+        let e = load_text_csv(f.path(), &opts(Some("label")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(":3:") && e.contains("text column `text` is empty"),
+            "{e}"
+        );
+        let e = load_text_csv(f.path(), &opts(Some("y")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("target column `y` not found") && e.contains("text, label"),
+            "{e}"
+        );
+        let f = write(b"text,label\nfine,\n");
+        let e = load_text_csv(f.path(), &opts(Some("label")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(":2:") && e.contains("target column `label` is empty"),
+            "{e}"
+        );
+        let f = write(b"text,label\n");
+        let e = load_text_csv(f.path(), &opts(Some("label")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no data rows"), "{e}");
+        let f = write(b"text,label\ngood \xff\xfe,1\n");
+        let e = load_text_csv(f.path(), &opts(Some("label")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(f.path().to_str().unwrap()), "{e}");
+        assert!(
+            e.to_lowercase().contains("utf-8") || e.contains("UTF"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,487 @@
+//! The text path of `generate`, `eval` and `predict`: a GLUE task (`--glue`) or a user's
+//! text CSV (`--data F --text-column C [--text-pair-column C2] --target L`) → requirement
+//! → one pass of the NLP generator → a PEFT adapter directory ([`TextModelDir`]).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::Device;
+use datasets::glue::{self, GlueTask, Label};
+use datasets::text_csv::{load_text_csv, TextCsvOptions, TextData};
+use hyper_infer::requirement::describe;
+use hyper_infer::text::{
+    glue_label_texts, glue_score, predict, text_summary, Encoded, TextGenerator, TextTokenizer,
+    BASE_MODEL_ID,
+};
+use hyper_infer::text_model_dir::{TextModelDir, TextModelInfo, TEXT_MODEL_FORMAT};
+use llm_prompting::{DataProfile, TaskInput, TextSummary};
+use target_models::bert::BertModel;
+
+/// Architectures a text requirement may ask for; the BERT-family target served here is
+/// all-MiniLM-L6-v2 (DistilBERT weights are not obtainable on this machine).
+pub const SERVED_TEXT_ARCHS: &[&str] = &["distilbert-base-uncased", "bert-base-uncased"];
+
+/// The classes (or regression target) most labels may have before the data looks like a
+/// free-text or ID column rather than a label set.
+const MAX_CLASSES: usize = 100;
+
+/// `checkpoints/nlp/best`.
+pub fn default_nlp_checkpoint() -> PathBuf {
+    hyper_infer::checkpoint_dir("nlp").join("best")
+}
+
+/// Texts ready for the generator: what the requirement is written from, the label texts
+/// the head rows are generated from, and how the model directory describes itself.
+struct TextTask {
+    summary: TextSummary,
+    samples: Vec<String>,
+    label_texts: Vec<String>,
+    regression: bool,
+    glue: Option<GlueTask>,
+    columns: (Option<String>, Option<String>, Option<String>),
+}
+
+fn sample_line(a: &str, b: Option<&str>, label: &str) -> String {
+    match b {
+        Some(b) => format!("[input] {a} [SEP] {b} [label] {label}"),
+        None => format!("[input] {a} [label] {label}"),
+    }
+}
+
+fn glue_task(task: GlueTask) -> Result<TextTask> {
+    let split = glue::load(task, "train", &GlueTask::default_root())
+        .with_context(|| format!("loading {task} train"))?;
+    let labels = glue_label_texts(task);
+    let samples = split
+        .examples
+        .iter()
+        .take(4)
+        .map(|e| {
+            let l = match e.label {
+                Label::Class(c) => labels[c].clone(),
+                Label::Score(s) => format!("{s:.1}"),
+            };
+            sample_line(&e.text_a, e.text_b.as_deref(), &l)
+        })
+        .collect();
+    Ok(TextTask {
+        summary: text_summary(&split, true),
+        samples,
+        regression: task.is_regression(),
+        label_texts: labels,
+        glue: Some(task),
+        columns: (None, None, None),
+    })
+}
+
+fn csv_task(path: &Path, text: &str, pair: Option<&str>, target: &str) -> Result<TextTask> {
+    let d = load_text_csv(
+        path,
+        &TextCsvOptions {
+            text_column: text.into(),
+            pair_column: pair.map(String::from),
+            target: Some(target.into()),
+            delimiter: None,
+        },
+    )?;
+    let (names, idx) = d.classes().expect("target was requested");
+    if names.len() < 2 {
+        bail!(
+            "{}: target column `{target}` has a single value `{}`; a classifier needs at least two classes",
+            path.display(),
+            names.first().map_or("", String::as_str)
+        );
+    }
+    if names.len() > MAX_CLASSES {
+        bail!(
+            "{}: target column `{target}` has {} distinct values; the text head serves at most {MAX_CLASSES} classes (is it a score or an ID column?)",
+            path.display(),
+            names.len()
+        );
+    }
+    let mut counts = vec![0usize; names.len()];
+    for &i in &idx {
+        counts[i] += 1;
+    }
+    let joined: Vec<String> = (0..d.len())
+        .map(|i| match &d.text_b {
+            Some(b) => format!("{} {}", d.text_a[i], b[i]),
+            None => d.text_a[i].clone(),
+        })
+        .collect();
+    let (avg_words, max_words) = TextSummary::word_stats(joined.iter().map(String::as_str));
+    let samples = (0..d.len().min(4))
+        .map(|i| {
+            sample_line(
+                &d.text_a[i],
+                d.text_b.as_ref().map(|b| b[i].as_str()),
+                &names[idx[i]],
+            )
+        })
+        .collect();
+    Ok(TextTask {
+        summary: TextSummary {
+            name: d.name.clone(),
+            n_examples: d.len(),
+            pair: d.text_b.is_some(),
+            avg_words,
+            max_words,
+            label_names: names.clone(),
+            class_counts: counts,
+        },
+        samples,
+        label_texts: names,
+        regression: false,
+        glue: None,
+        columns: (
+            Some(text.into()),
+            pair.map(String::from),
+            Some(target.into()),
+        ),
+    })
+}
+
+/// Options of the text path, gathered from the subcommands' arguments.
+pub struct TextGenerate<'a> {
+    pub glue: Option<&'a str>,
+    pub data: Option<&'a Path>,
+    pub text_column: Option<&'a str>,
+    pub pair_column: Option<&'a str>,
+    pub target: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub backend: hyper_infer::BackendOptions,
+    pub checkpoint: Option<&'a Path>,
+    pub out: &'a Path,
+    pub json: bool,
+}
+
+pub fn generate(a: &TextGenerate) -> Result<()> {
+    let dev = Device::Cpu;
+    let t = Instant::now();
+    let task = match (a.glue, a.data) {
+        (Some(name), _) => glue_task(GlueTask::from_name(name)?)?,
+        (None, Some(path)) => {
+            let text = a
+                .text_column
+                .context("--text-column is required with --data for text")?;
+            let target = a
+                .target
+                .context("--target names the label column of a text CSV; it is required")?;
+            csv_task(path, text, a.pair_column, target)?
+        }
+        (None, None) => bail!("give --glue <task> or --data <csv> --text-column <col>"),
+    };
+    let t_data = t.elapsed().as_secs_f64();
+    let mut input = TaskInput::new(DataProfile::from_text(&task.summary)?, a.description)?;
+    input.samples = task.samples.clone();
+    let d = describe(&input, &a.backend)?;
+    ensure!(
+        SERVED_TEXT_ARCHS.contains(&d.metadata.arch.as_str()),
+        "the Model Generator chose arch `{}`; the NLP generator serves {} (as all-MiniLM-L6-v2)",
+        d.metadata.arch,
+        SERVED_TEXT_ARCHS.join(", ")
+    );
+    let want_task = if task.regression {
+        "seq_reg"
+    } else {
+        "seq_cls"
+    };
+    ensure!(
+        d.metadata.task == want_task,
+        "the Model Generator chose task `{}` but the data is `{want_task}`",
+        d.metadata.task
+    );
+    let t = Instant::now();
+    let ck = a
+        .checkpoint
+        .map(Path::to_path_buf)
+        .unwrap_or_else(default_nlp_checkpoint);
+    let gen =
+        TextGenerator::load(&ck, &datasets::paths::minilm_dir(), &dev).with_context(|| {
+            format!(
+                "loading NLP generator {} (run `cargo xtask pretrain nlp`)",
+                ck.display()
+            )
+        })?;
+    let t_load = t.elapsed().as_secs_f64();
+    let g = gen.generate(&d.requirement, &task.label_texts)?;
+    let info = TextModelInfo {
+        format: TEXT_MODEL_FORMAT.into(),
+        base_model: BASE_MODEL_ID.into(),
+        task: want_task.into(),
+        label_names: task.label_texts.clone(),
+        glue_task: task.glue.map(|t| t.name().to_string()),
+        text_column: task.columns.0.clone(),
+        text_pair_column: task.columns.1.clone(),
+        target: task.columns.2.clone(),
+        max_len: gen.architecture.max_len,
+        requirement: d.requirement.clone(),
+        generator: ck.display().to_string(),
+    };
+    let t = Instant::now();
+    TextModelDir::new(info, &gen.base, g.params).save(a.out)?;
+    let t_write = t.elapsed().as_secs_f64();
+    let stages = [
+        ("load data", t_data),
+        ("requirement", d.requirement_secs),
+        ("metadata", d.metadata_secs),
+        ("load generator + encoder", t_load),
+        ("encode", g.encode_secs),
+        ("generate", g.generate_secs),
+        ("write adapter", t_write),
+    ];
+    if a.json {
+        let timings: serde_json::Map<String, serde_json::Value> = stages
+            .iter()
+            .map(|(k, v)| (k.replace(' ', "_").replace("_+_", "_"), (*v).into()))
+            .collect();
+        return super::print_json(&serde_json::json!({
+            "requirement": d.requirement,
+            "metadata": d.metadata,
+            "labels": task.label_texts,
+            "base_model": BASE_MODEL_ID,
+            "timings": timings,
+            "out": a.out,
+        }));
+    }
+    println!("requirement: {}", d.requirement);
+    println!("metadata: {}", serde_json::to_string(&d.metadata)?);
+    println!("labels: {}", task.label_texts.join(", "));
+    println!("time per stage (s):");
+    for (stage, s) in stages {
+        println!("  {stage:<26}{s:.4}");
+    }
+    println!(
+        "wrote a PEFT adapter for {BASE_MODEL_ID} to {}",
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// A loaded text model ready to score: base + adapter + tokenizer.
+struct Loaded {
+    dir: TextModelDir,
+    base: BertModel,
+    tokenizer: TextTokenizer,
+}
+
+fn load_model(model: &Path, dev: &Device) -> Result<Loaded> {
+    let dir = TextModelDir::load(model, dev)?;
+    let minilm = datasets::paths::minilm_dir();
+    let base = BertModel::load(&minilm, dir.adapter.lora_config(), dev)?.with_fused_inference(true);
+    let tokenizer = TextTokenizer::load(&minilm, dir.info.max_len)?;
+    Ok(Loaded {
+        dir,
+        base,
+        tokenizer,
+    })
+}
+
+/// Texts of a CSV with the model's columns (overridable).
+fn read_csv(
+    path: &Path,
+    info: &TextModelInfo,
+    text_column: Option<&str>,
+    pair_column: Option<&str>,
+    target: Option<&str>,
+) -> Result<TextData> {
+    let text = text_column
+        .map(String::from)
+        .or_else(|| info.text_column.clone())
+        .context("--text-column is required (the model does not name one)")?;
+    let pair = pair_column
+        .map(String::from)
+        .or_else(|| info.text_pair_column.clone());
+    Ok(load_text_csv(
+        path,
+        &TextCsvOptions {
+            text_column: text,
+            pair_column: pair,
+            target: target.map(String::from),
+            delimiter: None,
+        },
+    )?)
+}
+
+fn encode(tok: &TextTokenizer, d: &TextData) -> Result<Vec<Encoded>> {
+    let a: Vec<&str> = d.text_a.iter().map(String::as_str).collect();
+    let b: Option<Vec<&str>> = d
+        .text_b
+        .as_ref()
+        .map(|v| v.iter().map(String::as_str).collect());
+    tok.encode(&a, b.as_deref())
+        .with_context(|| format!("{}", d.source.display()))
+}
+
+/// `eval` of a text model: the GLUE metrics of `--glue` dev, or accuracy on a CSV.
+pub fn eval(
+    model: &Path,
+    glue_name: Option<&str>,
+    data: Option<&Path>,
+    text_column: Option<&str>,
+    pair_column: Option<&str>,
+    target: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let dev = Device::Cpu;
+    let m = load_model(model, &dev)?;
+    let info = &m.dir.info;
+    let (examples, gold, task, source): (Vec<Encoded>, Vec<Label>, Option<GlueTask>, String) =
+        match (glue_name, data) {
+            (Some(name), _) => {
+                let task = GlueTask::from_name(name)?;
+                let want = glue_label_texts(task);
+                ensure!(
+                    want == info.label_names,
+                    "{}: the model's labels ({}) are not {task}'s ({})",
+                    model.display(),
+                    info.label_names.join(", "),
+                    want.join(", ")
+                );
+                let split = glue::load(task, "dev", &GlueTask::default_root())?;
+                (
+                    m.tokenizer.encode_split(&split)?,
+                    split.labels(),
+                    Some(task),
+                    split.source.display().to_string(),
+                )
+            }
+            (None, Some(path)) => {
+                let target = target
+                    .map(String::from)
+                    .or_else(|| info.target.clone())
+                    .context("--target is required (the model does not name its label column)")?;
+                let d = read_csv(path, info, text_column, pair_column, Some(&target))?;
+                let gold = d
+                    .targets
+                    .as_ref()
+                    .expect("target requested")
+                    .iter()
+                    .zip(&d.lines)
+                    .map(|(v, line)| {
+                        if info.is_regression() {
+                            v.parse::<f32>().map(Label::Score).map_err(|_| {
+                                anyhow::anyhow!(
+                                    "{}:{line}: target `{v}` is not a number",
+                                    path.display()
+                                )
+                            })
+                        } else {
+                            info.label_names
+                                .iter()
+                                .position(|n| n == v)
+                                .map(Label::Class)
+                                .ok_or_else(|| {
+                                    anyhow::anyhow!(
+                                        "{}:{line}: label `{v}` is not one the model knows ({})",
+                                        path.display(),
+                                        info.label_names.join(", ")
+                                    )
+                                })
+                        }
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                (
+                    encode(&m.tokenizer, &d)?,
+                    gold,
+                    None,
+                    path.display().to_string(),
+                )
+            }
+            (None, None) => bail!("give --glue <task> or --data <csv>"),
+        };
+    let p = predict(
+        &m.base,
+        &m.dir.params,
+        &examples,
+        info.is_regression(),
+        Some(&gold),
+        64,
+    )?;
+    let metrics: Vec<(String, f64)> = match task {
+        Some(t) => t
+            .evaluate(&p.labels, &gold)?
+            .into_iter()
+            .map(|(k, v)| (k.name(), v))
+            .collect(),
+        None if info.is_regression() => vec![],
+        None => {
+            let ok = p.labels.iter().zip(&gold).filter(|(a, b)| a == b).count();
+            vec![("acc".into(), ok as f64 / gold.len() as f64)]
+        }
+    };
+    let score = if let Some(t) = task {
+        glue_score(&t.evaluate(&p.labels, &gold)?)
+    } else {
+        metrics.first().map_or(f64::NAN, |m| m.1)
+    };
+    if json {
+        return super::print_json(&serde_json::json!({
+            "model": model,
+            "data": source,
+            "rows": gold.len(),
+            "metrics": metrics.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+            "score": score,
+            "loss": p.loss,
+        }));
+    }
+    let shown: Vec<String> = metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+    println!(
+        "{} ({} rows of {source}), loss {:.4}",
+        shown.join(", "),
+        gold.len(),
+        p.loss.unwrap_or(f64::NAN)
+    );
+    Ok(())
+}
+
+/// `predict` of a text model: `row,prediction,confidence,p_<class>...` (regression:
+/// `row,prediction`) for every row of a CSV.
+pub fn predict_csv(
+    model: &Path,
+    data: &Path,
+    text_column: Option<&str>,
+    pair_column: Option<&str>,
+    out: &Path,
+) -> Result<usize> {
+    let dev = Device::Cpu;
+    let m = load_model(model, &dev)?;
+    let info = &m.dir.info;
+    let d = read_csv(data, info, text_column, pair_column, None)?;
+    let p = predict(
+        &m.base,
+        &m.dir.params,
+        &encode(&m.tokenizer, &d)?,
+        info.is_regression(),
+        None,
+        64,
+    )?;
+    let mut s = String::from("row,prediction");
+    if !info.is_regression() {
+        s.push_str(",confidence");
+        for c in &info.label_names {
+            s.push(',');
+            s.push_str(&super::csv_field(&format!("p_{c}")));
+        }
+    }
+    s.push('\n');
+    for (i, (l, probs)) in p.labels.iter().zip(&p.probs).enumerate() {
+        match l {
+            Label::Score(v) => s.push_str(&format!("{i},{v:.4}\n")),
+            Label::Class(c) => {
+                s.push_str(&format!(
+                    "{i},{},{:.4}",
+                    super::csv_field(&info.label_names[*c]),
+                    probs[*c]
+                ));
+                for v in probs {
+                    s.push_str(&format!(",{v:.6}"));
+                }
+                s.push('\n');
+            }
+        }
+    }
+    super::write_output(out, &s)?;
+    Ok(d.len())
+}

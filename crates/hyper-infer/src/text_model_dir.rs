@@ -1,0 +1,132 @@
+//! A generated text model on disk: a **PEFT adapter directory** (`adapter_config.json` +
+//! `adapter_model.safetensors`, loadable with `PeftModel.from_pretrained` on the Hugging
+//! Face base model, the classifier saved as a `modules_to_save` module) plus `model.json`
+//! (base model, task, label names, columns, tokenization) and `requirement.txt`.
+//! Written as a unit (see [`crate::model_dir::write_dir_atomically`]).
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, ensure, Context};
+use candle_core::Device;
+use hyper_core::io::atomic_write;
+use hyper_core::ParamMap;
+use serde::{Deserialize, Serialize};
+use target_models::bert::BertModel;
+use target_models::peft::{export_adapter, import_adapter, AdapterConfig};
+
+use crate::model_dir::write_dir_atomically;
+
+/// `model.json`'s `format` for text models.
+pub const TEXT_MODEL_FORMAT: &str = "hyper-text-model-v1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextModelInfo {
+    pub format: String,
+    /// Hugging Face id of the base model the adapter is for.
+    pub base_model: String,
+    /// `seq_cls` or `seq_reg`.
+    pub task: String,
+    /// Class names in output order (for `seq_reg`: the one target name).
+    pub label_names: Vec<String>,
+    /// The GLUE task it was generated for, if any.
+    pub glue_task: Option<String>,
+    /// CSV columns a user model reads (GLUE models: the task's own layout).
+    pub text_column: Option<String>,
+    pub text_pair_column: Option<String>,
+    pub target: Option<String>,
+    pub max_len: usize,
+    pub requirement: String,
+    /// The generator checkpoint it came from.
+    pub generator: String,
+}
+
+impl TextModelInfo {
+    pub fn is_regression(&self) -> bool {
+        self.task == "seq_reg"
+    }
+}
+
+pub struct TextModelDir {
+    pub info: TextModelInfo,
+    pub adapter: AdapterConfig,
+    /// LoRA factors and the head (`classifier.weight|bias`), our key names.
+    pub params: ParamMap,
+}
+
+impl TextModelDir {
+    pub fn new(info: TextModelInfo, base: &BertModel, params: ParamMap) -> Self {
+        Self {
+            adapter: base.adapter_config(&info.base_model),
+            info,
+            params,
+        }
+    }
+
+    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        let w = self.params.get("classifier.weight")?;
+        ensure!(
+            w.dim(0)? == self.info.label_names.len(),
+            "head has {} outputs but {} label names",
+            w.dim(0)?,
+            self.info.label_names.len()
+        );
+        write_dir_atomically(dir, |s| {
+            export_adapter(s, &self.adapter, &self.params)?;
+            atomic_write(
+                &s.join("model.json"),
+                serde_json::to_string_pretty(&self.info)?.as_bytes(),
+            )?;
+            atomic_write(
+                &s.join("requirement.txt"),
+                format!("{}\n", self.info.requirement).as_bytes(),
+            )
+        })
+    }
+
+    /// Whether `dir` holds a text model (its `model.json` says so).
+    pub fn is_text_model(dir: &Path) -> bool {
+        std::fs::read(dir.join("model.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v.get("format").and_then(|f| f.as_str()).map(str::to_owned))
+            .is_some_and(|f| f == TEXT_MODEL_FORMAT)
+    }
+
+    pub fn load(dir: &Path, dev: &Device) -> anyhow::Result<Self> {
+        if !dir.is_dir() {
+            bail!(
+                "{} is not a model directory (write one with `hyper-infer generate --out {}`)",
+                dir.display(),
+                dir.display()
+            );
+        }
+        let p = dir.join("model.json");
+        let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+        let info: TextModelInfo = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not a text model description", p.display()))?;
+        if info.format != TEXT_MODEL_FORMAT {
+            bail!(
+                "{}: format `{}` is not supported (expected `{TEXT_MODEL_FORMAT}`)",
+                p.display(),
+                info.format
+            );
+        }
+        let (adapter, params) = import_adapter(dir, dev)?;
+        let w = params
+            .get("classifier.weight")
+            .map_err(|_| anyhow!("{}: the adapter has no classifier head", dir.display()))?;
+        if w.dim(0)? != info.label_names.len() {
+            bail!(
+                "{}: the head has {} outputs but model.json names {} labels",
+                dir.display(),
+                w.dim(0)?,
+                info.label_names.len()
+            );
+        }
+        Ok(Self {
+            info,
+            adapter,
+            params,
+        })
+    }
+}

@@ -1,0 +1,179 @@
+//! `configs/nlp.toml`: the CPU scale of the NLP experiment (ModelGPT Table 1). Each struct
+//! states its defaults once (container-level `#[serde(default)]`); unknown keys are errors.
+
+use std::path::Path;
+
+use anyhow::{bail, ensure, Context};
+use datasets::glue::GlueTask;
+use hyper_infer::text::NlpArchitecture;
+use serde::{Deserialize, Serialize};
+
+use crate::config::MetaGrad;
+
+/// Which GLUE tasks, and how much of each the CPU budget allows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NlpDataConfig {
+    /// Meta-training tasks (GLUE names, case and dash insensitive).
+    pub tasks: Vec<String>,
+    /// Never trained on: its adapter comes from a requirement written from its dev rows.
+    pub zero_shot: String,
+    /// Training examples per task drawn (seeded) from its train split; the rest is unused.
+    pub train_cap: usize,
+    /// Training examples per task held out for validation (checkpoint selection). GLUE dev
+    /// is the test set here, as in the paper.
+    pub val_per_task: usize,
+    /// Distinct requirement sentences per task (meta-training pairs).
+    pub requirements_per_task: usize,
+}
+
+impl Default for NlpDataConfig {
+    fn default() -> Self {
+        Self {
+            tasks: ["cola", "sst2", "mrpc", "stsb", "rte", "wnli"]
+                .map(String::from)
+                .to_vec(),
+            zero_shot: "qnli".into(),
+            train_cap: 4000,
+            val_per_task: 64,
+            requirements_per_task: 5,
+        }
+    }
+}
+
+impl NlpDataConfig {
+    pub fn glue_tasks(&self) -> anyhow::Result<Vec<GlueTask>> {
+        self.tasks
+            .iter()
+            .map(|t| GlueTask::from_name(t).with_context(|| format!("data.tasks: `{t}`")))
+            .collect()
+    }
+
+    pub fn zero_shot_task(&self) -> anyhow::Result<GlueTask> {
+        GlueTask::from_name(&self.zero_shot).context("data.zero_shot")
+    }
+}
+
+/// Algorithm 1 at CPU scale: a fixed number of generator steps, tasks sampled in balanced
+/// rounds (every task once per round, shuffled), one batch per step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NlpTrainConfig {
+    pub steps: usize,
+    pub batch_size: usize,
+    pub gen_lr: f64,
+    pub gen_weight_decay: f64,
+    /// The target optimizer (Adam, amsgrad) whose one step gives δ.
+    pub target_lr: f64,
+    pub target_weight_decay: f64,
+    pub clip_norm: f64,
+    pub meta_grad: MetaGrad,
+    /// Validate, write `last` (and `best` when validation improved) every this many
+    /// steps. The target optimizer's state resets here too (the paper resets it every
+    /// task epoch), so a checkpoint holds everything a resumed run needs.
+    pub checkpoint_every: usize,
+    pub seed: u64,
+}
+
+impl Default for NlpTrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 900,
+            batch_size: 16,
+            gen_lr: 2e-4,
+            gen_weight_decay: 1e-4,
+            target_lr: 1e-4,
+            target_weight_decay: 1e-4,
+            clip_norm: 0.25,
+            meta_grad: MetaGrad::Delta,
+            checkpoint_every: 100,
+            seed: 2024,
+        }
+    }
+}
+
+/// The LoRA and Finetune baselines and ModelGPT-F (`reproduce nlp`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NlpBaselineConfig {
+    pub epochs: usize,
+    /// Training examples per task the baselines see per epoch (the first of the
+    /// meta-training pool, so every method reads the same text).
+    pub train_cap: usize,
+    pub batch_size: usize,
+    pub lora_lr: f64,
+    pub finetune_lr: f64,
+    pub weight_decay: f64,
+    /// ModelGPT-F: epochs of LoRA training from the generated adapter, at `lora_lr`.
+    pub finetune_f_epochs: usize,
+}
+
+impl Default for NlpBaselineConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 1,
+            train_cap: 1000,
+            batch_size: 16,
+            lora_lr: 5e-4,
+            finetune_lr: 5e-5,
+            weight_decay: 0.01,
+            finetune_f_epochs: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NlpConfig {
+    pub data: NlpDataConfig,
+    /// What a checkpoint needs to be served (LoRA shape, generator, tokenization).
+    pub architecture: NlpArchitecture,
+    pub train: NlpTrainConfig,
+    pub baseline: NlpBaselineConfig,
+}
+
+impl NlpConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        let cfg: Self =
+            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        cfg.validate()
+            .with_context(|| format!("invalid config {}", path.display()))?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let tasks = self.data.glue_tasks()?;
+        ensure!(!tasks.is_empty(), "data.tasks is empty");
+        let zs = self.data.zero_shot_task()?;
+        if tasks.contains(&zs) {
+            bail!("data.zero_shot `{zs}` is also a meta-training task");
+        }
+        ensure!(
+            self.architecture.max_len >= 8,
+            "architecture.max_len must be at least 8"
+        );
+        ensure!(
+            self.data.train_cap > 0 && self.data.requirements_per_task > 0,
+            "data.train_cap and data.requirements_per_task must be positive"
+        );
+        ensure!(
+            self.train.batch_size > 0 && self.baseline.batch_size > 0,
+            "batch sizes must be positive"
+        );
+        ensure!(
+            self.architecture.lora.r > 0,
+            "architecture.lora.r must be positive"
+        );
+        ensure!(
+            !self.architecture.lora.target_modules.is_empty(),
+            "architecture.lora.target_modules is empty"
+        );
+        Ok(())
+    }
+
+    pub fn to_table(&self) -> anyhow::Result<toml::Table> {
+        Ok(toml::Table::try_from(self)?)
+    }
+}

@@ -1,0 +1,412 @@
+//! The NLP reproduction (ModelGPT Table 1 at CPU scale), every figure measured in one
+//! run on GLUE dev: per task, the constant (majority / mean) baseline, LoRA and Finetune
+//! trained from scratch for `baseline.epochs` over the first `baseline.train_cap`
+//! examples of the training pool, ModelGPT (0 epochs: requirement → adapter), ModelGPT-F
+//! (+`finetune_f_epochs` of LoRA training from the generated adapter) and a
+//! wrong-requirement control (another task's requirement, this task's labels); plus the
+//! zero-shot task scored from a requirement written from its unlabelled dev rows.
+//!
+//! E2E seconds count from data on disk: reading and tokenizing the task, then training
+//! (baselines) or writing the requirement, encoding it and generating (ModelGPT).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use candle_core::{DType, Device, Var};
+use candle_nn::{VarBuilder, VarMap};
+use datasets::glue::{GlueTask, Label};
+use hyper_core::optim::{Adam, AdamConfig};
+use hyper_core::ParamMap;
+use hyper_infer::text::{
+    self, glue_score, pad_batch, text_requirements, text_summary, Encoded, TextGenerator,
+};
+use rand::seq::SliceRandom;
+use rand::{rngs::StdRng, SeedableRng};
+use serde::Serialize;
+use target_models::bert::BertModel;
+use target_models::lora::{init_params, LoraConfig};
+
+use super::config::NlpConfig;
+use super::task::{TextSet, TextTask};
+
+/// One method on one task.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskOutcome {
+    pub task: String,
+    /// Metric name → value, in GLUE's order (`mcc`, `f1`/`acc`, `pearson`/`spearman`, `acc`).
+    pub metrics: Vec<(String, f64)>,
+    /// Mean of `metrics` (GLUE's per-task number).
+    pub score: f64,
+    pub e2e_secs: f64,
+    pub data_load_secs: f64,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct NlpMethod {
+    pub method: String,
+    pub epochs: usize,
+    pub per_task: Vec<TaskOutcome>,
+    /// Mean of the per-task scores over the trained tasks.
+    pub glue_score: f64,
+    pub e2e_secs: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ZeroShot {
+    pub task: String,
+    pub requirement: String,
+    pub examples: usize,
+    pub majority_rate: f64,
+    pub modelgpt: f64,
+    /// The adapter generated for `nearest_task`'s own requirement, applied unchanged.
+    pub nearest_task: String,
+    pub nearest_task_adapter: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NlpReport {
+    pub tasks: Vec<String>,
+    pub dev_examples: Vec<usize>,
+    pub train_examples_per_task: Vec<usize>,
+    pub methods: Vec<NlpMethod>,
+    pub zero_shot: ZeroShot,
+    pub requirements: Vec<String>,
+    pub control_requirements: Vec<String>,
+    /// Loading the generator checkpoint, MiniLM and the text encoder (counted once in
+    /// ModelGPT's E2E).
+    pub generator_load_secs: f64,
+}
+
+fn outcome(
+    task: GlueTask,
+    pred: &[Label],
+    gold: &[Label],
+    e2e: f64,
+    load: f64,
+) -> anyhow::Result<TaskOutcome> {
+    let m = task.evaluate(pred, gold)?;
+    Ok(TaskOutcome {
+        task: task.name().to_string(),
+        score: glue_score(&m),
+        metrics: m.iter().map(|(k, v)| (k.name(), *v)).collect(),
+        e2e_secs: e2e,
+        data_load_secs: load,
+    })
+}
+
+fn dev_outcome(
+    model: &BertModel,
+    params: &ParamMap,
+    t: &TextTask,
+    e2e: f64,
+) -> anyhow::Result<TaskOutcome> {
+    let p = text::predict(
+        model,
+        params,
+        &t.dev.examples,
+        t.task.is_regression(),
+        None,
+        64,
+    )?;
+    outcome(t.task, &p.labels, &t.dev.labels, e2e, t.load_secs)
+}
+
+/// `epochs` passes over `set` in seeded shuffled batches, AdamW on `vars`; errors on a
+/// non-finite loss (naming the task and step).
+#[allow(clippy::too_many_arguments)]
+pub fn train_epochs(
+    model: &BertModel,
+    params: &ParamMap,
+    vars: Vec<(String, Var)>,
+    set: &TextSet,
+    epochs: usize,
+    batch_size: usize,
+    lr: f64,
+    weight_decay: f64,
+    seed: u64,
+    what: &str,
+) -> anyhow::Result<()> {
+    let dev = params
+        .iter()
+        .next()
+        .map(|(_, t)| t.device().clone())
+        .unwrap_or(Device::Cpu);
+    let mut opt = Adam::new(vars, AdamConfig::adamw(lr, weight_decay));
+    let mut rng = StdRng::seed_from_u64(seed);
+    hyper_core::layers::seed_dropout(seed);
+    let mut step = 0usize;
+    for _ in 0..epochs {
+        let mut order: Vec<usize> = (0..set.len()).collect();
+        order.shuffle(&mut rng);
+        for chunk in order.chunks(batch_size.max(1)) {
+            let items: Vec<&Encoded> = chunk.iter().map(|&i| &set.examples[i]).collect();
+            let labels: Vec<Label> = chunk.iter().map(|&i| set.labels[i]).collect();
+            let b = pad_batch(&items, &dev)?;
+            let loss = text::loss(&text::logits(model, params, &b, true)?, &labels)?;
+            let v = loss.to_scalar::<f32>()?;
+            step += 1;
+            if !v.is_finite() {
+                bail!("{what}: training loss is {v} at step {step}");
+            }
+            opt.step(&loss.backward()?)?;
+        }
+    }
+    Ok(())
+}
+
+/// Named trainable variables, in the order an optimizer gets them.
+pub type NamedVars = Vec<(String, Var)>;
+
+/// Trainable copies of `init` (detached), as a `ParamMap` over the new vars.
+pub fn as_vars(init: &ParamMap) -> anyhow::Result<(ParamMap, NamedVars)> {
+    let mut pm = ParamMap::new();
+    let mut vars = Vec::new();
+    for (k, t) in init.iter() {
+        let v = Var::from_tensor(&t.detach())?;
+        pm.insert(k.clone(), v.as_tensor().clone());
+        vars.push((k.clone(), v));
+    }
+    Ok((pm, vars))
+}
+
+/// The first `cap` examples of the training pool.
+fn capped(set: &TextSet, cap: usize) -> TextSet {
+    let n = cap.min(set.len());
+    TextSet {
+        examples: set.examples[..n].to_vec(),
+        labels: set.labels[..n].to_vec(),
+    }
+}
+
+/// Finetune: every MiniLM weight (as trainable vars, from the pretrained checkpoint in
+/// `minilm`) plus a fresh Hugging Face-initialised head; returns the model, the head and
+/// every var.
+pub fn finetune_model(
+    minilm: &std::path::Path,
+    num_labels: usize,
+    dev: &Device,
+) -> anyhow::Result<(BertModel, ParamMap, NamedVars)> {
+    let vm = VarMap::new();
+    let vb = VarBuilder::from_varmap(&vm, DType::F32, dev);
+    let cfg = target_models::bert::BertConfig::load(&minilm.join("config.json"))?;
+    let model = BertModel::from_vb(&vb, cfg, LoraConfig::none())?;
+    let weights = minilm.join("model.safetensors");
+    let mut vm = vm;
+    vm.load(&weights)
+        .with_context(|| format!("loading {} into trainable weights", weights.display()))?;
+    let head = init_params(&model.param_spec_for(num_labels), &vb.pp("head"))?;
+    let data = vm
+        .data()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("var map lock"))?;
+    let vars: NamedVars = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    Ok((model, head, vars))
+}
+
+fn num_outputs(t: &TextTask) -> usize {
+    t.label_texts.len()
+}
+
+/// Runs the whole protocol. `gen` is the loaded generator (its base model serves
+/// ModelGPT); `minilm` the base model's directory (for Finetune's trainable copy).
+pub fn reproduce_nlp(
+    cfg: &NlpConfig,
+    gen: &TextGenerator,
+    tasks: &[TextTask],
+    zero_shot: &TextTask,
+    minilm: &std::path::Path,
+    progress: &dyn Fn(&str),
+) -> anyhow::Result<NlpReport> {
+    let dev = gen.generator.device().clone();
+    let b = &cfg.baseline;
+    let seed = cfg.train.seed;
+    let n_req = cfg.data.requirements_per_task;
+    let mut rows: BTreeMap<&str, Vec<TaskOutcome>> = BTreeMap::new();
+    let mut requirements = Vec::new();
+    let mut control_requirements = Vec::new();
+    let lora_model = &gen.base;
+    for (ti, t) in tasks.iter().enumerate() {
+        let train = capped(&t.train, b.train_cap);
+        let c = t.train.constant_prediction();
+        let pred = vec![c; t.dev.len()];
+        rows.entry("Majority / mean").or_default().push(outcome(
+            t.task,
+            &pred,
+            &t.dev.labels,
+            t.load_secs,
+            t.load_secs,
+        )?);
+
+        progress(&format!("{}: LoRA", t.name()));
+        let t0 = Instant::now();
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+        let init = init_params(&lora_model.param_spec_for(num_outputs(t)), &vb)?;
+        let (pm, vars) = as_vars(&init)?;
+        train_epochs(
+            lora_model,
+            &pm,
+            vars,
+            &train,
+            b.epochs,
+            b.batch_size,
+            b.lora_lr,
+            b.weight_decay,
+            seed,
+            &format!("{} LoRA", t.name()),
+        )?;
+        let secs = t0.elapsed().as_secs_f64() + t.load_secs;
+        rows.entry("LoRA")
+            .or_default()
+            .push(dev_outcome(lora_model, &pm, t, secs)?);
+
+        progress(&format!("{}: Finetune", t.name()));
+        let t0 = Instant::now();
+        let (ft, head, mut vars) = finetune_model(minilm, num_outputs(t), &dev)?;
+        let (head, hv) = as_vars(&head)?;
+        vars.extend(hv);
+        train_epochs(
+            &ft,
+            &head,
+            vars,
+            &train,
+            b.epochs,
+            b.batch_size,
+            b.finetune_lr,
+            b.weight_decay,
+            seed,
+            &format!("{} Finetune", t.name()),
+        )?;
+        let secs = t0.elapsed().as_secs_f64() + t.load_secs;
+        let ft = ft.with_fused_inference(true);
+        rows.entry("Finetune")
+            .or_default()
+            .push(dev_outcome(&ft, &head, t, secs)?);
+        drop(ft);
+
+        progress(&format!("{}: ModelGPT", t.name()));
+        let t0 = Instant::now();
+        // The user path: the requirement is written from the task's data, then generated.
+        let split =
+            datasets::glue::load(t.task, "train", &datasets::glue::GlueTask::default_root())?;
+        let req = text_requirements(&text_summary(&split, true), n_req, seed)?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let g = gen.generate(&req, &t.label_texts)?;
+        let mg_secs = t0.elapsed().as_secs_f64() + t.load_secs;
+        rows.entry("ModelGPT")
+            .or_default()
+            .push(dev_outcome(lora_model, &g.params, t, mg_secs)?);
+        requirements.push(req);
+
+        progress(&format!("{}: ModelGPT-F", t.name()));
+        let t0 = Instant::now();
+        let (pm, vars) = as_vars(&g.params)?;
+        train_epochs(
+            lora_model,
+            &pm,
+            vars,
+            &train,
+            b.finetune_f_epochs,
+            b.batch_size,
+            b.lora_lr,
+            b.weight_decay,
+            seed,
+            &format!("{} ModelGPT-F", t.name()),
+        )?;
+        let secs = mg_secs + t0.elapsed().as_secs_f64();
+        rows.entry("ModelGPT-F")
+            .or_default()
+            .push(dev_outcome(lora_model, &pm, t, secs)?);
+
+        progress(&format!("{}: control", t.name()));
+        let other = &tasks[(ti + 1) % tasks.len()];
+        let wrong = other.requirements[0].clone();
+        let t0 = Instant::now();
+        let g = gen.generate(&wrong, &t.label_texts)?;
+        let secs = t0.elapsed().as_secs_f64() + t.load_secs;
+        rows.entry("Control (wrong requirement)")
+            .or_default()
+            .push(dev_outcome(lora_model, &g.params, t, secs)?);
+        control_requirements.push(wrong);
+    }
+
+    progress(&format!("{}: zero-shot", zero_shot.name()));
+    let zs_req = zero_shot.requirements[0].clone();
+    let g = gen.generate(&zs_req, &zero_shot.label_texts)?;
+    let zs = dev_outcome(lora_model, &g.params, zero_shot, 0.0)?;
+    // The trained task whose label texts match (RTE for QNLI), else the first.
+    let near = tasks
+        .iter()
+        .find(|t| t.label_texts == zero_shot.label_texts)
+        .unwrap_or(&tasks[0]);
+    let gn = gen.generate(&near.requirements[0], &zero_shot.label_texts)?;
+    let zn = dev_outcome(lora_model, &gn.params, zero_shot, 0.0)?;
+    // The majority rate is the larger class share of dev (no train split exists here).
+    let counts = {
+        let mut k = [0usize; 2];
+        for l in &zero_shot.dev.labels {
+            if let Some(c) = l.class() {
+                k[c.min(1)] += 1;
+            }
+        }
+        k
+    };
+    let majority_rate =
+        *counts.iter().max().unwrap_or(&0) as f64 / zero_shot.dev.len().max(1) as f64;
+
+    let epochs_of = |m: &str| match m {
+        "LoRA" | "Finetune" => b.epochs,
+        "ModelGPT-F" => b.finetune_f_epochs,
+        _ => 0,
+    };
+    let order = [
+        "LoRA",
+        "Finetune",
+        "ModelGPT",
+        "ModelGPT-F",
+        "Control (wrong requirement)",
+        "Majority / mean",
+    ];
+    let methods = order
+        .iter()
+        .filter_map(|m| rows.remove(m).map(|v| (m, v)))
+        .map(|(m, per_task)| {
+            let uses_gen = m.starts_with("ModelGPT") || m.starts_with("Control");
+            let e2e: f64 = per_task.iter().map(|o| o.e2e_secs).sum::<f64>()
+                + if uses_gen { gen.load_secs } else { 0.0 };
+            NlpMethod {
+                method: m.to_string(),
+                epochs: epochs_of(m),
+                glue_score: per_task.iter().map(|o| o.score).sum::<f64>()
+                    / per_task.len().max(1) as f64,
+                per_task,
+                e2e_secs: e2e,
+            }
+        })
+        .collect();
+    Ok(NlpReport {
+        tasks: tasks.iter().map(|t| t.name().to_string()).collect(),
+        dev_examples: tasks.iter().map(|t| t.dev.len()).collect(),
+        train_examples_per_task: tasks
+            .iter()
+            .map(|t| t.train.len().min(b.train_cap))
+            .collect(),
+        methods,
+        zero_shot: ZeroShot {
+            task: zero_shot.name().to_string(),
+            requirement: zs_req,
+            examples: zero_shot.dev.len(),
+            majority_rate,
+            modelgpt: zs.score,
+            nearest_task: near.name().to_string(),
+            nearest_task_adapter: zn.score,
+        },
+        requirements,
+        control_requirements,
+        generator_load_secs: gen.load_secs,
+    })
+}

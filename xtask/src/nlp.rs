@@ -1,0 +1,271 @@
+//! `cargo xtask pretrain nlp [--config configs/nlp.toml] [--resume]`: Algorithm-1
+//! meta-training of the LoRA generator for MiniLM on six GLUE tasks.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use hyper_train::config::MetaGrad;
+use hyper_train::nlp::{trainer_from_config, NlpConfig};
+
+use crate::pretrain::{Args, MetaGradArg};
+
+/// `configs/nlp.toml`, or the `--config` given.
+pub fn config_path(config: Option<&std::path::Path>) -> PathBuf {
+    config
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| crate::pretrain::root().join("configs/nlp.toml"))
+}
+
+pub fn pretrain(a: Args) -> Result<()> {
+    let path = config_path(a.experiment.config.as_deref());
+    let mut cfg = NlpConfig::load(&path)?;
+    if let Some(m) = a.meta_grad {
+        cfg.train.meta_grad = match m {
+            MetaGradArg::Delta => MetaGrad::Delta,
+            MetaGradArg::Direct => MetaGrad::Direct,
+        };
+    }
+    if let Some(s) = a.epochs {
+        cfg.train.steps = s;
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "nlp".into());
+    let out = a.out.unwrap_or_else(|| hyper_infer::checkpoint_dir(&stem));
+    let last = out.join("last");
+    if !a.resume && last.with_extension("toml").exists() {
+        bail!(
+            "{} already holds a run; pass --resume to continue it, or --out <dir> for a new one",
+            out.display()
+        );
+    }
+    let dev = Device::Cpu;
+    let t0 = Instant::now();
+    let glue_root = datasets::glue::GlueTask::default_root();
+    let mut tr = trainer_from_config(cfg, &datasets::paths::minilm_dir(), &glue_root, &dev)?;
+    eprintln!(
+        "loaded {} tasks ({} training examples, {} requirements) in {:.1}s; meta-grad = {}",
+        tr.tasks.len(),
+        tr.tasks.iter().map(|t| t.train.len()).sum::<usize>(),
+        tr.tasks.iter().map(|t| t.requirements.len()).sum::<usize>(),
+        t0.elapsed().as_secs_f64(),
+        tr.cfg.train.meta_grad
+    );
+    if a.resume && last.with_extension("toml").exists() {
+        tr.resume(&last)
+            .with_context(|| format!("resuming from {}", last.display()))?;
+        eprintln!("resumed at step {}", tr.step);
+    }
+    eprintln!(
+        "generator: {} parameters; {} steps of batch {}; checkpoints in {}",
+        tr.gen.num_params(),
+        tr.cfg.train.steps,
+        tr.cfg.train.batch_size,
+        out.display()
+    );
+    tr.fit(&out, a.stop_after, true)?;
+    eprintln!(
+        "done: step {}, best val loss {:.4} at step {}, {:.1}s this invocation",
+        tr.step,
+        tr.best_val_loss,
+        tr.best_step,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `cargo xtask reproduce nlp [--config F] [--checkpoint STEM]`: results/nlp.{json,md}.
+pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
+    use crate::reproduce::{command_line, machine};
+    use hyper_core::io::atomic_write;
+    use hyper_infer::text::{TextGenerator, TextTokenizer};
+    use hyper_train::nlp::experiment::reproduce_nlp;
+    use hyper_train::nlp::{load_tasks, TextTask};
+
+    let path = config_path(a.experiment.config.as_deref());
+    let cfg = NlpConfig::load(&path)?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "nlp".into());
+    let ck = a
+        .checkpoint
+        .unwrap_or_else(|| hyper_infer::checkpoint_dir(&stem).join("best"));
+    let dev = Device::Cpu;
+    let minilm = datasets::paths::minilm_dir();
+    let load_avg = machine();
+    let gen = TextGenerator::load(&ck, &minilm, &dev).with_context(|| {
+        format!(
+            "loading generator {} (run `cargo xtask pretrain nlp` first)",
+            ck.display()
+        )
+    })?;
+    let tokenizer = TextTokenizer::load(&minilm, gen.architecture.max_len)?;
+    let glue_root = datasets::glue::GlueTask::default_root();
+    let tasks = load_tasks(&cfg, &tokenizer, &glue_root)?;
+    let zs = TextTask::load(
+        cfg.data.zero_shot_task()?,
+        &glue_root,
+        &tokenizer,
+        0,
+        0,
+        cfg.data.requirements_per_task,
+        cfg.train.seed,
+    )?;
+    let t0 = Instant::now();
+    let progress = |s: &str| eprintln!("[{:>6.0}s] {s}", t0.elapsed().as_secs_f64());
+    let r = reproduce_nlp(&cfg, &gen, &tasks, &zs, &minilm, &progress)?;
+    let header =
+        hyper_core::checkpoint::load(&ck, hyper_infer::text::NLP_CHECKPOINT_KIND, &dev)?.header;
+    let trained_steps = header
+        .state
+        .get("step")
+        .and_then(|v| v.as_integer())
+        .unwrap_or(0);
+    let meta_grad = header
+        .state
+        .get("meta_grad")
+        .and_then(|v| v.as_str())
+        .unwrap_or("?")
+        .to_string();
+    let report = serde_json::json!({
+        "command": command_line("cargo xtask reproduce nlp", a.experiment.config.as_deref()),
+        "machine": load_avg,
+        "candle_version": crate::seeds::candle_version(),
+        "git_commit": crate::seeds::git_commit(),
+        "config": path.strip_prefix(crate::pretrain::root()).unwrap_or(&path).display().to_string(),
+        "checkpoint": ck.strip_prefix(crate::pretrain::root()).unwrap_or(&ck).display().to_string(),
+        "checkpoint_step": trained_steps,
+        "meta_grad": meta_grad,
+        "wall_secs": t0.elapsed().as_secs_f64(),
+        "baseline": cfg.baseline,
+        "report": r,
+    });
+    let md = markdown(&report, &r, &cfg);
+    println!("{md}");
+    let res = crate::pretrain::root().join("results");
+    atomic_write(
+        &res.join(format!("{stem}.json")),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    atomic_write(&res.join(format!("{stem}.md")), md.as_bytes())?;
+    eprintln!("wrote results/{stem}.json and results/{stem}.md");
+    Ok(())
+}
+
+fn markdown(
+    j: &serde_json::Value,
+    r: &hyper_train::nlp::experiment::NlpReport,
+    cfg: &NlpConfig,
+) -> String {
+    let s = |k: &str| j[k].as_str().unwrap_or("").to_string();
+    let mut out = format!("# NLP results (`{}`)\n\n", s("command"));
+    out.push_str(&format!(
+        "Config `{}`, checkpoint `{}` (step {}, meta-grad {}); machine: {}; candle {}; commit {}; this run took {:.0} s.\n\n",
+        s("config"),
+        s("checkpoint"),
+        j["checkpoint_step"],
+        s("meta_grad"),
+        s("machine"),
+        s("candle_version"),
+        s("git_commit"),
+        j["wall_secs"].as_f64().unwrap_or(0.0)
+    ));
+    let finetune_e2e = r
+        .methods
+        .iter()
+        .find(|m| m.method == "Finetune")
+        .map_or(f64::NAN, |m| m.e2e_secs);
+    let heads: Vec<String> = r
+        .methods
+        .first()
+        .map(|m| {
+            m.per_task
+                .iter()
+                .map(|o| {
+                    let names: Vec<String> = o.metrics.iter().map(|(k, _)| k.clone()).collect();
+                    format!("{} ({})", o.task, names.join("/"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "| Method | {} | GLUE score | #Epoch | E2E (s) | Relative efficiency |\n|---|{}---|---|---|---|\n",
+        heads.join(" | "),
+        "---|".repeat(heads.len())
+    ));
+    let pct = |v: f64| format!("{:.1}", 100.0 * v);
+    for m in &r.methods {
+        let cells: Vec<String> = m
+            .per_task
+            .iter()
+            .map(|o| {
+                o.metrics
+                    .iter()
+                    .map(|(_, v)| pct(*v))
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .collect();
+        let timed = !m.method.starts_with("Majority") && !m.method.starts_with("Control");
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            m.method,
+            cells.join(" | "),
+            pct(m.glue_score),
+            m.epochs,
+            if timed {
+                format!("{:.1}", m.e2e_secs)
+            } else {
+                String::new()
+            },
+            if timed {
+                format!("{:.1}x", finetune_e2e / m.e2e_secs)
+            } else {
+                String::new()
+            },
+        ));
+    }
+    let z = &r.zero_shot;
+    out.push_str(&format!(
+        "\n**Zero-shot {} ({} dev examples, never trained on):** ModelGPT {} acc, {}'s adapter {} acc, majority rate {}.\n\n",
+        z.task,
+        z.examples,
+        pct(z.modelgpt),
+        z.nearest_task,
+        pct(z.nearest_task_adapter),
+        pct(z.majority_rate)
+    ));
+    let b = &cfg.baseline;
+    out.push_str(&format!(
+        "- Scale (CPU, smaller than the paper): target all-MiniLM-L6-v2 (6 layers, 384 wide; the paper uses DistilBERT), LoRA r={} alpha={} on query/value, max {} tokens per example. LoRA and Finetune: {} epoch(s) over the first {} training examples per task ({}), batch {}, AdamW lr {} (LoRA) / {} (Finetune), trained from PEFT's / the pretrained init; ModelGPT-F: {} epoch(s) of the same LoRA training from the generated adapter. GLUE dev is scored whole.\n",
+        cfg.architecture.lora.r,
+        cfg.architecture.lora.alpha,
+        cfg.architecture.max_len,
+        b.epochs,
+        b.train_cap,
+        r.train_examples_per_task.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", "),
+        b.batch_size,
+        b.lora_lr,
+        b.finetune_lr,
+        b.finetune_f_epochs,
+    ));
+    out.push_str(&format!(
+        "- Generator: meta-trained with Algorithm 1 for {} steps of batch {} over ≤{} examples per task (`cargo xtask pretrain nlp`).\n",
+        cfg.train.steps, cfg.train.batch_size, cfg.data.train_cap
+    ));
+    out.push_str("- GLUE score: mean over the six trained tasks of each task's metrics averaged (MRPC: F1 and accuracy; STS-B: Pearson and Spearman). Metrics ×100.\n");
+    out.push_str(&format!(
+        "- E2E: seconds from the task's files on disk (read + tokenize) to a usable model, summed over the six tasks; ModelGPT adds writing the requirement from the data, encoding it and one generator pass, plus one generator load ({:.2} s). Relative efficiency = Finetune E2E ÷ method E2E.\n",
+        r.generator_load_secs
+    ));
+    out.push_str("- Control: each task gets the next task's requirement (its own label names), 0 epochs. Majority / mean: the training pool's majority class (STS-B: mean score), whose MCC and correlations are 0 by definition.\n");
+    out.push_str(&format!("\nZero-shot requirement (written from {} dev rows, labels unused): {}\n\nRequirements used:\n\n", z.task, z.requirement));
+    for (t, q) in r.tasks.iter().zip(&r.requirements) {
+        out.push_str(&format!("- {t}: {q}\n"));
+    }
+    out
+}
