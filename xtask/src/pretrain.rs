@@ -68,6 +68,10 @@ pub struct Args {
     /// Override `train.epochs` (for `tabular-any` and `nlp`: `train.steps`).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// NLP: start the generator from this checkpoint's weights (a fresh optimizer and
+    /// step count; the new run's own config applies), e.g. to continue at a lower lr.
+    #[arg(long, conflicts_with = "resume")]
+    pub init: Option<PathBuf>,
     /// Stop after this many epochs (`tabular-any`, `nlp`: steps) in this invocation (then
     /// `--resume` continues).
     #[arg(long)]
@@ -115,6 +119,9 @@ pub fn load_tasks(cfg: &TabularConfig, dev: &Device) -> Result<Vec<TabularTask>>
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.init.is_some() && !matches!(a.experiment.name, ExperimentName::Nlp) {
+        bail!("--init is implemented for `pretrain nlp` only");
+    }
     match a.experiment.name {
         ExperimentName::TabularAny => return crate::any_table::pretrain(a),
         ExperimentName::Nlp => return crate::nlp::pretrain(a),
