@@ -150,7 +150,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     let (cfg, cfg_path, stem) = a
         .experiment
-        .load_tabular("only `tabular` reproduction exists so far")?;
+        .load_tabular("`cv` reproduction is not built yet (the CV issue)")?;
     if let Some(n) = a.seeds {
         return crate::seeds::run(cfg, n, a.experiment.config.as_deref());
     }

@@ -33,7 +33,7 @@ use rand::{rngs::StdRng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::{default_bound, linear, uniform};
-use crate::param::ParamMap;
+use crate::param::{ParamMap, VarStore};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -102,8 +102,7 @@ const MODULES: &[(&str, Dims)] = &[
 
 pub struct DataConditionedGenerator {
     cfg: DataGeneratorConfig,
-    vars: Vec<(String, Var)>,
-    params: HashMap<String, Tensor>,
+    store: VarStore,
     device: Device,
 }
 
@@ -150,14 +149,9 @@ impl DataConditionedGenerator {
             default_bound(cfg.embed_dim),
         )?;
         push("requirement.bias".into(), &[cfg.width], 0.0)?;
-        let params = vars
-            .iter()
-            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
-            .collect();
         Ok(Self {
             cfg,
-            vars,
-            params,
+            store: VarStore::new(vars, "data-conditioned generator"),
             device: device.clone(),
         })
     }
@@ -172,29 +166,19 @@ impl DataConditionedGenerator {
 
     /// The trainable tensors, by name.
     pub fn vars(&self) -> &[(String, Var)] {
-        &self.vars
+        self.store.vars()
     }
 
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        self.vars
-            .iter()
-            .map(|(n, v)| (n.clone(), v.as_tensor().detach()))
-            .collect()
+        self.store.state_tensors()
     }
 
     pub fn load_state(&self, tensors: &HashMap<String, Tensor>) -> anyhow::Result<()> {
-        crate::checkpoint::restore_vars(
-            &self.vars,
-            tensors,
-            "data-conditioned generator",
-            "a checkpoint of another generator config",
-        )
+        self.store.load_state(tensors)
     }
 
     fn p(&self, name: &str) -> CResult<&Tensor> {
-        self.params
-            .get(name)
-            .ok_or_else(|| candle_core::Error::Msg(format!("missing generator tensor {name}")))
+        self.store.get(name)
     }
 
     fn module(&self, name: &str, x: &Tensor) -> CResult<Tensor> {

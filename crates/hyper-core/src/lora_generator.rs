@@ -21,7 +21,7 @@ use rand::{rngs::StdRng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::{default_bound, dropout, linear, uniform};
-use crate::param::ParamMap;
+use crate::param::{ParamMap, VarStore};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -99,8 +99,7 @@ impl LoraTarget {
 pub struct LoraGenerator {
     cfg: LoraGeneratorConfig,
     target: LoraTarget,
-    vars: Vec<(String, Var)>,
-    params: HashMap<String, Tensor>,
+    store: VarStore,
     device: Device,
 }
 
@@ -175,15 +174,10 @@ impl LoraGenerator {
         push("head.weight.bias".into(), &[target.head_in], 0.0)?;
         push("head.bias.weight".into(), &[1, c.head_dim], small)?;
         push("head.bias.bias".into(), &[1], 0.0)?;
-        let params = vars
-            .iter()
-            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
-            .collect();
         Ok(Self {
             cfg,
             target,
-            vars,
-            params,
+            store: VarStore::new(vars, "LoRA generator"),
             device: device.clone(),
         })
     }
@@ -202,33 +196,23 @@ impl LoraGenerator {
 
     /// The trainable tensors, by name.
     pub fn vars(&self) -> &[(String, Var)] {
-        &self.vars
+        self.store.vars()
     }
 
     pub fn num_params(&self) -> usize {
-        self.vars.iter().map(|(_, v)| v.elem_count()).sum()
+        self.store.num_params()
     }
 
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        self.vars
-            .iter()
-            .map(|(n, v)| (n.clone(), v.as_tensor().detach()))
-            .collect()
+        self.store.state_tensors()
     }
 
     pub fn load_state(&self, tensors: &HashMap<String, Tensor>) -> anyhow::Result<()> {
-        crate::checkpoint::restore_vars(
-            &self.vars,
-            tensors,
-            "LoRA generator",
-            "a checkpoint of another generator config or target",
-        )
+        self.store.load_state(tensors)
     }
 
     fn p(&self, name: &str) -> CResult<&Tensor> {
-        self.params
-            .get(name)
-            .ok_or_else(|| candle_core::Error::Msg(format!("missing generator tensor {name}")))
+        self.store.get(name)
     }
 
     fn lin(&self, x: &Tensor, name: &str) -> CResult<Tensor> {

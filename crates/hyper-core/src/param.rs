@@ -71,3 +71,62 @@ impl ParamMap {
         self.0.is_empty()
     }
 }
+
+/// A generator's trainable tensors by name: the `Var`s (for optimizers, in creation
+/// order), lookup of their tensors during a forward pass, and checkpoint I/O.
+pub struct VarStore {
+    vars: Vec<(String, candle_core::Var)>,
+    tensors: std::collections::HashMap<String, Tensor>,
+    /// Who owns them, for error messages ("LoRA generator").
+    owner: &'static str,
+}
+
+impl VarStore {
+    pub fn new(vars: Vec<(String, candle_core::Var)>, owner: &'static str) -> Self {
+        let tensors = vars
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect();
+        Self {
+            vars,
+            tensors,
+            owner,
+        }
+    }
+
+    pub fn vars(&self) -> &[(String, candle_core::Var)] {
+        &self.vars
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.vars.iter().map(|(_, v)| v.elem_count()).sum()
+    }
+
+    /// The tensor of var `name` (graph-tracked), or an error naming it.
+    pub fn get(&self, name: &str) -> candle_core::Result<&Tensor> {
+        self.tensors.get(name).ok_or_else(|| {
+            candle_core::Error::Msg(format!("{}: missing tensor {name}", self.owner))
+        })
+    }
+
+    /// Detached copies of every var, for a checkpoint.
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        self.vars
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().detach()))
+            .collect()
+    }
+
+    /// Sets every var from a checkpoint's tensors (each must be there, with its shape).
+    pub fn load_state(
+        &self,
+        tensors: &std::collections::HashMap<String, Tensor>,
+    ) -> anyhow::Result<()> {
+        crate::checkpoint::restore_vars(
+            &self.vars,
+            tensors,
+            self.owner,
+            "a checkpoint of another generator config",
+        )
+    }
+}

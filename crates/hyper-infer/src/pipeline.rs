@@ -64,19 +64,8 @@ impl Pipeline {
     pub fn load(stem: &Path, encoder_dir: &Path, dev: &Device) -> anyhow::Result<Self> {
         let t0 = Instant::now();
         let l = checkpoint::load(stem, TABULAR_CHECKPOINT_KIND, dev)?;
-        let architecture: TabularArchitecture = l
-            .header
-            .config
-            .get("architecture")
-            .cloned()
-            .ok_or_else(|| {
-                anyhow!(
-                    "{}: checkpoint header lacks [config.architecture]",
-                    stem.display()
-                )
-            })?
-            .try_into()
-            .with_context(|| format!("{}: [config.architecture] does not parse", stem.display()))?;
+        let architecture: TabularArchitecture =
+            crate::architecture::architecture_from_header(&l.header, stem)?;
         architecture
             .validate()
             .with_context(|| format!("{}: [config.architecture]", stem.display()))?;

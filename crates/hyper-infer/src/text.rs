@@ -401,19 +401,8 @@ impl TextGenerator {
     pub fn load(stem: &Path, minilm_dir: &Path, dev: &Device) -> anyhow::Result<Self> {
         let t0 = Instant::now();
         let l = checkpoint::load(stem, NLP_CHECKPOINT_KIND, dev)?;
-        let architecture: NlpArchitecture = l
-            .header
-            .config
-            .get("architecture")
-            .cloned()
-            .ok_or_else(|| {
-                anyhow!(
-                    "{}: checkpoint header lacks [config.architecture]",
-                    stem.display()
-                )
-            })?
-            .try_into()
-            .with_context(|| format!("{}: [config.architecture] does not parse", stem.display()))?;
+        let architecture: NlpArchitecture =
+            crate::architecture::architecture_from_header(&l.header, stem)?;
         let base = BertModel::load(minilm_dir, architecture.lora.lora_config(), dev)?
             .with_fused_inference(true);
         let generator =

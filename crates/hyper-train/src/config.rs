@@ -182,10 +182,7 @@ impl Default for TabularConfig {
 
 impl TabularConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config {}", path.display()))?;
-        let cfg: Self =
-            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        let cfg: Self = read_toml(path)?;
         cfg.validate()
             .with_context(|| format!("invalid config {}", path.display()))?;
         Ok(cfg)
@@ -235,6 +232,13 @@ impl TabularConfig {
         t.remove("baseline");
         Ok(t)
     }
+}
+
+/// Reads and parses a TOML config file, naming the file in every error.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))
 }
 
 #[cfg(test)]

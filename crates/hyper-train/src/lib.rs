@@ -2,6 +2,7 @@
 //! evaluation, checkpoints/resume for tabular data.
 //! Serving the trained generator is `hyper-infer`'s job (this crate depends on it).
 
+pub mod algorithm1;
 pub mod baselines;
 pub mod classic;
 pub mod config;

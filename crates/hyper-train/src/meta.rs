@@ -9,17 +9,18 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Tensor};
 use hyper_core::layers::cross_entropy;
 use hyper_core::optim::{clip_scale, global_norm, Adam, AdamConfig, Moments};
-use hyper_core::{checkpoint, ParamGenerator, ParamMap, TaskSpec};
+use hyper_core::{checkpoint, ParamGenerator, TaskSpec};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::{rngs::StdRng, SeedableRng};
 use target_models::mlp::Mlp;
 use target_models::{TargetModel, TextEncoder};
 
-use crate::config::{MetaGrad, TabularConfig};
+use crate::algorithm1;
+use crate::config::TabularConfig;
 use crate::encoder::{Tokens, TrainableEncoder};
 use crate::task::TabularTask;
 use hyper_infer::{evaluate, TABULAR_CHECKPOINT_KIND as CHECKPOINT_KIND};
@@ -217,57 +218,18 @@ impl MetaTrainer {
         let name = self.tasks[ti].name.clone();
         let emb = self.embedding(ti, ri)?;
         let theta = self.gen.generate_for_task(&emb, &name, true)?;
-        let (loss_v, gen_grads) = match self.cfg.train.meta_grad {
-            MetaGrad::Delta => {
-                // 2. one target-optimizer step on a detached copy: θ → θ'.
-                let mut vars = Vec::new();
-                let mut pm = ParamMap::new();
-                for (k, t) in theta.iter() {
-                    let v = Var::from_tensor(&t.detach())?;
-                    pm.insert(k.clone(), v.as_tensor().clone());
-                    vars.push((k.clone(), v));
-                }
-                let logits = self.mlp.forward(&pm, xb, true)?;
-                let loss = cross_entropy(&logits, yb)?;
-                let loss_v = loss.to_scalar::<f32>()? as f64;
-                if !loss_v.is_finite() {
-                    return Ok((loss_v, None));
-                }
-                let mut opt = Adam::new(vars.clone(), self.target_cfg());
-                opt.state = std::mem::take(&mut self.target_state);
-                opt.step(&loss.backward()?)?;
-                self.target_state = std::mem::take(&mut opt.state);
-                // 3. δ = θ − θ' as θ's gradient via the surrogate Σ sum(θ ⊙ δ.detach()).
-                let mut sur: Option<Tensor> = None;
-                for (k, v) in &vars {
-                    let t = theta.get(k)?;
-                    let delta = (t.detach() - v.as_tensor())?.detach();
-                    let term = (t * delta)?.sum_all()?;
-                    sur = Some(match sur {
-                        Some(s) => (s + term)?,
-                        None => term,
-                    });
-                }
-                let sur = sur.ok_or_else(|| anyhow!("target has no parameters"))?;
-                (loss_v, sur.backward()?)
-            }
-            MetaGrad::Direct => {
-                let logits = self.mlp.forward(&theta, xb, true)?;
-                let loss = cross_entropy(&logits, yb)?;
-                let loss_v = loss.to_scalar::<f32>()? as f64;
-                if !loss_v.is_finite() {
-                    return Ok((loss_v, None));
-                }
-                (loss_v, loss.backward()?)
-            }
-        };
-        let grads = self
-            .gen_opt
-            .vars()
-            .iter()
-            .map(|(_, v)| gen_grads.get(v).cloned())
-            .collect();
-        Ok((loss_v, Some(grads)))
+        let mlp = &self.mlp;
+        let (loss_v, grads) = algorithm1::meta_gradients(
+            self.cfg.train.meta_grad,
+            &theta,
+            &self.target_cfg(),
+            &mut self.target_state,
+            |pm| Ok(cross_entropy(&mlp.forward(pm, xb, true)?, yb)?),
+        )?;
+        Ok((
+            loss_v,
+            grads.map(|g| algorithm1::grads_for(self.gen_opt.vars(), &g)),
+        ))
     }
 
     /// Steps 1–4 of Algorithm 1 on one batch; returns the target loss before the step.

@@ -134,10 +134,7 @@ pub struct NlpConfig {
 
 impl NlpConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config {}", path.display()))?;
-        let cfg: Self =
-            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        let cfg: Self = crate::config::read_toml(path)?;
         cfg.validate()
             .with_context(|| format!("invalid config {}", path.display()))?;
         Ok(cfg)

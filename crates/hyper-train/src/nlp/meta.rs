@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Tensor};
 use hyper_core::lora_generator::LoraGenerator;
 use hyper_core::optim::{clip_scale, global_norm, Adam, AdamConfig, Moments};
 use hyper_core::{checkpoint, ParamMap};
@@ -30,7 +30,7 @@ use target_models::TextEncoder;
 
 use super::config::NlpConfig;
 use super::task::TextTask;
-use crate::config::MetaGrad;
+use crate::algorithm1;
 
 /// One validation point of the run (the checkpoint README's curve).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -176,53 +176,20 @@ impl NlpTrainer {
         let theta = self
             .gen
             .generate(&self.req_embs[ti][ri], &self.label_embs[ti], true)?;
-        let (loss_v, grads) = match self.cfg.train.meta_grad {
-            MetaGrad::Delta => {
-                let mut vars = Vec::new();
-                let mut pm = ParamMap::new();
-                for (k, t) in theta.iter() {
-                    let v = Var::from_tensor(&t.detach())?;
-                    pm.insert(k.clone(), v.as_tensor().clone());
-                    vars.push((k.clone(), v));
-                }
-                let loss = text::loss(&text::logits(&self.model, &pm, &batch, true)?, &labels)?;
-                let loss_v = loss.to_scalar::<f32>()? as f64;
-                if !loss_v.is_finite() {
-                    return Ok((loss_v, None));
-                }
-                let mut opt = Adam::new(vars.clone(), self.target_cfg());
-                opt.state = self.target_state.remove(&ti).unwrap_or_default();
-                opt.step(&loss.backward()?)?;
-                self.target_state.insert(ti, std::mem::take(&mut opt.state));
-                let mut sur: Option<Tensor> = None;
-                for (k, v) in &vars {
-                    let t = theta.get(k)?;
-                    let delta = (t.detach() - v.as_tensor())?.detach();
-                    let term = (t * delta)?.sum_all()?;
-                    sur = Some(match sur {
-                        Some(s) => (s + term)?,
-                        None => term,
-                    });
-                }
-                let sur = sur.ok_or_else(|| anyhow!("target has no parameters"))?;
-                (loss_v, sur.backward()?)
-            }
-            MetaGrad::Direct => {
-                let loss = text::loss(&text::logits(&self.model, &theta, &batch, true)?, &labels)?;
-                let loss_v = loss.to_scalar::<f32>()? as f64;
-                if !loss_v.is_finite() {
-                    return Ok((loss_v, None));
-                }
-                (loss_v, loss.backward()?)
-            }
-        };
-        let gs = self
-            .opt
-            .vars()
-            .iter()
-            .map(|(_, v)| grads.get(v).cloned())
-            .collect();
-        Ok((loss_v, Some(gs)))
+        let model = &self.model;
+        let mut state = self.target_state.remove(&ti).unwrap_or_default();
+        let (loss_v, grads) = algorithm1::meta_gradients(
+            self.cfg.train.meta_grad,
+            &theta,
+            &self.target_cfg(),
+            &mut state,
+            |pm| text::loss(&text::logits(model, pm, &batch, true)?, &labels),
+        )?;
+        self.target_state.insert(ti, state);
+        Ok((
+            loss_v,
+            grads.map(|g| algorithm1::grads_for(self.opt.vars(), &g)),
+        ))
     }
 
     /// One generator step (Algorithm 1, steps 1–4); returns the target loss.
