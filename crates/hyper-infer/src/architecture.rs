@@ -79,6 +79,27 @@ impl TabularArchitecture {
     }
 }
 
+/// The `[config.architecture]` section of a loaded checkpoint's header (what serving
+/// needs), or an error naming the checkpoint.
+pub fn architecture_from_header<T: serde::de::DeserializeOwned>(
+    header: &hyper_core::checkpoint::CheckpointHeader,
+    stem: &std::path::Path,
+) -> anyhow::Result<T> {
+    use anyhow::Context;
+    header
+        .config
+        .get("architecture")
+        .cloned()
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: checkpoint header lacks [config.architecture]",
+                stem.display()
+            )
+        })?
+        .try_into()
+        .with_context(|| format!("{}: [config.architecture] does not parse", stem.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,25 +149,4 @@ mod tests {
         };
         assert!(a.validate().unwrap_err().to_string().contains("resnet50"));
     }
-}
-
-/// The `[config.architecture]` section of a loaded checkpoint's header (what serving
-/// needs), or an error naming the checkpoint.
-pub fn architecture_from_header<T: serde::de::DeserializeOwned>(
-    header: &hyper_core::checkpoint::CheckpointHeader,
-    stem: &std::path::Path,
-) -> anyhow::Result<T> {
-    use anyhow::Context;
-    header
-        .config
-        .get("architecture")
-        .cloned()
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}: checkpoint header lacks [config.architecture]",
-                stem.display()
-            )
-        })?
-        .try_into()
-        .with_context(|| format!("{}: [config.architecture] does not parse", stem.display()))
 }
