@@ -357,18 +357,15 @@ pub fn reproduce_nlp(
         .unwrap_or(&tasks[0]);
     let gn = gen.generate(&near.requirements[0], &zero_shot.label_texts)?;
     let zn = dev_outcome(lora_model, &gn.params, zero_shot, 0.0)?;
-    // The majority rate is the larger class share of dev (no train split exists here).
-    let counts = {
-        let mut k = [0usize; 2];
-        for l in &zero_shot.dev.labels {
-            if let Some(c) = l.class() {
-                k[c.min(1)] += 1;
-            }
-        }
-        k
-    };
-    let majority_rate =
-        *counts.iter().max().unwrap_or(&0) as f64 / zero_shot.dev.len().max(1) as f64;
+    // The majority rate is the largest class share of dev (no train split exists here).
+    let majority = zero_shot.dev.constant_prediction();
+    let majority_rate = zero_shot
+        .dev
+        .labels
+        .iter()
+        .filter(|&&l| l == majority)
+        .count() as f64
+        / zero_shot.dev.len().max(1) as f64;
 
     let epochs_of = |m: &str| match m {
         "LoRA" | "Finetune" => b.epochs,
