@@ -48,7 +48,9 @@ fn any_table(c: &mut Criterion) {
             return;
         }
     };
-    let encoder = target_models::TextEncoder::load(&datasets::paths::minilm_dir(), &dev).ok();
+    let encoder = datasets::paths::minilm_dir()
+        .ok()
+        .and_then(|d| target_models::TextEncoder::load(&d, &dev).ok());
     let (train, n_classes) = table();
     let req = "Build a small-scaled 3-class classifier for a 20-feature tabular dataset.";
     let mut g = c.benchmark_group("any_table");

@@ -13,7 +13,7 @@ use target_models::resnet::{ResNet, ResNetConfig};
 
 fn bert(c: &mut Criterion) {
     let dev = Device::Cpu;
-    let dir = datasets::paths::minilm_dir();
+    let dir = datasets::paths::minilm_dir().unwrap_or_else(|e| panic!("{e}"));
     let model = match BertModel::load(&dir, LoraConfig::bert_default(), &dev) {
         Ok(m) => m,
         Err(e) => {

@@ -42,7 +42,7 @@ const TASKS: [GlueTask; 6] = [
 
 fn generate_vs_finetune(c: &mut Criterion) {
     let dev = Device::Cpu;
-    let minilm = datasets::paths::minilm_dir();
+    let minilm = datasets::paths::minilm_dir().unwrap_or_else(|e| panic!("{e}"));
     let ck = hyper_infer::checkpoint_dir("nlp").join("best");
     let gen = match TextGenerator::load(&ck, &minilm, &dev) {
         Ok(g) => g,
@@ -138,7 +138,7 @@ fn batch(b: usize, len: usize, dev: &Device) -> TextBatch {
 
 fn training_step(c: &mut Criterion) {
     let dev = Device::Cpu;
-    let minilm = datasets::paths::minilm_dir();
+    let minilm = datasets::paths::minilm_dir().unwrap_or_else(|e| panic!("{e}"));
     if !minilm.join("model.safetensors").is_file() {
         eprintln!("skipping nlp_step: MiniLM not fetched (cargo xtask fetch)");
         return;

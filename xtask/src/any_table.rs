@@ -40,7 +40,7 @@ pub fn pretrain(a: crate::pretrain::Args) -> Result<()> {
     }
     let dev = Device::Cpu;
     let t0 = Instant::now();
-    let encoder = TextEncoder::load(&datasets::paths::minilm_dir(), &dev)?;
+    let encoder = TextEncoder::load(&datasets::paths::minilm_dir()?, &dev)?;
     let mut tr = AnyTrainer::new(cfg, encoder, &dev)?;
     if a.resume && last.with_extension("toml").exists() {
         tr.resume(&last)
@@ -105,7 +105,7 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
     let ck = a.checkpoint.unwrap_or_else(default_any_table_checkpoint);
     let dev = Device::Cpu;
     let gen = AnyTableGenerator::load(&ck, &dev)?;
-    let encoder = TextEncoder::load(&datasets::paths::minilm_dir(), &dev)?;
+    let encoder = TextEncoder::load(&datasets::paths::minilm_dir()?, &dev)?;
     let machine = crate::reproduce::machine();
     let r = reproduce_unseen(&cfg, &gen, &encoder, &dev, true)?;
     let command = crate::reproduce::command_line(

@@ -6,6 +6,7 @@ mod archive;
 mod clients;
 mod datasets_cmd;
 mod fetch;
+mod fuzz;
 mod manifest;
 mod nlp;
 mod pretrain;
@@ -34,6 +35,8 @@ enum Command {
     Pretrain(pretrain::Args),
     /// Measure and print a paper table: `reproduce tabular`.
     Reproduce(reproduce::Args),
+    /// Property-based fuzzing of every parser: an error or a result, never a panic.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Datasets(a) => datasets_cmd::run(a),
         Command::Pretrain(a) => pretrain::run(a),
         Command::Reproduce(a) => reproduce::run(a),
+        Command::Fuzz(a) => fuzz::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -45,7 +45,7 @@ pub fn pretrain(a: Args) -> Result<()> {
     let dev = Device::Cpu;
     let t0 = Instant::now();
     let glue_root = datasets::glue::GlueTask::default_root();
-    let mut tr = trainer_from_config(cfg, &datasets::paths::minilm_dir(), &glue_root, &dev)?;
+    let mut tr = trainer_from_config(cfg, &datasets::paths::minilm_dir()?, &glue_root, &dev)?;
     eprintln!(
         "loaded {} tasks ({} training examples, {} requirements) in {:.1}s; meta-grad = {}",
         tr.tasks.len(),
@@ -102,7 +102,7 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
         .checkpoint
         .unwrap_or_else(|| hyper_infer::checkpoint_dir(&stem).join("best"));
     let dev = Device::Cpu;
-    let minilm = datasets::paths::minilm_dir();
+    let minilm = datasets::paths::minilm_dir()?;
     let load_avg = machine();
     let gen = TextGenerator::load(&ck, &minilm, &dev).with_context(|| {
         format!(

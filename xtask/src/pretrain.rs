@@ -163,7 +163,7 @@ pub fn train_tabular(
     let dev = Device::Cpu;
     let t0 = Instant::now();
     let tasks = load_tasks(&cfg, &dev)?;
-    let minilm = datasets::paths::minilm_dir();
+    let minilm = datasets::paths::minilm_dir()?;
     let encoder = target_models::TextEncoder::load(&minilm, &dev)?;
     let embs = embed_tasks(&encoder, &tasks)?;
     let train_encoder = cfg.architecture.generator.train_encoder;

@@ -161,7 +161,7 @@ pub fn run(a: Args) -> Result<()> {
 
     let t0 = Instant::now();
     let pipeline =
-        Pipeline::load(&ck, &datasets::paths::minilm_dir(), &dev).with_context(|| {
+        Pipeline::load(&ck, &datasets::paths::minilm_dir()?, &dev).with_context(|| {
             format!(
                 "loading generator {} (run `cargo xtask pretrain tabular` first)",
                 ck.display()

@@ -166,7 +166,7 @@ pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()
                 .unwrap_or(f64::NAN),
         ));
         let t = Instant::now();
-        let pipeline = Pipeline::load(&best, &datasets::paths::minilm_dir(), &dev)?;
+        let pipeline = Pipeline::load(&best, &datasets::paths::minilm_dir()?, &dev)?;
         let load = t.elapsed().as_secs_f64();
         eprintln!("seed {seed}: reproducing with {}", best.display());
         runs.push(reproduce_tabular(&c, &pipeline, load, &dev, true)?);

@@ -526,6 +526,7 @@ fn read_text(task: GlueTask, split: &str, path: &Path) -> Result<String> {
             })
         }
     };
+    crate::assets::verify_bytes(path, &bytes)?;
     match String::from_utf8(bytes) {
         Ok(s) => Ok(s),
         Err(e) => {

@@ -145,6 +145,7 @@ fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
             })
         }
     };
+    crate::assets::verify_bytes(path, &raw)?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::with_capacity(raw.len() * 4);
         flate2::read::MultiGzDecoder::new(&raw[..])

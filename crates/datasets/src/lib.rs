@@ -4,6 +4,7 @@
 //! Loaders return raw, typed tables; preprocessing (fill, encode, scale, split) is separate
 //! so the statistics fitted on a training split can be saved with a generated model.
 
+pub mod assets;
 pub mod catalog;
 pub mod error;
 pub mod glue;

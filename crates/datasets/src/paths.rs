@@ -27,7 +27,13 @@ pub fn shared_data_dir() -> PathBuf {
 }
 
 /// The fetched all-MiniLM-L6-v2 (`config.json`, `model.safetensors`, `tokenizer.json`):
-/// the text encoder every generator uses.
-pub fn minilm_dir() -> PathBuf {
-    data_dir().join("minilm")
+/// the text encoder every generator uses. Its files are checked against `assets.toml`
+/// (once per file version, see [`crate::assets`]), so a corrupt encoder is refused here.
+pub fn minilm_dir() -> crate::Result<PathBuf> {
+    let dir = data_dir().join("minilm");
+    crate::assets::verify_dir(
+        &dir,
+        &["config.json", "model.safetensors", "tokenizer.json"],
+    )?;
+    Ok(dir)
 }

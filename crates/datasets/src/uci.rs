@@ -112,6 +112,7 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>> {
         source,
     };
     let raw = std::fs::read(path).map_err(io)?;
+    crate::assets::verify_bytes(path, &raw)?;
     if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
@@ -217,7 +218,7 @@ fn breast_cancer() -> Result<Table> {
 
 /// sklearn's bundled CSV layout: first line `n_rows,n_features,class names...`, then rows
 /// of `n_features` numbers and an integer class index. Feature names are sklearn's.
-pub(crate) fn load_sklearn_csv(name: &str, path: &Path, feature_names: &[String]) -> Result<Table> {
+pub fn load_sklearn_csv(name: &str, path: &Path, feature_names: &[String]) -> Result<Table> {
     let mut raw = raw_named(name);
     let header = read_delimited(&mut raw, path, b',', true, None)?.unwrap_or_default();
     let parse_err = |line: usize, msg: String| DataError::Parse {
@@ -291,7 +292,7 @@ fn heart_disease() -> Result<Table> {
 /// `discrete`, or a space-separated value list = discrete), line 3 flags (`class` marks
 /// the target, `meta`/`i`/`ignore` columns are dropped); `?` or empty = missing.
 /// The target is Orange's own (Heart Disease: binary `diameter narrowing`).
-pub(crate) fn load_orange_tab(name: &str, path: &Path) -> Result<Table> {
+pub fn load_orange_tab(name: &str, path: &Path) -> Result<Table> {
     let bytes = read_bytes(path)?;
     let text = String::from_utf8(bytes).map_err(|e| DataError::Invalid {
         path: path.to_path_buf(),
@@ -530,16 +531,45 @@ fn dry_bean() -> Result<Table> {
         Root::Shared,
         "uci/dry_bean/Dry_Bean_Dataset.xlsx",
     )?;
+    load_dry_bean_xlsx(&path)
+}
+
+/// Runs a third-party reader with its panics turned into an error naming `path`: calamine
+/// 0.38 panics (integer overflow in a cell reference) on some corrupt workbooks, found by
+/// `cargo xtask fuzz`. The default hook's message is silenced meanwhile; the error says it.
+fn without_panics<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    r.unwrap_or_else(|p| {
+        let why = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(DataError::Invalid {
+            path: path.to_path_buf(),
+            msg: format!("the workbook is corrupt: the xlsx reader failed ({why})"),
+        })
+    })
+}
+
+/// The Dry Bean workbook at `path`; a headerless first sheet gets the official column names.
+pub fn load_dry_bean_xlsx(path: &Path) -> Result<Table> {
+    let path = path.to_path_buf();
     let invalid = |msg: String| DataError::Invalid {
         path: path.clone(),
         msg,
     };
-    let mut book = calamine::open_workbook_auto(&path)
-        .map_err(|e| invalid(format!("cannot open workbook: {e}")))?;
-    let range = book
-        .worksheet_range_at(0)
-        .ok_or_else(|| invalid("workbook has no sheets".into()))?
-        .map_err(|e| invalid(format!("cannot read the first sheet: {e}")))?;
+    crate::assets::verify_file(&path)?;
+    let range = without_panics(&path, || {
+        let mut book = calamine::open_workbook_auto(&path)
+            .map_err(|e| invalid(format!("cannot open workbook: {e}")))?;
+        book.worksheet_range_at(0)
+            .ok_or_else(|| invalid("workbook has no sheets".into()))?
+            .map_err(|e| invalid(format!("cannot read the first sheet: {e}")))
+    })?;
     let mut raw = raw_named("dry_bean");
     raw.paths.push(path.clone());
     // Spreadsheet rows are reported as "lines" (1-based row numbers as Excel shows them).
@@ -592,7 +622,7 @@ fn rice() -> Result<Table> {
 /// A dense ARFF file: `@ATTRIBUTE name type` lines (numeric/real/integer, or a `{a, b}`
 /// nominal list), then `@DATA` rows; `%` starts a comment. The last attribute is the
 /// target, its classes in declared order.
-pub(crate) fn load_arff(name: &str, path: &Path) -> Result<Table> {
+pub fn load_arff(name: &str, path: &Path) -> Result<Table> {
     let bytes = read_bytes(path)?;
     let text = String::from_utf8(bytes).map_err(|e| DataError::Invalid {
         path: path.to_path_buf(),

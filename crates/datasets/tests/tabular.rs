@@ -226,3 +226,22 @@ fn unknown_builtin_lists_the_known_ones() {
         assert!(msg.contains(name), "{msg}");
     }
 }
+
+/// `cargo xtask fuzz` found that one flipped bit in Dry Bean's sheet makes calamine panic
+/// (integer overflow in a cell reference); the loader reports it as a corrupt workbook.
+#[test]
+fn a_workbook_that_makes_the_xlsx_reader_panic_is_an_error() {
+    let real = datasets::paths::shared_data_dir().join("uci/dry_bean/Dry_Bean_Dataset.xlsx");
+    let mut b = std::fs::read(&real).unwrap_or_else(|e| panic!("{}: {e}", real.display()));
+    b[2_297_592] ^= 1 << 2;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bean.xlsx");
+    std::fs::write(&p, &b).unwrap();
+    let e = datasets::uci::load_dry_bean_xlsx(&p)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("bean.xlsx") && e.contains("workbook is corrupt") && e.contains("overflow"),
+        "{e}"
+    );
+}

@@ -35,8 +35,16 @@ pub fn paths(stem: &Path) -> (PathBuf, PathBuf) {
     )
 }
 
-/// Writes `stem.safetensors` then `stem.toml`; each is atomic, and the header's hash
-/// catches a crash between the two renames.
+/// Where [`save`] stages new tensors before the header commits to them.
+fn next_path(stem: &Path) -> PathBuf {
+    stem.with_extension("safetensors.next")
+}
+
+/// Writes a checkpoint so that a kill at any instant leaves a loadable one (the old or
+/// the new): the new tensors go to `stem.safetensors.next`, then the header (the commit
+/// point, naming their hash) replaces `stem.toml`, then `.next` is renamed over
+/// `stem.safetensors`. Each write is atomic; [`load`] finishes a save cut between the
+/// last two steps.
 pub fn save(
     stem: &Path,
     kind: &str,
@@ -54,8 +62,11 @@ pub fn save(
         config,
         state,
     };
-    atomic_write(&st_path, &bytes)?;
+    let next = next_path(stem);
+    atomic_write(&next, &bytes)?;
     atomic_write(&toml_path, toml::to_string(&header)?.as_bytes())?;
+    std::fs::rename(&next, &st_path)
+        .with_context(|| format!("renaming {} to {}", next.display(), st_path.display()))?;
     Ok(())
 }
 
@@ -85,9 +96,31 @@ pub fn load(stem: &Path, kind: &str, device: &Device) -> anyhow::Result<Loaded> 
             header.kind
         );
     }
-    let bytes =
-        std::fs::read(&st_path).with_context(|| format!("reading {}", st_path.display()))?;
-    let h = format!("{:016x}", fnv1a64(&bytes));
+    let hash = |b: &[u8]| format!("{:016x}", fnv1a64(b));
+    let mut bytes = match std::fs::read(&st_path) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", st_path.display())),
+    };
+    let next = next_path(stem);
+    if bytes.as_deref().map(hash).as_ref() != Some(&header.tensors_fnv64) && next.is_file() {
+        // A save killed after its header committed: its tensors are still staged.
+        let staged = std::fs::read(&next).with_context(|| format!("reading {}", next.display()))?;
+        if hash(&staged) == header.tensors_fnv64 {
+            std::fs::rename(&next, &st_path).with_context(|| {
+                format!("completing the interrupted save of {}", st_path.display())
+            })?;
+            bytes = Some(staged);
+        }
+    }
+    let bytes = bytes.ok_or_else(|| {
+        anyhow!(
+            "{} is missing (its header {} exists)",
+            st_path.display(),
+            toml_path.display()
+        )
+    })?;
+    let h = hash(&bytes);
     if h != header.tensors_fnv64 {
         bail!(
             "{} is corrupt or truncated ({} bytes; hash {h} does not match {} recorded in {})",
@@ -203,5 +236,58 @@ mod tests {
         let mut c2 = cfg.clone();
         c2.insert("a".into(), 2.into());
         assert_eq!(config_diff(&cfg, &c2), vec!["a: 1 vs 2".to_string()]);
+    }
+
+    /// A save killed at each point between its three steps leaves a loadable checkpoint:
+    /// the old one before the header commits, the new one after.
+    #[test]
+    fn a_save_killed_between_its_steps_leaves_the_old_or_the_new_checkpoint() {
+        let dev = Device::Cpu;
+        let dir = tempfile::tempdir().unwrap();
+        let x = |v: f32| vec![("x".to_string(), Tensor::new(&[v, v + 1.0], &dev).unwrap())];
+        let value = |stem: &Path| {
+            load(stem, "t", &dev).unwrap().tensors["x"]
+                .to_vec1::<f32>()
+                .unwrap()[0]
+        };
+        let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+        save(&old, "t", toml::Table::new(), toml::Table::new(), &x(1.0)).unwrap();
+        save(&new, "t", toml::Table::new(), toml::Table::new(), &x(2.0)).unwrap();
+        assert!(
+            !next_path(&new).exists(),
+            "a finished save leaves no staged file"
+        );
+        let (new_st, new_toml) = paths(&new);
+        let run = |stage: bool, commit: bool| {
+            let stem = dir.path().join(format!("ck-{stage}-{commit}"));
+            let (st, toml) = paths(&stem);
+            std::fs::copy(paths(&old).0, &st).unwrap();
+            std::fs::copy(paths(&old).1, &toml).unwrap();
+            if stage {
+                std::fs::copy(&new_st, next_path(&stem)).unwrap();
+            }
+            if commit {
+                std::fs::copy(&new_toml, &toml).unwrap();
+            }
+            stem
+        };
+        assert_eq!(
+            value(&run(true, false)),
+            1.0,
+            "killed before the header: old"
+        );
+        let s = run(true, true);
+        assert_eq!(
+            value(&s),
+            2.0,
+            "killed after the header: new, rolled forward"
+        );
+        assert!(!next_path(&s).exists() && value(&s) == 2.0);
+        // A committed header whose tensors are nowhere is an error, not the old weights.
+        let e = load(&run(false, true), "t", &dev)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("corrupt or truncated"), "{e}");
     }
 }

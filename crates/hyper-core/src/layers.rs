@@ -30,14 +30,31 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
 }
 
 thread_local! {
-    /// Per-thread dropout RNG; `None` falls back to candle's (unseedable on CPU) RNG.
-    static DROPOUT_RNG: RefCell<Option<StdRng>> = const { RefCell::new(None) };
+    /// Per-thread dropout RNG and the values drawn from it since seeding; `None` falls
+    /// back to candle's (unseedable on CPU) RNG.
+    static DROPOUT_RNG: RefCell<Option<(StdRng, u64)>> = const { RefCell::new(None) };
 }
 
 /// Seeds this thread's dropout masks, so a training run that calls this first repeats
 /// exactly (candle's CPU RNG cannot be seeded).
 pub fn seed_dropout(seed: u64) {
-    DROPOUT_RNG.with(|r| *r.borrow_mut() = Some(StdRng::seed_from_u64(seed)));
+    seed_dropout_at(seed, 0);
+}
+
+/// Seeds the dropout RNG and skips the first `draws` values: a run resumed from a
+/// checkpoint that recorded [`dropout_draws`] continues the very mask stream an
+/// uninterrupted run would have used.
+pub fn seed_dropout_at(seed: u64, draws: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    for _ in 0..draws {
+        rng.random::<f32>();
+    }
+    DROPOUT_RNG.with(|r| *r.borrow_mut() = Some((rng, draws)));
+}
+
+/// Values drawn from this thread's seeded dropout RNG so far (0 when unseeded).
+pub fn dropout_draws() -> u64 {
+    DROPOUT_RNG.with(|r| r.borrow().as_ref().map_or(0, |(_, n)| *n))
 }
 
 /// Inverted dropout; identity when `!train` or `p == 0`. Masks come from the RNG set by
@@ -51,7 +68,8 @@ pub fn dropout(x: &Tensor, p: f32, train: bool) -> Result<Tensor> {
     }
     let keep = 1.0 / (1.0 - p);
     let mask = DROPOUT_RNG.with(|r| {
-        r.borrow_mut().as_mut().map(|rng| {
+        r.borrow_mut().as_mut().map(|(rng, drawn)| {
+            *drawn += x.elem_count() as u64;
             (0..x.elem_count())
                 .map(|_| if rng.random::<f32>() >= p { keep } else { 0.0 })
                 .collect::<Vec<f32>>()
@@ -148,6 +166,21 @@ mod tests {
             dropout(&x, 0.25, false).unwrap().to_vec1::<f32>().unwrap(),
             vec![1.0; 4000]
         );
+    }
+
+    /// A stream reseeded at its recorded draw count continues exactly where it was.
+    #[test]
+    fn dropout_resumes_its_mask_stream_from_a_draw_count() {
+        let x = Tensor::ones(300, DType::F32, &Device::Cpu).unwrap();
+        let mask = || dropout(&x, 0.5, true).unwrap().to_vec1::<f32>().unwrap();
+        seed_dropout(3);
+        mask();
+        mask();
+        assert_eq!(dropout_draws(), 600);
+        let third = mask();
+        seed_dropout_at(3, 600);
+        assert_eq!(mask(), third);
+        assert_eq!(dropout_draws(), 900);
     }
 
     #[test]

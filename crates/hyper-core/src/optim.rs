@@ -301,4 +301,65 @@ mod tests {
         assert_eq!(opt2.state["w"].m, opt.state["w"].m);
         assert!((clip_scale(1.0, 0.25) - 0.25).abs() < 1e-5);
     }
+
+    // PyTorch 2.15.0's `Adam(lr=0.05, weight_decay=0.01, amsgrad=True)` and `AdamW(...)`,
+    // five steps on the gradients below; printed by
+    // `python3 crates/hyper-core/tests/fixtures/adam_amsgrad_reference.py`.
+    const P0: [f32; 4] = [0.5, -1.5, 2.0, 0.0];
+    const GRADS: [[f32; 4]; 5] = [
+        [4.0, -3.0, 0.5, 1e-3],
+        [0.1, 0.2, -0.1, 0.0],
+        [-0.05, 2.5, 0.3, -1e-3],
+        [0.01, -0.01, 0.02, 0.5],
+        [1.0, 1.0, -1.0, 0.0],
+    ];
+    const TORCH_ADAM_L2: [[f32; 4]; 5] = [
+        [0.45, -1.45, 1.95, -0.049_999_494],
+        [0.415_543, -1.418_846_4, 1.922_586_8, -0.063_316_375],
+        [0.389_286_6, -1.420_567, 1.887_895_3, -0.042_764_15],
+        [0.367_688_92, -1.421_795_8, 1.857_700_8, -0.071_753_696],
+        [0.343_323_9, -1.429_477_8, 1.867_244_2, -0.096_205_04],
+    ];
+    const TORCH_ADAMW: [[f32; 4]; 5] = [
+        [0.449_75, -1.449_25, 1.949, -0.049_999_494],
+        [0.415_108_8, -1.417_572_9, 1.922_474_1, -0.083_460_17],
+        [0.388_709_87, -1.418_907_4, 1.888_285, -0.079_125_11],
+        [0.366_999_2, -1.419_796_5, 1.859_155_3, -0.108_131_91],
+        [0.342_529_62, -1.427_163_8, 1.869_587_1, -0.132_616_37],
+    ];
+
+    /// AMSGrad over several steps, where v falls below its running max, matches PyTorch
+    /// for both weight-decay forms (L2 into the gradient; decoupled).
+    #[test]
+    fn amsgrad_matches_pytorch_over_five_steps() {
+        let dev = Device::Cpu;
+        for (cfg, want) in [
+            (AdamConfig::adam(0.05, 0.01, true), TORCH_ADAM_L2),
+            (
+                AdamConfig {
+                    amsgrad: true,
+                    ..AdamConfig::adamw(0.05, 0.01)
+                },
+                TORCH_ADAMW,
+            ),
+        ] {
+            let v = Var::from_tensor(&Tensor::new(&P0, &dev).unwrap()).unwrap();
+            let mut opt = Adam::new(vec![("w".into(), v.clone())], cfg.clone());
+            for (t, (g, want)) in GRADS.iter().zip(want).enumerate() {
+                opt.step_grads(&[Some(Tensor::new(g, &dev).unwrap())], 1.0)
+                    .unwrap();
+                let p = v.as_tensor().to_vec1::<f32>().unwrap();
+                for (a, b) in p.iter().zip(want) {
+                    assert!(
+                        (a - b).abs() < 2e-6,
+                        "{cfg:?} step {}: {p:?} vs {want:?}",
+                        t + 1
+                    );
+                }
+            }
+            // The last step's v (1.0 then 0.0 for the 4th coordinate) is below its max.
+            let st = &opt.state["w"];
+            assert!(st.vmax[3] > st.v[3], "{:?} vs {:?}", st.vmax, st.v);
+        }
+    }
 }

@@ -134,15 +134,10 @@ impl ModelDir {
                 ),
                 ("model.json", pretty(&self.info)?.into_bytes()),
             ];
-            let mut manifest = Manifest {
-                format: MANIFEST_FORMAT.into(),
-                files: Default::default(),
-            };
             for (f, b) in &contents {
                 atomic_write(&s.join(f), b)?;
-                manifest.files.insert(f.to_string(), entry(b));
             }
-            atomic_write(&s.join(MANIFEST), pretty(&manifest)?.as_bytes())?;
+            write_manifest(s)?;
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
@@ -350,6 +345,22 @@ impl ModelDir {
 
 fn pretty<T: Serialize>(v: &T) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(v)?)
+}
+
+/// Writes `manifest.json` for the model files in `dir` as they are now: the last step of
+/// [`ModelDir::save`], public so fuzzing can reseal a mutated directory and reach the
+/// parsers behind the integrity check.
+pub fn write_manifest(dir: &Path) -> anyhow::Result<()> {
+    let mut manifest = Manifest {
+        format: MANIFEST_FORMAT.into(),
+        files: Default::default(),
+    };
+    for f in FILES {
+        let p = dir.join(f);
+        let b = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+        manifest.files.insert(f.to_string(), entry(&b));
+    }
+    atomic_write(&dir.join(MANIFEST), pretty(&manifest)?.as_bytes())
 }
 
 /// Writes a directory as a unit: `fill` writes the files into a staging directory beside

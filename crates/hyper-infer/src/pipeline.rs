@@ -124,7 +124,7 @@ impl Pipeline {
                 ck.display()
             );
         }
-        Self::load(&ck, &datasets::paths::minilm_dir(), dev)
+        Self::load(&ck, &datasets::paths::minilm_dir()?, dev)
     }
 
     /// The target model the metadata's `arch` selects, or an error naming the requested

@@ -329,3 +329,41 @@ fn a_missing_encoder_asks_for_fetch_not_for_pretraining() {
         "{s}"
     );
 }
+
+#[test]
+fn a_bit_flipped_encoder_is_refused_with_the_fetch_fix() {
+    default_checkpoint_present();
+    let real = datasets::paths::data_dir();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("sklearn")).unwrap();
+    std::fs::copy(
+        real.join("sklearn/iris.csv"),
+        dir.path().join("sklearn/iris.csv"),
+    )
+    .unwrap();
+    let minilm = dir.path().join("minilm");
+    std::fs::create_dir_all(&minilm).unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(real.join("minilm").join(f), minilm.join(f)).unwrap();
+    }
+    let mut w = std::fs::read(real.join("minilm/model.safetensors")).unwrap();
+    let i = w.len() - 1000;
+    w[i] ^= 0x01;
+    std::fs::write(minilm.join("model.safetensors"), &w).unwrap();
+
+    let (ok, s) = run(bin()
+        .env("HYPER_DATA", dir.path())
+        .args(["generate", "--dataset", "iris", "--out"])
+        .arg(dir.path().join("m")));
+    assert!(!ok, "{s}");
+    assert!(
+        s.contains("minilm/model.safetensors")
+            && s.contains("does not match assets.toml")
+            && s.contains("cargo xtask fetch --force"),
+        "{s}"
+    );
+    assert!(
+        !dir.path().join("m").exists(),
+        "no model directory on failure"
+    );
+}

@@ -207,7 +207,7 @@ fn bad_text_input_names_file_line_and_column() {
 #[test]
 fn peft_export_then_import_gives_identical_logits() {
     let dev = Device::Cpu;
-    let minilm = datasets::paths::minilm_dir();
+    let minilm = datasets::paths::minilm_dir().unwrap_or_else(|e| panic!("{e}"));
     let gen = TextGenerator::load(
         &hyper_infer::checkpoint_dir("nlp").join("best"),
         &minilm,
@@ -269,7 +269,7 @@ fn peft_export_then_import_gives_identical_logits() {
 fn python_peft_loads_a_generated_minilm_adapter() {
     let python = std::env::var("HYPER_PEFT_PYTHON").unwrap_or_else(|_| "python3".into());
     let dev = Device::Cpu;
-    let minilm = datasets::paths::minilm_dir();
+    let minilm = datasets::paths::minilm_dir().unwrap_or_else(|e| panic!("{e}"));
     let gen = TextGenerator::load(
         &hyper_infer::checkpoint_dir("nlp").join("best"),
         &minilm,

@@ -343,6 +343,11 @@ impl MetaTrainer {
         s.insert("step".into(), (self.step as i64).into());
         s.insert("best_val_loss".into(), self.best_val_loss.into());
         s.insert("best_epoch".into(), (self.best_epoch as i64).into());
+        // Where the generator's dropout mask stream stands, so `--resume` continues it.
+        s.insert(
+            "dropout_draws".into(),
+            (hyper_core::layers::dropout_draws() as i64).into(),
+        );
         s.insert(
             "meta_grad".into(),
             self.cfg.train.meta_grad.to_string().into(),
@@ -401,6 +406,7 @@ impl MetaTrainer {
         self.epoch = int("epoch") as usize;
         self.step = int("step") as u64;
         self.best_epoch = int("best_epoch") as usize;
+        hyper_core::layers::seed_dropout_at(self.cfg.train.seed, int("dropout_draws") as u64);
         self.best_val_loss = s
             .get("best_val_loss")
             .and_then(|v| v.as_float())

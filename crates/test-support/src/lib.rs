@@ -117,7 +117,7 @@ pub fn fetched(path: PathBuf) -> PathBuf {
 /// The fetched all-MiniLM-L6-v2 directory ([`datasets::paths::minilm_dir`]), after asserting
 /// its weights, config and tokenizer are there.
 pub fn minilm_dir() -> PathBuf {
-    let dir = datasets::paths::minilm_dir();
+    let dir = datasets::paths::minilm_dir().unwrap_or_else(|e| panic!("{e}"));
     for f in ["model.safetensors", "config.json", "tokenizer.json"] {
         fetched(dir.join(f));
     }

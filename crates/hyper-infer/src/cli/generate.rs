@@ -99,7 +99,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         );
     }
     let pipeline = match &args.checkpoint {
-        Some(ck) => Pipeline::load(ck, &datasets::paths::minilm_dir(), &dev)
+        Some(ck) => Pipeline::load(ck, &datasets::paths::minilm_dir()?, &dev)
             .with_context(|| format!("loading generator {}", ck.display()))?,
         None => Pipeline::load_default(&dev)?,
     };
@@ -196,7 +196,7 @@ fn run_any(
         .clone()
         .unwrap_or_else(default_any_table_checkpoint);
     let gen = AnyTableGenerator::load(&ck, dev)?;
-    let encoder = target_models::TextEncoder::load(&datasets::paths::minilm_dir(), dev)?;
+    let encoder = target_models::TextEncoder::load(&datasets::paths::minilm_dir()?, dev)?;
     let t_load = t.elapsed().as_secs_f64();
     let input = llm_prompting::TaskInput::from_table(
         &table.subset_rows(&splits.train_rows),

@@ -198,7 +198,7 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
         .map(Path::to_path_buf)
         .unwrap_or_else(default_nlp_checkpoint);
     let gen =
-        TextGenerator::load(&ck, &datasets::paths::minilm_dir(), &dev).with_context(|| {
+        TextGenerator::load(&ck, &datasets::paths::minilm_dir()?, &dev).with_context(|| {
             format!(
                 "loading NLP generator {} (run `cargo xtask pretrain nlp`)",
                 ck.display()
@@ -268,7 +268,7 @@ struct Loaded {
 
 fn load_model(model: &Path, dev: &Device) -> Result<Loaded> {
     let dir = TextModelDir::load(model, dev)?;
-    let minilm = datasets::paths::minilm_dir();
+    let minilm = datasets::paths::minilm_dir()?;
     let base = BertModel::load(&minilm, dir.adapter.lora_config(), dev)?.with_fused_inference(true);
     let tokenizer = TextTokenizer::load(&minilm, dir.info.max_len)?;
     Ok(Loaded {

@@ -235,6 +235,7 @@ impl LocalLlm {
                 gguf_path.display()
             );
         }
+        datasets::assets::verify_file(gguf_path)?;
         if cfg.max_tokens == 0 {
             bail!("local LLM config: max_tokens must be > 0");
         }
