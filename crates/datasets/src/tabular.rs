@@ -433,10 +433,11 @@ impl RawTable {
                 if ints.len() == n && ints[n - 1] - ints[0] == n as i64 - 1 {
                     return Err(self.invalid(format!(
                         "column `{}` holds {n} distinct consecutive integers ({}–{}), one per row: it looks like a row ID, \
-                         which a model cannot learn from; remove the column from the file",
+                         which a model cannot learn from; remove the column from the file, or pass --drop-column {}",
                         self.header[j],
                         ints[0],
-                        ints[n - 1]
+                        ints[n - 1],
+                        self.header[j]
                     )));
                 }
             }

@@ -17,6 +17,11 @@ pub struct CsvOptions {
     /// Columns to treat as categorical even if their values look numeric (or are mostly
     /// numeric with a few stray strings, which is otherwise an error).
     pub categorical: Vec<String>,
+    /// The file has no header row: the columns are named `col1`…`colN` (the last is the
+    /// target unless `target` names another).
+    pub no_header: bool,
+    /// Columns left out right after reading (a row ID, free text), by name.
+    pub drop: Vec<String>,
 }
 
 /// Reads a CSV with a header row into a [`Table`].
@@ -105,12 +110,21 @@ pub(crate) fn read_raw(path: &Path, opts: &CsvOptions) -> Result<RawTable> {
             .unwrap_or_else(|| "csv".into()),
         ..Default::default()
     };
-    let Some((header, header_line)) = read_records(&mut raw, path, body, delimiter, None, true)?
-    else {
-        return Err(invalid("file is empty"));
+    let header = read_records(&mut raw, path, body, delimiter, None, !opts.no_header)?;
+    let header_line = match header {
+        Some((header, line)) => {
+            raw.header = header;
+            line
+        }
+        None if opts.no_header && !raw.rows.is_empty() => {
+            let n = raw.rows.iter().map(|r| r.cells.len()).max().unwrap_or(0);
+            raw.header = (1..=n).map(|i| format!("col{i}")).collect();
+            0
+        }
+        None => return Err(invalid("file is empty")),
     };
-    raw.header = header;
-    check_cells(&raw, path, header_line)?;
+    check_cells(&raw, path, header_line, opts.no_header)?;
+    drop_columns(&mut raw, path, &opts.drop)?;
     if delimiter != b',' {
         decimal_commas(&mut raw);
     }
@@ -123,7 +137,7 @@ pub(crate) fn read_raw(path: &Path, opts: &CsvOptions) -> Result<RawTable> {
                 line: row.line,
                 msg: format!(
                     "ragged row: expected 1 field (as the header on line {header_line}), got {}; \
-                     is the delimiter `{}` right?",
+                     is the delimiter `{}` right? (choose it with --delimiter)",
                     row.cells.len(),
                     delimiter as char
                 ),
@@ -153,7 +167,7 @@ fn excerpt(s: &str) -> String {
 
 /// Cells that are never valid CSV text: a NUL byte (a binary or corrupt file), a quoted
 /// field that runs over line ends to swallow the rows after it, a header row that is data.
-fn check_cells(raw: &RawTable, path: &Path, header_line: usize) -> Result<()> {
+fn check_cells(raw: &RawTable, path: &Path, header_line: usize, no_header: bool) -> Result<()> {
     let parse = |line: usize, msg: String| DataError::Parse {
         path: path.to_path_buf(),
         line,
@@ -189,15 +203,51 @@ fn check_cells(raw: &RawTable, path: &Path, header_line: usize) -> Result<()> {
         .iter()
         .filter(|h| h.trim().parse::<f64>().is_ok())
         .count();
-    if raw.header.len() >= 2 && 2 * numeric >= raw.header.len() {
+    if !no_header && raw.header.len() >= 2 && 2 * numeric >= raw.header.len() {
         return Err(parse(
             header_line,
             format!(
-                "the header row looks like data ({numeric} of {} fields are numbers: `{}`); the first row must name the columns: add a header line",
+                "the header row looks like data ({numeric} of {} fields are numbers: `{}`); the first row must name the columns: add a header line, or pass --no-header (columns are then named col1, col2, …)",
                 raw.header.len(),
                 excerpt(&raw.header.join(","))
             ),
         ));
+    }
+    Ok(())
+}
+
+/// Removes the `drop` columns (by header name) from the header and every row.
+fn drop_columns(raw: &mut RawTable, path: &Path, drop: &[String]) -> Result<()> {
+    let mut idx = Vec::new();
+    for name in drop {
+        let j = raw
+            .header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| DataError::Invalid {
+                path: path.to_path_buf(),
+                msg: format!(
+                    "--drop-column `{name}` is not a column; available columns: {}",
+                    raw.header.join(", ")
+                ),
+            })?;
+        idx.push(j);
+    }
+    idx.sort_unstable();
+    idx.dedup();
+    for &j in idx.iter().rev() {
+        raw.header.remove(j);
+        for r in &mut raw.rows {
+            if j < r.cells.len() {
+                r.cells.remove(j);
+            }
+        }
+    }
+    if raw.header.is_empty() {
+        return Err(DataError::Invalid {
+            path: path.to_path_buf(),
+            msg: "--drop-column left no columns".into(),
+        });
     }
     Ok(())
 }

@@ -90,3 +90,62 @@ fn a_missing_file_says_so_once_and_target_needs_data() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("--target names a column of --data"), "{err}");
 }
+
+/// What detection cannot know, the user can say: `--no-header`, `--drop-column`,
+/// `--delimiter` turn three refused files into tables (and the errors name those flags).
+#[test]
+fn csv_flags_read_what_detection_refuses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad");
+    let describe = |args: &[&str], file: &Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_hyper-infer"))
+            .args(["describe", "--json"])
+            .args(args)
+            .arg("--data")
+            .arg(file)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        (o.status.code(), o.stdout, err)
+    };
+    let requirement = |out: &[u8]| {
+        let v: serde_json::Value = serde_json::from_slice(out).unwrap();
+        v["requirement"].as_str().unwrap().to_string()
+    };
+
+    let (code, _, err) = describe(&[], &dir.join("headerless.csv"));
+    assert!(code == Some(1) && err.contains("--no-header"), "{err}");
+    let (code, out, err) = describe(&["--no-header"], &dir.join("headerless.csv"));
+    assert_eq!(code, Some(0), "{err}");
+    let r = requirement(&out);
+    assert!(
+        r.contains("4 numeric features") && r.contains("col1"),
+        "{r}"
+    );
+
+    let (code, _, err) = describe(&[], &dir.join("id_column.csv"));
+    assert!(code == Some(1) && err.contains("--drop-column id"), "{err}");
+    let (code, out, err) = describe(&["--drop-column", "id"], &dir.join("id_column.csv"));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        requirement(&out).contains("1 numeric feature"),
+        "{}",
+        requirement(&out)
+    );
+    let (code, _, err) = describe(&["--drop-column", "nope"], &dir.join("id_column.csv"));
+    assert!(
+        code == Some(1) && err.contains("`nope` is not a column") && err.contains("id, a, y"),
+        "{err}"
+    );
+
+    // A `;` file read with a forced `,` is one column per row: the error points at --delimiter.
+    let tmp = tempfile::tempdir().unwrap();
+    let semi = tmp.path().join("semi.csv");
+    std::fs::write(&semi, "a;b;y\n1;2;x\n3;4;z\n5;6;x\n").unwrap();
+    let (code, out, err) = describe(&["--delimiter", ";"], &semi);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(requirement(&out).contains("2 numeric features"));
+    let (code, _, err) = describe(&["--delimiter", "tab"], &semi);
+    assert_eq!(code, Some(1), "{err}");
+    let (code, _, err) = describe(&["--delimiter", "x"], &semi);
+    assert!(code == Some(2) && err.contains("use one of"), "{err}");
+}

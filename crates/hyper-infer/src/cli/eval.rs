@@ -47,6 +47,8 @@ pub struct EvalArgs {
     /// Print one JSON object (accuracy, loss, rows, majority rate) instead of a line.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub csv: super::CsvArgs,
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
@@ -77,6 +79,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         args.data.as_deref(),
         target.as_deref(),
         args.dataset.as_deref(),
+        &args.csv,
     )?;
     let x = m.encode_rows(&table)?;
     let y = m

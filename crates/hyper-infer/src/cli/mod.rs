@@ -36,6 +36,44 @@ pub struct DataArgs {
     /// --data is sentence pairs: the column holding the second sentence.
     #[arg(long, requires = "text_column")]
     pub text_pair_column: Option<String>,
+    #[command(flatten)]
+    pub csv: CsvArgs,
+}
+
+/// How to read a user's table (`--data`): what detection cannot know.
+#[derive(Args, Debug, Default)]
+pub struct CsvArgs {
+    /// Field separator of --data: `,` `;` `|` or `tab` [default: detected from the header line].
+    #[arg(long, value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+    /// --data has no header row: its columns are named col1, col2, … (the last is the target
+    /// unless --target).
+    #[arg(long)]
+    pub no_header: bool,
+    /// Leave this column of --data out (a row ID, free text); repeat for several. Pass the
+    /// same to `eval`/`predict` as to `generate`.
+    #[arg(long = "drop-column", value_name = "NAME")]
+    pub drop_column: Vec<String>,
+}
+
+impl CsvArgs {
+    pub fn options(&self, target: Option<String>) -> datasets::user_csv::CsvOptions {
+        datasets::user_csv::CsvOptions {
+            target,
+            delimiter: self.delimiter,
+            no_header: self.no_header,
+            drop: self.drop_column.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        "," | ";" | "|" | " " => Ok(s.as_bytes()[0]),
+        _ => Err(format!("`{s}`: use one of `,` `;` `|` `tab`")),
+    }
 }
 
 impl DataArgs {
@@ -49,6 +87,7 @@ impl DataArgs {
             self.data.as_deref(),
             self.target.as_deref(),
             self.dataset.as_deref(),
+            &self.csv,
         )
     }
 }
@@ -96,16 +135,14 @@ pub fn load_table(
     data: Option<&Path>,
     target: Option<&str>,
     dataset: Option<&str>,
+    csv: &CsvArgs,
 ) -> Result<Table> {
     if target.is_some() && data.is_none() {
         anyhow::bail!("--target names a column of --data; a built-in --dataset has its own target");
     }
     match (data, dataset) {
         (Some(path), _) => {
-            let opts = datasets::user_csv::CsvOptions {
-                target: target.map(str::to_owned),
-                ..Default::default()
-            };
+            let opts = csv.options(target.map(str::to_owned));
             // Every reading error already starts with the file (and line): no second copy.
             Ok(datasets::user_csv::load_csv(path, &opts)?)
         }

@@ -34,6 +34,8 @@ pub struct PredictArgs {
     /// Print one JSON object (rows, predictions, probabilities) on standard output too.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub csv: super::CsvArgs,
 }
 
 pub fn run(args: &PredictArgs) -> Result<()> {
@@ -58,10 +60,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let m = ModelDir::load(&args.model, &dev)?;
     let table = match (&args.data, &args.dataset) {
         (Some(path), _) => {
-            let opts = datasets::user_csv::CsvOptions {
-                target: Some(m.info.target.clone()),
-                ..Default::default()
-            };
+            let opts = args.csv.options(Some(m.info.target.clone()));
             datasets::user_csv::load_features(path, &opts)
                 .with_context(|| format!("loading {}", path.display()))?
         }
