@@ -217,10 +217,19 @@ fn report_shared(shared: &[SharedFile], dir: &Path) -> Result<()> {
             dir.display()
         );
     }
+    let n = problems.len();
     for p in problems {
         println!("  {p}");
     }
     println!("  (provenance and layout: SOURCES.md in that directory)");
+    // No shared directory at all is a machine without that data (its datasets are listed
+    // as unavailable); a present one with missing or modified files is broken.
+    if dir.is_dir() {
+        bail!(
+            "shared data in {} has {n} missing or modified file(s), listed above",
+            dir.display()
+        );
+    }
     Ok(())
 }
 
@@ -331,6 +340,10 @@ mod tests {
             "{problems:?}"
         );
         assert!(problems[1].starts_with("MODIFIED") && problems[1].contains("car.data"));
+        // `fetch` fails on a present but broken shared directory, not on an absent one.
+        let e = report_shared(&shared, dir.path()).unwrap_err().to_string();
+        assert!(e.contains("2 missing or modified"), "{e}");
+        report_shared(&shared, &dir.path().join("absent")).unwrap();
     }
 
     /// The real data directory (filled by `cargo xtask fetch`, which CI runs first) verifies

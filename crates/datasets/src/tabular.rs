@@ -557,7 +557,7 @@ impl RawTable {
                         format!(
                             "non-numeric value `{}` in column `{name}`, whose other values are \
                              numbers ({n_num} numeric, {n_text} not); fix it, mark it missing \
-                             (empty, ?, NA) or declare the column categorical",
+                             (empty, ?, NA) or read the column as categorical (--categorical {name})",
                             row.cells[j].trim()
                         ),
                     ));

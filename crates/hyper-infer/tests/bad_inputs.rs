@@ -92,7 +92,7 @@ fn a_missing_file_says_so_once_and_target_needs_data() {
 }
 
 /// What detection cannot know, the user can say: `--no-header`, `--drop-column`,
-/// `--delimiter` turn three refused files into tables (and the errors name those flags).
+/// `--categorical`, `--delimiter` turn refused files into tables (and the errors name them).
 #[test]
 fn csv_flags_read_what_detection_refuses() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad");
@@ -136,6 +136,11 @@ fn csv_flags_read_what_detection_refuses() {
         code == Some(1) && err.contains("`nope` is not a column") && err.contains("id, a, y"),
         "{err}"
     );
+
+    let (code, _, err) = describe(&[], &dir.join("stray_text.csv"));
+    assert!(code == Some(1) && err.contains("--categorical b"), "{err}");
+    let (code, _, err) = describe(&["--categorical", "b"], &dir.join("stray_text.csv"));
+    assert_eq!(code, Some(0), "{err}");
 
     // A `;` file read with a forced `,` is one column per row: the error points at --delimiter.
     let tmp = tempfile::tempdir().unwrap();

@@ -29,6 +29,24 @@ impl std::fmt::Display for MetaGrad {
     }
 }
 
+/// How the generator's optimizer applies weight decay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GenOptimizer {
+    /// AdamW: decay decoupled from the gradient (measured best here, the default).
+    #[default]
+    Adamw,
+    /// PyTorch `Adam`: L2 decay added to the gradient, as the reference code and FLAME
+    /// Table 7 use (with `gen_amsgrad = true`).
+    Adam,
+}
+
+impl GenOptimizer {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// Generator learning-rate schedule, applied per epoch (so a resumed run matches).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,6 +90,10 @@ pub struct TrainConfig {
     /// paper; not written to headers when off, so older checkpoints compare equal.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub gen_amsgrad: bool,
+    /// Decoupled (AdamW) or L2 (Adam, the reference's) weight decay for the generator; not
+    /// written to headers when AdamW, so older checkpoints compare equal.
+    #[serde(skip_serializing_if = "GenOptimizer::is_default")]
+    pub gen_optimizer: GenOptimizer,
     /// Distinct requirements per task (meta-training pairs).
     pub requirements_per_task: usize,
     pub meta_grad: MetaGrad,
@@ -102,6 +124,7 @@ impl Default for TrainConfig {
             target_weight_decay: 1e-4,
             clip_norm: 0.25,
             gen_amsgrad: false,
+            gen_optimizer: GenOptimizer::Adamw,
             requirements_per_task: 5,
             meta_grad: MetaGrad::Delta,
             seed: 2024,

@@ -20,7 +20,7 @@ use target_models::mlp::Mlp;
 use target_models::{TargetModel, TextEncoder};
 
 use crate::algorithm1;
-use crate::config::TabularConfig;
+use crate::config::{GenOptimizer, TabularConfig};
 use crate::encoder::{Tokens, TrainableEncoder};
 use crate::task::TabularTask;
 use hyper_infer::{evaluate, TABULAR_CHECKPOINT_KIND as CHECKPOINT_KIND};
@@ -111,11 +111,15 @@ impl MetaTrainer {
         for (t, e) in tasks.iter().zip(&embs) {
             gen.set_anchor(&t.name, anchor(e)?);
         }
+        let (lr, wd) = (cfg.train.gen_lr, cfg.train.gen_weight_decay);
         let gen_opt = Adam::new(
             gen.trainable_vars(),
             AdamConfig {
                 amsgrad: cfg.train.gen_amsgrad,
-                ..AdamConfig::adamw(cfg.train.gen_lr, cfg.train.gen_weight_decay)
+                ..match cfg.train.gen_optimizer {
+                    GenOptimizer::Adamw => AdamConfig::adamw(lr, wd),
+                    GenOptimizer::Adam => AdamConfig::adam(lr, wd, false),
+                }
             },
         );
         Ok(Self {

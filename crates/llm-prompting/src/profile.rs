@@ -431,6 +431,10 @@ pub fn fmt_num(v: f64) -> String {
         return format!("{}", v as i64);
     }
     let a = v.abs();
+    if a >= 1e9 {
+        // Beyond a billion, digits past the third say nothing (1e308 would print 309).
+        return format!("{v:.2e}");
+    }
     let decimals = if a >= 100.0 {
         0
     } else if a >= 10.0 {
@@ -836,6 +840,9 @@ pub(crate) mod tests {
         assert_eq!(fmt_num(0.0123456), "0.0123");
         assert_eq!(fmt_num(1234.56), "1235");
         assert_eq!(fmt_num(-2.5), "-2.5");
+        assert_eq!(fmt_num(1e308), "1.00e308");
+        assert_eq!(fmt_num(-1.5e12), "-1.50e12");
+        assert_eq!(fmt_num(999_999_999.0), "999999999");
         assert_eq!(humanize("SepalLengthCm"), "sepal length cm");
         assert_eq!(humanize("mean_radius"), "mean radius");
         assert_eq!(humanize("capital-gain"), "capital gain");

@@ -54,6 +54,10 @@ pub struct CsvArgs {
     /// same to `eval`/`predict` as to `generate`.
     #[arg(long = "drop-column", value_name = "NAME")]
     pub drop_column: Vec<String>,
+    /// Read this column of --data as categorical even if its values look numeric (codes,
+    /// zip codes); repeat for several.
+    #[arg(long, value_name = "NAME")]
+    pub categorical: Vec<String>,
 }
 
 impl CsvArgs {
@@ -63,7 +67,7 @@ impl CsvArgs {
             delimiter: self.delimiter,
             no_header: self.no_header,
             drop: self.drop_column.clone(),
-            ..Default::default()
+            categorical: self.categorical.clone(),
         }
     }
 }
