@@ -1,10 +1,11 @@
 //! sha256 checks and verified, atomic placement of extracted files.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+pub use datasets::assets::sha256_reader;
 use hyper_core::io::atomic_write_with;
 use sha2::{Digest, Sha256};
 
@@ -14,19 +15,6 @@ pub enum FileState {
     Verified,
     Missing,
     Mismatch { actual: String },
-}
-
-pub fn sha256_reader<R: Read>(mut r: R) -> io::Result<String> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {

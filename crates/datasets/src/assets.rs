@@ -184,18 +184,22 @@ fn verify(path: &Path, raw: Option<&[u8]>) -> Result<()> {
     Ok(())
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
+/// Lower-case hex sha256 of everything `r` yields (`cargo xtask fetch` hashes with it too).
+pub fn sha256_reader<R: Read>(mut r: R) -> std::io::Result<String> {
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = f.read(&mut buf)?;
+        let n = r.read(&mut buf)?;
         if n == 0 {
             break;
         }
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    sha256_reader(std::io::BufReader::new(std::fs::File::open(path)?))
 }
 
 /// A missing or unreadable cache is an empty one: the cost is a re-hash, never an error.
