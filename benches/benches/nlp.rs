@@ -24,8 +24,9 @@ use hyper_infer::text::{
     self, glue_label_texts, text_requirements, text_summary, TextBatch, TextGenerator,
     TextTokenizer, BASE_MODEL_ID,
 };
+use hyper_infer::text::{as_vars, train_epochs, TrainOptions};
 use hyper_infer::text_model_dir::{TextModelDir, TextModelInfo, TEXT_MODEL_FORMAT};
-use hyper_train::nlp::experiment::{as_vars, finetune_model, train_epochs};
+use hyper_train::nlp::experiment::finetune_model;
 use hyper_train::nlp::TextSet;
 use target_models::bert::BertModel;
 use target_models::lora::init_params;
@@ -111,7 +112,22 @@ fn generate_vs_finetune(c: &mut Criterion) {
         let (model, head, mut vars) = finetune_model(&minilm, labels.len(), &dev).unwrap();
         let (head, hv) = as_vars(&head).unwrap();
         vars.extend(hv);
-        train_epochs(&model, &head, vars, &set, 1, 16, 5e-5, 0.01, 0, "finetune").unwrap();
+        train_epochs(
+            &model,
+            &head,
+            vars,
+            &set.examples,
+            &set.labels,
+            &TrainOptions {
+                epochs: 1,
+                batch_size: 16,
+                lr: 5e-5,
+                weight_decay: 0.01,
+                seed: 0,
+            },
+            "finetune",
+        )
+        .unwrap();
         let ft = t.elapsed().as_secs_f64();
         ratios.push((task, ft, gen_once));
     }

@@ -10,14 +10,17 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, ensure, Context};
-use candle_core::{Device, Tensor, D};
+use candle_core::{Device, Tensor, Var, D};
 use datasets::glue::{GlueSplit, GlueTask, Label};
 use datasets::metrics::Metric;
 use hyper_core::checkpoint;
 use hyper_core::layers::cross_entropy;
 use hyper_core::lora_generator::{LoraGenerator, LoraGeneratorConfig};
+use hyper_core::optim::{Adam, AdamConfig};
 use hyper_core::ParamMap;
 use llm_prompting::TextSummary;
+use rand::seq::SliceRandom;
+use rand::{rngs::StdRng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use target_models::bert::BertModel;
 use target_models::lora::{LoraConfig, TargetModules};
@@ -443,4 +446,81 @@ impl TextGenerator {
             generate_secs: t1.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// How [`train_epochs`] trains: AdamW over seeded, shuffled batches.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainOptions {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub seed: u64,
+}
+
+/// `o.epochs` passes over (`examples`, `labels`), AdamW on `vars` (the tensors of `params`
+/// being trained); errors on a non-finite loss, naming `what` and the step. Returns the
+/// mean training loss of each epoch. ModelGPT-F (`generate --finetune-epochs`) and the
+/// reproduction's baselines both train with this.
+pub fn train_epochs(
+    model: &BertModel,
+    params: &ParamMap,
+    vars: Vec<(String, Var)>,
+    examples: &[Encoded],
+    labels: &[Label],
+    o: &TrainOptions,
+    what: &str,
+) -> anyhow::Result<Vec<f64>> {
+    ensure!(
+        examples.len() == labels.len(),
+        "{what}: {} examples but {} labels",
+        examples.len(),
+        labels.len()
+    );
+    let dev = params
+        .iter()
+        .next()
+        .map(|(_, t)| t.device().clone())
+        .unwrap_or(Device::Cpu);
+    let mut opt = Adam::new(vars, AdamConfig::adamw(o.lr, o.weight_decay));
+    let mut rng = StdRng::seed_from_u64(o.seed);
+    hyper_core::layers::seed_dropout(o.seed);
+    let mut step = 0usize;
+    let mut means = Vec::with_capacity(o.epochs);
+    for _ in 0..o.epochs {
+        let mut order: Vec<usize> = (0..examples.len()).collect();
+        order.shuffle(&mut rng);
+        let (mut sum, mut n) = (0.0, 0usize);
+        for chunk in order.chunks(o.batch_size.max(1)) {
+            let items: Vec<&Encoded> = chunk.iter().map(|&i| &examples[i]).collect();
+            let batch_labels: Vec<Label> = chunk.iter().map(|&i| labels[i]).collect();
+            let b = pad_batch(&items, &dev)?;
+            let l = loss(&logits(model, params, &b, true)?, &batch_labels)?;
+            let v = l.to_scalar::<f32>()?;
+            step += 1;
+            if !v.is_finite() {
+                bail!("{what}: training loss is {v} at step {step}");
+            }
+            opt.step(&l.backward()?)?;
+            sum += v as f64 * chunk.len() as f64;
+            n += chunk.len();
+        }
+        means.push(sum / n.max(1) as f64);
+    }
+    Ok(means)
+}
+
+/// Named trainable variables, in the order an optimizer gets them.
+pub type NamedVars = Vec<(String, Var)>;
+
+/// Trainable copies of `init` (detached), as a `ParamMap` over the new vars.
+pub fn as_vars(init: &ParamMap) -> anyhow::Result<(ParamMap, NamedVars)> {
+    let mut pm = ParamMap::new();
+    let mut vars = Vec::new();
+    for (k, t) in init.iter() {
+        let v = Var::from_tensor(&t.detach())?;
+        pm.insert(k.clone(), v.as_tensor().clone());
+        vars.push((k.clone(), v));
+    }
+    Ok((pm, vars))
 }

@@ -152,6 +152,44 @@ fn user_text_csv_generates_and_scores() {
     );
 }
 
+/// ModelGPT-F for text: `--finetune-epochs` trains the generated adapter and head on the
+/// user's rows; the loss on those rows falls, and the written adapter is the trained one.
+#[test]
+fn finetune_epochs_train_the_generated_text_adapter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = write(tmp.path(), "reviews.csv", REVIEWS.as_bytes());
+    let gen = |out: &std::path::Path, extra: &[&str]| {
+        let (ok, s) = run(bin()
+            .args(["generate", "--json", "--text-column", "review"])
+            .args(["--target", "sentiment"])
+            .args(extra)
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(out));
+        assert!(ok, "{s}");
+        serde_json::from_str::<serde_json::Value>(&s).unwrap()
+    };
+    let (plain, tuned) = (tmp.path().join("plain"), tmp.path().join("tuned"));
+    assert!(gen(&plain, &[])["finetune"].is_null());
+    let v = gen(&tuned, &["--finetune-epochs", "5", "--finetune-rows", "4"]);
+    let f = &v["finetune"];
+    assert_eq!(
+        (f["epochs"].as_u64(), f["rows"].as_u64()),
+        (Some(5), Some(4)),
+        "{v}"
+    );
+    let (before, after) = (
+        f["loss_before"].as_f64().unwrap(),
+        f["loss_after"].as_f64().unwrap(),
+    );
+    assert!(after < before, "loss {before} -> {after}");
+    assert!(v["timings"]["finetune"].as_f64().unwrap() > 0.0, "{v}");
+    let a = std::fs::read(plain.join("adapter_model.safetensors")).unwrap();
+    let b = std::fs::read(tuned.join("adapter_model.safetensors")).unwrap();
+    assert_ne!(a, b, "the finetuned adapter was written");
+}
+
 #[test]
 fn bad_text_input_names_file_line_and_column() {
     let tmp = tempfile::tempdir().unwrap();

@@ -42,12 +42,18 @@ pub struct GenerateArgs {
     /// `any` for --data).
     #[arg(long, value_enum, default_value_t = GeneratorChoice::Auto)]
     pub generator: GeneratorChoice,
-    /// ModelGPT-F: finetune the generated weights for this many epochs on the training split.
+    /// ModelGPT-F: finetune the generated weights for this many epochs on the training split
+    /// (text models: on a seeded sample of --finetune-rows labelled rows).
     #[arg(long, default_value_t = 0)]
     pub finetune_epochs: usize,
-    /// Learning rate of --finetune-epochs (Adam).
-    #[arg(long, default_value_t = FinetuneOptions::default().lr)]
-    pub finetune_lr: f64,
+    /// Learning rate of --finetune-epochs [default: 1e-3 for tables (Adam), 1e-3 for
+    /// text (AdamW on the LoRA factors and head)].
+    #[arg(long)]
+    pub finetune_lr: Option<f64>,
+    /// Text models: at most this many labelled rows for --finetune-epochs (a seeded sample;
+    /// `reproduce nlp`'s budget is 256).
+    #[arg(long, default_value_t = 256)]
+    pub finetune_rows: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -59,9 +65,6 @@ pub enum GeneratorChoice {
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
     if args.source.is_text() {
-        if args.finetune_epochs > 0 {
-            anyhow::bail!("--finetune-epochs is not implemented for text models yet");
-        }
         return super::text::generate(&super::text::TextGenerate {
             glue: args.source.glue.as_deref(),
             data: args.source.data.as_deref(),
@@ -73,6 +76,12 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
             checkpoint: args.checkpoint.as_deref(),
             out: &args.out,
             json: args.json,
+            finetune: super::text::TextFinetune {
+                epochs: args.finetune_epochs,
+                rows: args.finetune_rows,
+                lr: args.finetune_lr.unwrap_or(1e-3),
+                seed: args.seed,
+            },
         });
     }
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
@@ -222,7 +231,7 @@ fn run_any(
     if args.finetune_epochs > 0 {
         let train = SplitTensors::from_split(&splits.train, dev)?;
         let o = FinetuneOptions {
-            lr: args.finetune_lr,
+            lr: args.finetune_lr.unwrap_or(FinetuneOptions::default().lr),
             epochs: args.finetune_epochs,
             ..FinetuneOptions::default()
         };

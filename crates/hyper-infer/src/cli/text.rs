@@ -11,8 +11,8 @@ use datasets::glue::{self, GlueTask, Label};
 use datasets::text_csv::{load_text_csv, TextCsvOptions, TextData};
 use hyper_infer::requirement::describe;
 use hyper_infer::text::{
-    glue_label_texts, glue_score, predict, text_summary, Encoded, TextGenerator, TextTokenizer,
-    BASE_MODEL_ID,
+    as_vars, glue_label_texts, glue_score, predict, text_summary, train_epochs, Encoded,
+    TextGenerator, TextTokenizer, TrainOptions, BASE_MODEL_ID,
 };
 use hyper_infer::text_model_dir::{TextModelDir, TextModelInfo, TEXT_MODEL_FORMAT};
 use llm_prompting::{DataProfile, TaskInput, TextSummary};
@@ -40,6 +40,33 @@ struct TextTask {
     regression: bool,
     glue: Option<GlueTask>,
     columns: (Option<String>, Option<String>, Option<String>),
+    /// The labelled rows (first text, second text, label) ModelGPT-F may train on.
+    rows: Vec<(String, Option<String>, Label)>,
+}
+
+impl TextTask {
+    /// Up to `n` of the labelled rows (a seeded sample), tokenized.
+    fn training_rows(
+        &self,
+        tok: &TextTokenizer,
+        n: usize,
+        seed: u64,
+    ) -> Result<(Vec<Encoded>, Vec<Label>)> {
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        let mut order: Vec<usize> = (0..self.rows.len()).collect();
+        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+        order.truncate(n);
+        let a: Vec<&str> = order.iter().map(|&i| self.rows[i].0.as_str()).collect();
+        let b: Option<Vec<&str>> = self.summary.pair.then(|| {
+            order
+                .iter()
+                .map(|&i| self.rows[i].1.as_deref().unwrap_or(""))
+                .collect()
+        });
+        let enc = tok.encode(&a, b.as_deref())?;
+        Ok((enc, order.iter().map(|&i| self.rows[i].2).collect()))
+    }
 }
 
 fn sample_line(a: &str, b: Option<&str>, label: &str) -> String {
@@ -72,6 +99,11 @@ fn glue_task(task: GlueTask) -> Result<TextTask> {
         label_texts: labels,
         glue: Some(task),
         columns: (None, None, None),
+        rows: split
+            .examples
+            .iter()
+            .map(|e| (e.text_a.clone(), e.text_b.clone(), e.label))
+            .collect(),
     })
 }
 
@@ -134,6 +166,12 @@ fn csv_task(path: &Path, text: &str, pair: Option<&str>, target: &str) -> Result
         label_texts: names,
         regression: false,
         glue: None,
+        rows: (0..d.len())
+            .map(|i| {
+                let b = d.text_b.as_ref().map(|b| b[i].clone());
+                (d.text_a[i].clone(), b, Label::Class(idx[i]))
+            })
+            .collect(),
         columns: (
             Some(text.into()),
             pair.map(String::from),
@@ -154,6 +192,18 @@ pub struct TextGenerate<'a> {
     pub checkpoint: Option<&'a Path>,
     pub out: &'a Path,
     pub json: bool,
+    /// ModelGPT-F: LoRA epochs from the generated adapter (0 = none).
+    pub finetune: TextFinetune,
+}
+
+/// ModelGPT-F for text: the generated adapter and head trained for `epochs` on a seeded
+/// sample of at most `rows` labelled rows (the reproduction's budget is 1 epoch, 256 rows).
+#[derive(Debug, Clone, Copy)]
+pub struct TextFinetune {
+    pub epochs: usize,
+    pub rows: usize,
+    pub lr: f64,
+    pub seed: u64,
 }
 
 pub fn generate(a: &TextGenerate) -> Result<()> {
@@ -206,6 +256,38 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
         })?;
     let t_load = t.elapsed().as_secs_f64();
     let g = gen.generate(&d.requirement, &task.label_texts)?;
+    let mut params = g.params;
+    let t = Instant::now();
+    let mut finetune = None;
+    if a.finetune.epochs > 0 {
+        let f = a.finetune;
+        let (examples, labels) = task.training_rows(&gen.tokenizer, f.rows, f.seed)?;
+        let loss = |p: &hyper_core::ParamMap| -> Result<f64> {
+            let pr = predict(&gen.base, p, &examples, task.regression, Some(&labels), 32)?;
+            pr.loss.context("no loss without labels")
+        };
+        let before = loss(&params)?;
+        let (pm, vars) = as_vars(&params)?;
+        let opts = TrainOptions {
+            epochs: f.epochs,
+            batch_size: 16,
+            lr: f.lr,
+            weight_decay: 0.01,
+            seed: f.seed,
+        };
+        train_epochs(
+            &gen.base,
+            &pm,
+            vars,
+            &examples,
+            &labels,
+            &opts,
+            "ModelGPT-F",
+        )?;
+        params = pm;
+        finetune = Some((examples.len(), before, loss(&params)?));
+    }
+    let t_finetune = t.elapsed().as_secs_f64();
     let info = TextModelInfo {
         format: TEXT_MODEL_FORMAT.into(),
         base_model: BASE_MODEL_ID.into(),
@@ -220,7 +302,7 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
         generator: ck.display().to_string(),
     };
     let t = Instant::now();
-    TextModelDir::new(info, &gen.base, g.params).save(a.out)?;
+    TextModelDir::new(info, &gen.base, params).save(a.out)?;
     let t_write = t.elapsed().as_secs_f64();
     let stages = [
         ("load data", t_data),
@@ -229,6 +311,7 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
         ("load generator + encoder", t_load),
         ("encode", g.encode_secs),
         ("generate", g.generate_secs),
+        ("finetune", t_finetune),
         ("write adapter", t_write),
     ];
     if a.json {
@@ -242,8 +325,21 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
             "labels": task.label_texts,
             "base_model": BASE_MODEL_ID,
             "timings": timings,
+            "finetune": finetune.map(|(rows, before, after)| serde_json::json!({
+                "epochs": a.finetune.epochs,
+                "rows": rows,
+                "lr": a.finetune.lr,
+                "loss_before": before,
+                "loss_after": after,
+            })),
             "out": a.out,
         }));
+    }
+    if let Some((rows, before, after)) = finetune {
+        println!(
+            "finetuned {} epoch(s) on {rows} rows: training-row loss {before:.4} -> {after:.4}",
+            a.finetune.epochs
+        );
     }
     println!("requirement: {}", d.requirement);
     println!("metadata: {}", serde_json::to_string(&d.metadata)?);

@@ -15,17 +15,15 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
-use candle_core::{DType, Device, Var};
+use anyhow::Context;
+use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use datasets::glue::{GlueTask, Label};
-use hyper_core::optim::{Adam, AdamConfig};
 use hyper_core::ParamMap;
 use hyper_infer::text::{
-    self, glue_score, pad_batch, text_requirements, text_summary, Encoded, TextGenerator,
+    self, as_vars, glue_score, text_requirements, text_summary, train_epochs, NamedVars,
+    TextGenerator, TrainOptions,
 };
-use rand::seq::SliceRandom;
-use rand::{rngs::StdRng, SeedableRng};
 use serde::Serialize;
 use target_models::bert::BertModel;
 use target_models::lora::{init_params, LoraConfig};
@@ -123,64 +121,6 @@ fn dev_outcome(
     outcome(t.task, &p.labels, &t.dev.labels, e2e, t.load_secs)
 }
 
-/// `epochs` passes over `set` in seeded shuffled batches, AdamW on `vars`; errors on a
-/// non-finite loss (naming the task and step).
-#[allow(clippy::too_many_arguments)]
-pub fn train_epochs(
-    model: &BertModel,
-    params: &ParamMap,
-    vars: Vec<(String, Var)>,
-    set: &TextSet,
-    epochs: usize,
-    batch_size: usize,
-    lr: f64,
-    weight_decay: f64,
-    seed: u64,
-    what: &str,
-) -> anyhow::Result<()> {
-    let dev = params
-        .iter()
-        .next()
-        .map(|(_, t)| t.device().clone())
-        .unwrap_or(Device::Cpu);
-    let mut opt = Adam::new(vars, AdamConfig::adamw(lr, weight_decay));
-    let mut rng = StdRng::seed_from_u64(seed);
-    hyper_core::layers::seed_dropout(seed);
-    let mut step = 0usize;
-    for _ in 0..epochs {
-        let mut order: Vec<usize> = (0..set.len()).collect();
-        order.shuffle(&mut rng);
-        for chunk in order.chunks(batch_size.max(1)) {
-            let items: Vec<&Encoded> = chunk.iter().map(|&i| &set.examples[i]).collect();
-            let labels: Vec<Label> = chunk.iter().map(|&i| set.labels[i]).collect();
-            let b = pad_batch(&items, &dev)?;
-            let loss = text::loss(&text::logits(model, params, &b, true)?, &labels)?;
-            let v = loss.to_scalar::<f32>()?;
-            step += 1;
-            if !v.is_finite() {
-                bail!("{what}: training loss is {v} at step {step}");
-            }
-            opt.step(&loss.backward()?)?;
-        }
-    }
-    Ok(())
-}
-
-/// Named trainable variables, in the order an optimizer gets them.
-pub type NamedVars = Vec<(String, Var)>;
-
-/// Trainable copies of `init` (detached), as a `ParamMap` over the new vars.
-pub fn as_vars(init: &ParamMap) -> anyhow::Result<(ParamMap, NamedVars)> {
-    let mut pm = ParamMap::new();
-    let mut vars = Vec::new();
-    for (k, t) in init.iter() {
-        let v = Var::from_tensor(&t.detach())?;
-        pm.insert(k.clone(), v.as_tensor().clone());
-        vars.push((k.clone(), v));
-    }
-    Ok((pm, vars))
-}
-
 /// The first `cap` examples of the training pool.
 fn capped(set: &TextSet, cap: usize) -> TextSet {
     let n = cap.min(set.len());
@@ -259,13 +199,16 @@ pub fn reproduce_nlp(
             lora_model,
             &pm,
             vars,
-            &train,
-            b.epochs,
-            b.batch_size,
-            b.lora_lr,
-            b.weight_decay,
-            seed,
-            &format!("{} LoRA", t.name()),
+            &train.examples,
+            &train.labels,
+            &TrainOptions {
+                epochs: b.epochs,
+                batch_size: b.batch_size,
+                lr: b.lora_lr,
+                weight_decay: b.weight_decay,
+                seed,
+            },
+            &format!("{} LoRA", t.name(),),
         )?;
         let secs = t0.elapsed().as_secs_f64() + t.load_secs;
         rows.entry("LoRA")
@@ -281,13 +224,16 @@ pub fn reproduce_nlp(
             &ft,
             &head,
             vars,
-            &train,
-            b.epochs,
-            b.batch_size,
-            b.finetune_lr,
-            b.weight_decay,
-            seed,
-            &format!("{} Finetune", t.name()),
+            &train.examples,
+            &train.labels,
+            &TrainOptions {
+                epochs: b.epochs,
+                batch_size: b.batch_size,
+                lr: b.finetune_lr,
+                weight_decay: b.weight_decay,
+                seed,
+            },
+            &format!("{} Finetune", t.name(),),
         )?;
         let secs = t0.elapsed().as_secs_f64() + t.load_secs;
         let ft = ft.with_fused_inference(true);
@@ -320,13 +266,16 @@ pub fn reproduce_nlp(
             lora_model,
             &pm,
             vars,
-            &train,
-            b.finetune_f_epochs,
-            b.batch_size,
-            b.lora_lr,
-            b.weight_decay,
-            seed,
-            &format!("{} ModelGPT-F", t.name()),
+            &train.examples,
+            &train.labels,
+            &TrainOptions {
+                epochs: b.finetune_f_epochs,
+                batch_size: b.batch_size,
+                lr: b.lora_lr,
+                weight_decay: b.weight_decay,
+                seed,
+            },
+            &format!("{} ModelGPT-F", t.name(),),
         )?;
         // + tokenizing the training examples (counted, like the baselines', in `load_secs`).
         let secs = mg_secs + t.load_secs + t0.elapsed().as_secs_f64();
