@@ -335,18 +335,18 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
             "out": a.out,
         }));
     }
-    if let Some((rows, before, after)) = finetune {
-        println!(
-            "finetuned {} epoch(s) on {rows} rows: training-row loss {before:.4} -> {after:.4}",
-            a.finetune.epochs
-        );
-    }
     println!("requirement: {}", d.requirement);
     println!("metadata: {}", serde_json::to_string(&d.metadata)?);
     println!("labels: {}", task.label_texts.join(", "));
     println!("time per stage (s):");
     for (stage, s) in stages {
         println!("  {stage:<26}{s:.4}");
+    }
+    if let Some((rows, before, after)) = finetune {
+        println!(
+            "finetuned {} epoch(s) on {rows} rows: training-row loss {before:.4} -> {after:.4}",
+            a.finetune.epochs
+        );
     }
     println!(
         "wrote a PEFT adapter for {BASE_MODEL_ID} to {}",
