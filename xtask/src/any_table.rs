@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use candle_core::Device;
 use hyper_core::io::atomic_write;
 use hyper_infer::any_table::{default_any_table_checkpoint, AnyTableGenerator};
@@ -28,16 +28,8 @@ pub fn pretrain(a: crate::pretrain::Args) -> Result<()> {
     if let Some(e) = a.epochs {
         cfg.train.steps = e;
     }
-    let out = a
-        .out
-        .unwrap_or_else(|| hyper_infer::checkpoint_dir("tabular-any"));
+    let out = a.out_dir("tabular-any")?;
     let last = out.join("last");
-    if !a.resume && last.with_extension("toml").exists() {
-        bail!(
-            "{} already holds a run; pass --resume to continue it, or --out <dir> for a new one",
-            out.display()
-        );
-    }
     let dev = Device::Cpu;
     let t0 = Instant::now();
     let encoder = TextEncoder::load(&datasets::paths::minilm_dir()?, &dev)?;

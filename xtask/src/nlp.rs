@@ -4,12 +4,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use candle_core::Device;
-use hyper_train::config::MetaGrad;
 use hyper_train::nlp::{trainer_from_config, NlpConfig};
 
-use crate::pretrain::{Args, MetaGradArg};
+use crate::pretrain::Args;
 
 /// `configs/nlp.toml`, or the `--config` given.
 pub fn config_path(config: Option<&std::path::Path>) -> PathBuf {
@@ -22,10 +21,7 @@ pub fn pretrain(a: Args) -> Result<()> {
     let path = config_path(a.experiment.config.as_deref());
     let mut cfg = NlpConfig::load(&path)?;
     if let Some(m) = a.meta_grad {
-        cfg.train.meta_grad = match m {
-            MetaGradArg::Delta => MetaGrad::Delta,
-            MetaGradArg::Direct => MetaGrad::Direct,
-        };
+        cfg.train.meta_grad = m.into();
     }
     if let Some(s) = a.epochs {
         cfg.train.steps = s;
@@ -34,14 +30,8 @@ pub fn pretrain(a: Args) -> Result<()> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "nlp".into());
-    let out = a.out.unwrap_or_else(|| hyper_infer::checkpoint_dir(&stem));
+    let out = a.out_dir(&stem)?;
     let last = out.join("last");
-    if !a.resume && last.with_extension("toml").exists() {
-        bail!(
-            "{} already holds a run; pass --resume to continue it, or --out <dir> for a new one",
-            out.display()
-        );
-    }
     let dev = Device::Cpu;
     let t0 = Instant::now();
     let glue_root = datasets::glue::GlueTask::default_root();

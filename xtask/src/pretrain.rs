@@ -29,6 +29,33 @@ pub enum MetaGradArg {
     Direct,
 }
 
+impl From<MetaGradArg> for MetaGrad {
+    fn from(m: MetaGradArg) -> Self {
+        match m {
+            MetaGradArg::Delta => MetaGrad::Delta,
+            MetaGradArg::Direct => MetaGrad::Direct,
+        }
+    }
+}
+
+impl Args {
+    /// The checkpoint directory (`--out`, else `checkpoints/<stem>`), refused when it
+    /// already holds a run and `--resume` was not given.
+    pub fn out_dir(&self, stem: &str) -> Result<PathBuf> {
+        let out = self
+            .out
+            .clone()
+            .unwrap_or_else(|| hyper_infer::checkpoint_dir(stem));
+        if !self.resume && out.join("last.toml").exists() {
+            bail!(
+                "{} already holds a run; pass --resume to continue it, or --out <dir> for a new one",
+                out.display()
+            );
+        }
+        Ok(out)
+    }
+}
+
 /// Which experiment to run; shared by `pretrain` and `reproduce`.
 #[derive(Debug, clap::Args)]
 pub struct Experiment {
@@ -131,22 +158,12 @@ pub fn run(a: Args) -> Result<()> {
         .experiment
         .load_tabular("`cv` pretraining is not built yet (the CV issue)")?;
     if let Some(m) = a.meta_grad {
-        cfg.train.meta_grad = match m {
-            MetaGradArg::Delta => MetaGrad::Delta,
-            MetaGradArg::Direct => MetaGrad::Direct,
-        };
+        cfg.train.meta_grad = m.into();
     }
     if let Some(e) = a.epochs {
         cfg.train.epochs = e;
     }
-    let out = a.out.unwrap_or_else(|| hyper_infer::checkpoint_dir(&stem));
-    let last = out.join("last");
-    if !a.resume && last.with_extension("toml").exists() {
-        bail!(
-            "{} already holds a run; pass --resume to continue it, or --out <dir> for a new one",
-            out.display()
-        );
-    }
+    let out = a.out_dir(&stem)?;
     train_tabular(cfg, &out, a.resume, a.stop_after)
 }
 

@@ -109,6 +109,15 @@ pub fn uniform<R: Rng>(rng: &mut R, shape: &[usize], bound: f64, dev: &Device) -
     Tensor::from_vec(data, shape, dev)
 }
 
+/// Index and value of the largest entry of `row` (the first on ties; `(0, -inf)` when
+/// empty): the predicted class of a probability or logit row.
+pub fn argmax(row: &[f32]) -> (usize, f32) {
+    row.iter().enumerate().fold(
+        (0, f32::NEG_INFINITY),
+        |m, (k, &v)| if v > m.1 { (k, v) } else { m },
+    )
+}
+
 /// Fraction of rows whose argmax equals the label.
 pub fn accuracy(logits: &Tensor, labels: &[usize]) -> Result<f64> {
     if labels.is_empty() {
@@ -166,6 +175,13 @@ mod tests {
             dropout(&x, 0.25, false).unwrap().to_vec1::<f32>().unwrap(),
             vec![1.0; 4000]
         );
+    }
+
+    #[test]
+    fn argmax_takes_the_first_largest() {
+        assert_eq!(argmax(&[0.1, 0.7, 0.7, 0.2]), (1, 0.7));
+        assert_eq!(argmax(&[-3.0]), (0, -3.0));
+        assert_eq!(argmax(&[]).0, 0);
     }
 
     /// A stream reseeded at its recorded draw count continues exactly where it was.

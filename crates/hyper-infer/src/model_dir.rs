@@ -148,13 +148,7 @@ impl ModelDir {
     }
 
     pub fn load(dir: &Path, dev: &Device) -> anyhow::Result<Self> {
-        if !dir.is_dir() {
-            bail!(
-                "{} is not a model directory (write one with `hyper-infer generate --out {}`)",
-                dir.display(),
-                dir.display()
-            );
-        }
+        crate::model_dir::ensure_model_dir(dir)?;
         for f in FILES.iter().chain([&MANIFEST]) {
             if !dir.join(f).is_file() {
                 bail!(
@@ -345,6 +339,18 @@ impl ModelDir {
 
 fn pretty<T: Serialize>(v: &T) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(v)?)
+}
+
+/// The first check of every model-directory load: `dir` exists and is a directory.
+pub(crate) fn ensure_model_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        bail!(
+            "{} is not a model directory (write one with `hyper-infer generate --out {}`)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// Writes `manifest.json` for the model files in `dir` as they are now: the last step of

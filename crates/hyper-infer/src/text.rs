@@ -284,14 +284,7 @@ pub fn predict(
         } else {
             let p: Vec<Vec<f32>> = candle_nn::ops::softmax_last_dim(&out)?.to_vec2()?;
             for (&i, row) in chunk.iter().zip(p) {
-                let c = row
-                    .iter()
-                    .enumerate()
-                    .fold(
-                        (0, f32::NEG_INFINITY),
-                        |m, (k, &v)| if v > m.1 { (k, v) } else { m },
-                    )
-                    .0;
+                let c = hyper_core::layers::argmax(&row).0;
                 labels[i] = Label::Class(c);
                 probs[i] = row;
             }

@@ -93,13 +93,7 @@ impl TextModelDir {
     }
 
     pub fn load(dir: &Path, dev: &Device) -> anyhow::Result<Self> {
-        if !dir.is_dir() {
-            bail!(
-                "{} is not a model directory (write one with `hyper-infer generate --out {}`)",
-                dir.display(),
-                dir.display()
-            );
-        }
+        crate::model_dir::ensure_model_dir(dir)?;
         let p = dir.join("model.json");
         let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
         let info: TextModelInfo = serde_json::from_slice(&bytes)

@@ -12,6 +12,12 @@ use hyper_core::ParamMap;
 
 use crate::config::MetaGrad;
 
+/// The target optimizer whose one step gives δ: Adam with AMSGrad and L2 decay, as the
+/// reference code's inner loop (tabular and NLP meta-training alike).
+pub fn target_optimizer(lr: f64, weight_decay: f64) -> AdamConfig {
+    AdamConfig::adam(lr, weight_decay, true)
+}
+
 /// Steps 2–3 (δ mode): one target-optimizer step on a detached copy of `theta` gives θ';
 /// δ = θ − θ' is backpropagated through the surrogate `Σ_k sum(θ_k ⊙ δ_k)` (whose
 /// gradient with respect to θ_k is δ_k). Direct mode backpropagates `loss(θ)` itself.

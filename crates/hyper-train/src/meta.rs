@@ -201,11 +201,7 @@ impl MetaTrainer {
     }
 
     fn target_cfg(&self) -> AdamConfig {
-        AdamConfig::adam(
-            self.cfg.train.target_lr,
-            self.cfg.train.target_weight_decay,
-            true,
-        )
+        algorithm1::target_optimizer(self.cfg.train.target_lr, self.cfg.train.target_weight_decay)
     }
 
     /// Steps 1–3 of Algorithm 1 on one batch: the target loss before the target step and

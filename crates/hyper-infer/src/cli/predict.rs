@@ -80,10 +80,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     out.push('\n');
     let mut predictions = Vec::with_capacity(probs.len());
     for (i, p) in probs.iter().enumerate() {
-        let (k, c) = p
-            .iter()
-            .enumerate()
-            .fold((0, f32::MIN), |a, (j, &v)| if v > a.1 { (j, v) } else { a });
+        let (k, c) = hyper_core::layers::argmax(p);
         let name = &names[k];
         out.push_str(&format!("{i},{},{c:.4}", super::csv_field(name)));
         for v in p {
