@@ -64,6 +64,19 @@ impl ParamMap {
                 .collect(),
         )
     }
+    /// Trainable copies of these tensors (detached from any graph): the vars, in key
+    /// order as an optimizer takes them, and a map over their tensors for the forward pass.
+    /// Finetuning a generated model and Algorithm 1's target step both start here.
+    pub fn to_vars(&self) -> candle_core::Result<(Self, Vec<(String, candle_core::Var)>)> {
+        let mut pm = Self::new();
+        let mut vars = Vec::with_capacity(self.len());
+        for (k, t) in self.iter() {
+            let v = candle_core::Var::from_tensor(&t.detach())?;
+            pm.insert(k.clone(), v.as_tensor().clone());
+            vars.push((k.clone(), v));
+        }
+        Ok((pm, vars))
+    }
     pub fn len(&self) -> usize {
         self.0.len()
     }

@@ -508,12 +508,5 @@ pub type NamedVars = Vec<(String, Var)>;
 
 /// Trainable copies of `init` (detached), as a `ParamMap` over the new vars.
 pub fn as_vars(init: &ParamMap) -> anyhow::Result<(ParamMap, NamedVars)> {
-    let mut pm = ParamMap::new();
-    let mut vars = Vec::new();
-    for (k, t) in init.iter() {
-        let v = Var::from_tensor(&t.detach())?;
-        pm.insert(k.clone(), v.as_tensor().clone());
-        vars.push((k.clone(), v));
-    }
-    Ok((pm, vars))
+    Ok(init.to_vars()?)
 }

@@ -32,13 +32,7 @@ pub fn meta_gradients(
 ) -> anyhow::Result<(f64, Option<GradStore>)> {
     match mode {
         MetaGrad::Delta => {
-            let mut vars = Vec::new();
-            let mut pm = ParamMap::new();
-            for (k, t) in theta.iter() {
-                let v = Var::from_tensor(&t.detach())?;
-                pm.insert(k.clone(), v.as_tensor().clone());
-                vars.push((k.clone(), v));
-            }
+            let (pm, vars) = theta.to_vars()?;
             let l = loss(&pm)?;
             let loss_v = l.to_scalar::<f32>()? as f64;
             if !loss_v.is_finite() {
