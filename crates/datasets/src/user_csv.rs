@@ -146,10 +146,12 @@ pub(crate) fn read_raw(path: &Path, opts: &CsvOptions) -> Result<RawTable> {
     }
     for name in &opts.categorical {
         if !raw.header.contains(name) {
-            return Err(DataError::UnknownColumn {
+            return Err(DataError::Invalid {
                 path: path.to_path_buf(),
-                target: name.clone(),
-                available: raw.header.join(", "),
+                msg: format!(
+                    "--categorical `{name}` is not a column; available columns: {}",
+                    raw.header.join(", ")
+                ),
             });
         }
     }

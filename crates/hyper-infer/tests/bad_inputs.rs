@@ -141,6 +141,11 @@ fn csv_flags_read_what_detection_refuses() {
     assert!(code == Some(1) && err.contains("--categorical b"), "{err}");
     let (code, _, err) = describe(&["--categorical", "b"], &dir.join("stray_text.csv"));
     assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = describe(&["--categorical", "zz"], &dir.join("stray_text.csv"));
+    assert!(
+        code == Some(1) && err.contains("--categorical `zz` is not a column"),
+        "{err}"
+    );
 
     // A `;` file read with a forced `,` is one column per row: the error points at --delimiter.
     let tmp = tempfile::tempdir().unwrap();
