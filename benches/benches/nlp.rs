@@ -24,7 +24,7 @@ use hyper_infer::text::{
     self, glue_label_texts, text_requirements, text_summary, TextBatch, TextGenerator,
     TextTokenizer, BASE_MODEL_ID,
 };
-use hyper_infer::text::{as_vars, train_epochs, TrainOptions};
+use hyper_infer::text::{train_epochs, TrainOptions};
 use hyper_infer::text_model_dir::{TextModelDir, TextModelInfo, TEXT_MODEL_FORMAT};
 use hyper_train::nlp::experiment::finetune_model;
 use hyper_train::nlp::TextSet;
@@ -110,7 +110,7 @@ fn generate_vs_finetune(c: &mut Criterion) {
         };
         let t = Instant::now();
         let (model, head, mut vars) = finetune_model(&minilm, labels.len(), &dev).unwrap();
-        let (head, hv) = as_vars(&head).unwrap();
+        let (head, hv) = head.to_vars().unwrap();
         vars.extend(hv);
         train_epochs(
             &model,
@@ -164,7 +164,7 @@ fn training_step(c: &mut Criterion) {
     let mut g = c.benchmark_group("nlp_step");
     g.sample_size(10);
     let (model, head, mut vars) = finetune_model(&minilm, 2, &dev).unwrap();
-    let (head, hv) = as_vars(&head).unwrap();
+    let (head, hv) = head.to_vars().unwrap();
     vars.extend(hv);
     let mut opt = Adam::new(vars, AdamConfig::adamw(5e-5, 0.01));
     let mut step = || {
@@ -178,7 +178,7 @@ fn training_step(c: &mut Criterion) {
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
     let init = init_params(&lora.param_spec_for(2), &vb).unwrap();
-    let (params, vars) = as_vars(&init).unwrap();
+    let (params, vars) = init.to_vars().unwrap();
     let mut opt = Adam::new(vars, AdamConfig::adamw(5e-4, 0.01));
     let mut step = || {
         let loss = text::loss(&text::logits(&lora, &params, &b, true).unwrap(), &labels).unwrap();

@@ -137,9 +137,9 @@ pub fn targets() -> Vec<Target> {
                 let _ = llm_prompting::json::parse_metadata(&String::from_utf8_lossy(b));
             },
         },
-        model_dir_target("model-dir/model.json", "model.json"),
-        model_dir_target("model-dir/preprocessor.json", "preprocessor.json"),
-        model_dir_target("model-dir/metadata.json", "metadata.json"),
+        model_dir_target::<0>("model-dir/model.json"),
+        model_dir_target::<1>("model-dir/preprocessor.json"),
+        model_dir_target::<2>("model-dir/metadata.json"),
         Target {
             name: "checkpoint-header",
             weight: 1.0,
@@ -177,42 +177,41 @@ plain text,other text,no\n\
 const METADATA_SEED: &str = "Here is the metadata:\n```json\n{\"task\": \"classification\", \
 \"in_dim\": 4, \"out_dim\": 3, \"scale\": \"small\", \"arch\": \"mlp_small\"}\n```";
 
-fn model_dir_target(name: &'static str, file: &'static str) -> Target {
-    // A fn pointer cannot capture `file`: dispatch on the name instead.
-    fn run(d: &Path, b: &[u8], file: &str) {
+/// The model-directory files fuzzed, each as its own target (`model_dir_target::<I>`).
+const MODEL_DIR_FILES: [&str; 3] = ["model.json", "preprocessor.json", "metadata.json"];
+
+/// A target for `MODEL_DIR_FILES[I]`: fn pointers cannot capture the file name, so it is a
+/// const parameter.
+fn model_dir_target<const I: usize>(name: &'static str) -> Target {
+    fn seeds<const I: usize>() -> Result<Vec<Vec<u8>>> {
+        head_of(&[seed_model_dir()?.join(MODEL_DIR_FILES[I])], usize::MAX)
+    }
+    fn run<const I: usize>(d: &Path, b: &[u8]) {
         let seed = seed_model_dir().expect("seeded before the run");
         let dir = d.join("model");
         std::fs::create_dir_all(&dir).expect("scratch dir");
         for e in std::fs::read_dir(&seed).expect("seed dir").flatten() {
             std::fs::copy(e.path(), dir.join(e.file_name())).expect("scratch copy");
         }
-        std::fs::write(dir.join(file), b).expect("scratch write");
+        std::fs::write(dir.join(MODEL_DIR_FILES[I]), b).expect("scratch write");
         // Reseal, so the mutated file reaches its parser instead of the hash check.
         hyper_infer::model_dir::write_manifest(&dir).expect("reseal");
         if let Ok(m) = hyper_infer::ModelDir::load(&dir, &Device::Cpu) {
-            if let Ok(t) = uci::load_builtin("iris") {
-                let _ = m.encode_rows(&t);
-            }
+            let _ = m.encode_rows(seed_table());
         }
     }
-    let seeds: fn() -> Result<Vec<Vec<u8>>> = match file {
-        "model.json" => || head_of(&[seed_model_dir()?.join("model.json")], usize::MAX),
-        "preprocessor.json" => {
-            || head_of(&[seed_model_dir()?.join("preprocessor.json")], usize::MAX)
-        }
-        _ => || head_of(&[seed_model_dir()?.join("metadata.json")], usize::MAX),
-    };
-    let run: fn(&Path, &[u8]) = match file {
-        "model.json" => |d, b| run(d, b, "model.json"),
-        "preprocessor.json" => |d, b| run(d, b, "preprocessor.json"),
-        _ => |d, b| run(d, b, "metadata.json"),
-    };
     Target {
         name,
         weight: 0.5,
-        seeds,
-        run,
+        seeds: seeds::<I>,
+        run: run::<I>,
     }
+}
+
+/// Iris, read once: the rows a loaded model directory encodes.
+fn seed_table() -> &'static datasets::Table {
+    static TABLE: OnceLock<datasets::Table> = OnceLock::new();
+    TABLE.get_or_init(|| uci::load_builtin("iris").expect("iris (run `cargo xtask fetch`)"))
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {

@@ -505,8 +505,3 @@ pub fn train_epochs(
 
 /// Named trainable variables, in the order an optimizer gets them.
 pub type NamedVars = Vec<(String, Var)>;
-
-/// Trainable copies of `init` (detached), as a `ParamMap` over the new vars.
-pub fn as_vars(init: &ParamMap) -> anyhow::Result<(ParamMap, NamedVars)> {
-    Ok(init.to_vars()?)
-}

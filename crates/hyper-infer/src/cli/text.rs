@@ -11,8 +11,8 @@ use datasets::glue::{self, GlueTask, Label};
 use datasets::text_csv::{load_text_csv, TextCsvOptions, TextData};
 use hyper_infer::requirement::describe;
 use hyper_infer::text::{
-    as_vars, glue_label_texts, glue_score, predict, text_summary, train_epochs, Encoded,
-    TextGenerator, TextTokenizer, TrainOptions, BASE_MODEL_ID,
+    glue_label_texts, glue_score, predict, text_summary, train_epochs, Encoded, TextGenerator,
+    TextTokenizer, TrainOptions, BASE_MODEL_ID,
 };
 use hyper_infer::text_model_dir::{TextModelDir, TextModelInfo, TEXT_MODEL_FORMAT};
 use llm_prompting::{DataProfile, TaskInput, TextSummary};
@@ -267,7 +267,7 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
             pr.loss.context("no loss without labels")
         };
         let before = loss(&params)?;
-        let (pm, vars) = as_vars(&params)?;
+        let (pm, vars) = params.to_vars()?;
         let opts = TrainOptions {
             epochs: f.epochs,
             batch_size: 16,

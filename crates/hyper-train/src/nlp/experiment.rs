@@ -21,8 +21,8 @@ use candle_nn::{VarBuilder, VarMap};
 use datasets::glue::{GlueTask, Label};
 use hyper_core::ParamMap;
 use hyper_infer::text::{
-    self, as_vars, glue_score, text_requirements, text_summary, train_epochs, NamedVars,
-    TextGenerator, TrainOptions,
+    self, glue_score, text_requirements, text_summary, train_epochs, NamedVars, TextGenerator,
+    TrainOptions,
 };
 use serde::Serialize;
 use target_models::bert::BertModel;
@@ -194,7 +194,7 @@ pub fn reproduce_nlp(
         let vm = VarMap::new();
         let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
         let init = init_params(&lora_model.param_spec_for(num_outputs(t)), &vb)?;
-        let (pm, vars) = as_vars(&init)?;
+        let (pm, vars) = init.to_vars()?;
         train_epochs(
             lora_model,
             &pm,
@@ -218,7 +218,7 @@ pub fn reproduce_nlp(
         progress(&format!("{}: Finetune", t.name()));
         let t0 = Instant::now();
         let (ft, head, mut vars) = finetune_model(minilm, num_outputs(t), &dev)?;
-        let (head, hv) = as_vars(&head)?;
+        let (head, hv) = head.to_vars()?;
         vars.extend(hv);
         train_epochs(
             &ft,
@@ -261,7 +261,7 @@ pub fn reproduce_nlp(
 
         progress(&format!("{}: ModelGPT-F", t.name()));
         let t0 = Instant::now();
-        let (pm, vars) = as_vars(&g.params)?;
+        let (pm, vars) = g.params.to_vars()?;
         train_epochs(
             lora_model,
             &pm,
