@@ -4,6 +4,7 @@
 mod any_table;
 mod archive;
 mod clients;
+mod cv;
 mod datasets_cmd;
 mod fetch;
 mod fuzz;

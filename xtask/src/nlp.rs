@@ -38,9 +38,13 @@ pub fn pretrain(a: Args) -> Result<()> {
     let mut tr = trainer_from_config(cfg, &datasets::paths::minilm_dir()?, &glue_root, &dev)?;
     eprintln!(
         "loaded {} tasks ({} training examples, {} requirements) in {:.1}s; meta-grad = {}",
-        tr.tasks.len(),
-        tr.tasks.iter().map(|t| t.train.len()).sum::<usize>(),
-        tr.tasks.iter().map(|t| t.requirements.len()).sum::<usize>(),
+        tr.data.tasks.len(),
+        tr.data.tasks.iter().map(|t| t.train.len()).sum::<usize>(),
+        tr.data
+            .tasks
+            .iter()
+            .map(|t| t.requirements.len())
+            .sum::<usize>(),
         t0.elapsed().as_secs_f64(),
         tr.cfg.train.meta_grad
     );

@@ -21,6 +21,8 @@ pub enum ExperimentName {
     TabularUnseen,
     Nlp,
     Cv,
+    /// The frozen ResNet backbone the CV generator adapts (`pretrain backbone`).
+    Backbone,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -152,11 +154,13 @@ pub fn run(a: Args) -> Result<()> {
     match a.experiment.name {
         ExperimentName::TabularAny => return crate::any_table::pretrain(a),
         ExperimentName::Nlp => return crate::nlp::pretrain(a),
+        ExperimentName::Backbone => return crate::cv::pretrain_backbone(a),
+        ExperimentName::Cv => return crate::cv::pretrain(a),
         _ => {}
     }
     let (mut cfg, _, stem) = a
         .experiment
-        .load_tabular("`cv` pretraining is not built yet (the CV issue)")?;
+        .load_tabular("this experiment has no pretraining")?;
     if let Some(m) = a.meta_grad {
         cfg.train.meta_grad = m.into();
     }

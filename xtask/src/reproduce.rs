@@ -146,11 +146,12 @@ pub fn run(a: Args) -> Result<()> {
     match a.experiment.name {
         ExperimentName::TabularUnseen => return crate::any_table::reproduce(a),
         ExperimentName::Nlp => return crate::nlp::reproduce(a),
+        ExperimentName::Cv => return crate::cv::reproduce(a),
         _ => {}
     }
-    let (cfg, cfg_path, stem) = a
-        .experiment
-        .load_tabular("`cv` reproduction is not built yet (the CV issue)")?;
+    let (cfg, cfg_path, stem) = a.experiment.load_tabular(
+        "this experiment has no reproduction (`reproduce tabular|tabular-unseen|nlp|cv`)",
+    )?;
     if let Some(n) = a.seeds {
         return crate::seeds::run(cfg, n, a.experiment.config.as_deref());
     }

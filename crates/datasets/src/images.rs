@@ -425,10 +425,11 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Decode one image, convert to RGB and resize to `size×size` as CHW floats. The
-/// `image` crate's triangle filter widens with the scale factor, i.e. antialiased bilinear
-/// like PIL's `BILINEAR`, which torchvision's `Resize` uses on photos.
-fn decode_rgb(path: &Path, size: usize, out: &mut Vec<f32>) -> Result<()> {
+/// Decode one image, convert to RGB and, with `size`, resize to `size×size`; appends CHW
+/// floats and returns the (height, width) stored. The `image` crate's triangle filter
+/// widens with the scale factor, i.e. antialiased bilinear like PIL's `BILINEAR`, which
+/// torchvision's `Resize` uses on photos.
+fn decode_rgb(path: &Path, size: Option<usize>, out: &mut Vec<f32>) -> Result<(usize, usize)> {
     let img = image::ImageReader::open(path)
         .map_err(|source| DataError::Io {
             path: path.to_path_buf(),
@@ -442,17 +443,19 @@ fn decode_rgb(path: &Path, size: usize, out: &mut Vec<f32>) -> Result<()> {
         .decode()
         .map_err(|e| invalid(path, format!("cannot decode image: {e}")))?;
     let rgb = img.to_rgb8();
-    let rgb = if rgb.width() as usize == size && rgb.height() as usize == size {
-        rgb
-    } else {
-        image::imageops::resize(
-            &rgb,
-            size as u32,
-            size as u32,
-            image::imageops::FilterType::Triangle,
-        )
+    let rgb = match size {
+        Some(s) if rgb.width() as usize != s || rgb.height() as usize != s => {
+            image::imageops::resize(
+                &rgb,
+                s as u32,
+                s as u32,
+                image::imageops::FilterType::Triangle,
+            )
+        }
+        _ => rgb,
     };
-    let plane = size * size;
+    let (h, w) = (rgb.height() as usize, rgb.width() as usize);
+    let plane = h * w;
     let start = out.len();
     out.resize(start + 3 * plane, 0.0);
     for (k, px) in rgb.pixels().enumerate() {
@@ -460,7 +463,7 @@ fn decode_rgb(path: &Path, size: usize, out: &mut Vec<f32>) -> Result<()> {
             out[start + c * plane + k] = px.0[c] as f32 / 255.0;
         }
     }
-    Ok(())
+    Ok((h, w))
 }
 
 /// One domain of an image-folder dataset in the Office-31 layout
@@ -494,47 +497,119 @@ pub fn load_folder(root: &Path, domain: &str, size: usize) -> Result<ImageSet> {
             ),
         });
     }
-    let class_dirs: Vec<PathBuf> = sorted_entries(&images_dir)?
+    load_class_folders(&images_dir, Some(size))
+}
+
+/// A folder of class sub-folders `<dir>/<class>/*.{jpg,jpeg,png}` (torchvision's
+/// `ImageFolder`; classes in sorted order), decoded to RGB. With `size` every image is
+/// resized to `size×size`; without, all must share one size (an image of another size is
+/// an error naming it). At least two classes, each with at least one image.
+pub fn load_class_folders(dir: &Path, size: Option<usize>) -> Result<ImageSet> {
+    if !dir.is_dir() {
+        return Err(invalid(
+            dir,
+            "not a folder (expected <dir>/<class>/*.png|jpg)",
+        ));
+    }
+    let class_dirs: Vec<PathBuf> = sorted_entries(dir)?
         .into_iter()
         .filter(|p| p.is_dir())
         .collect();
     if class_dirs.is_empty() {
         return Err(invalid(
-            &images_dir,
+            dir,
             "no class folders (expected one sub-folder of images per class)",
+        ));
+    }
+    if class_dirs.len() < 2 {
+        return Err(invalid(
+            dir,
+            format!(
+                "only one class folder ({}); classification needs at least two",
+                class_dirs[0].display()
+            ),
         ));
     }
     let mut images = Vec::new();
     let mut labels = Vec::new();
     let mut class_names = Vec::with_capacity(class_dirs.len());
-    for (c, dir) in class_dirs.iter().enumerate() {
-        let files: Vec<PathBuf> = sorted_entries(dir)?
+    let mut shape: Option<((usize, usize), PathBuf)> = None;
+    for (c, cdir) in class_dirs.iter().enumerate() {
+        let files: Vec<PathBuf> = sorted_entries(cdir)?
             .into_iter()
             .filter(|p| p.is_file() && is_image_file(p))
             .collect();
         if files.is_empty() {
-            return Err(invalid(dir, "class folder has no .jpg/.jpeg/.png images"));
+            return Err(invalid(cdir, "class folder has no .jpg/.jpeg/.png images"));
         }
         for f in &files {
-            decode_rgb(f, size, &mut images)?;
+            let hw = decode_rgb(f, size, &mut images)?;
+            match &shape {
+                None => shape = Some((hw, f.clone())),
+                Some((first, first_path)) if *first != hw => {
+                    return Err(invalid(
+                        f,
+                        format!(
+                            "image is {}×{} but {} is {}×{}; resize the images to one size",
+                            hw.1,
+                            hw.0,
+                            first_path.display(),
+                            first.1,
+                            first.0
+                        ),
+                    ))
+                }
+                _ => {}
+            }
             labels.push(c);
         }
         class_names.push(
-            dir.file_name()
+            cdir.file_name()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         );
     }
+    let ((height, width), _) = shape.expect("at least one image");
     Ok(ImageSet {
         n: labels.len(),
         images,
         labels,
         channels: 3,
+        height,
+        width,
+        class_names,
+        source: dir.display().to_string(),
+    })
+}
+
+/// Every image file directly in `dir` (sorted by name), decoded to RGB at `size×size`,
+/// for prediction: labels are all 0 and the class list is empty. Returns the files too.
+pub fn load_unlabelled(dir: &Path, size: usize) -> Result<(Vec<PathBuf>, ImageSet)> {
+    if !dir.is_dir() {
+        return Err(invalid(dir, "not a folder of images"));
+    }
+    let files: Vec<PathBuf> = sorted_entries(dir)?
+        .into_iter()
+        .filter(|p| p.is_file() && is_image_file(p))
+        .collect();
+    if files.is_empty() {
+        return Err(invalid(dir, "no .jpg/.jpeg/.png images in this folder"));
+    }
+    let mut images = Vec::with_capacity(files.len() * 3 * size * size);
+    for f in &files {
+        decode_rgb(f, Some(size), &mut images)?;
+    }
+    let set = ImageSet {
+        n: files.len(),
+        images,
+        labels: vec![0; files.len()],
+        channels: 3,
         height: size,
         width: size,
-        class_names,
-        source: images_dir.display().to_string(),
-    })
+        class_names: Vec::new(),
+        source: dir.display().to_string(),
+    };
+    Ok((files, set))
 }
 
 /// Bilinear resize of every image to `height×width`, with half-pixel centres and edge

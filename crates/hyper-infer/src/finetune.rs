@@ -97,3 +97,49 @@ pub fn finetune(
     )?;
     Ok(pm.detached())
 }
+
+/// How [`train_batches`] trains: AdamW over seeded, shuffled batches.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainOptions {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub seed: u64,
+}
+
+/// `o.epochs` seeded, shuffled passes over `n` examples: `batch_loss(rows)` gives a
+/// batch's loss, AdamW steps `vars` (the tensors that loss reads). Errors on a non-finite
+/// loss, naming `what` and the step. Returns the mean training loss of each epoch. The
+/// text and image LoRA/Finetune baselines and ModelGPT-F share this loop.
+pub fn train_batches(
+    n: usize,
+    vars: Vec<(String, Var)>,
+    o: &TrainOptions,
+    what: &str,
+    mut batch_loss: impl FnMut(&[usize]) -> anyhow::Result<Tensor>,
+) -> anyhow::Result<Vec<f64>> {
+    let mut opt = Adam::new(vars, AdamConfig::adamw(o.lr, o.weight_decay));
+    let mut rng = StdRng::seed_from_u64(o.seed);
+    hyper_core::layers::seed_dropout(o.seed);
+    let mut step = 0usize;
+    let mut means = Vec::with_capacity(o.epochs);
+    for _ in 0..o.epochs {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut rng);
+        let (mut sum, mut seen) = (0.0, 0usize);
+        for chunk in order.chunks(o.batch_size.max(1)) {
+            let l = batch_loss(chunk)?;
+            let v = l.to_scalar::<f32>()?;
+            step += 1;
+            if !v.is_finite() {
+                bail!("{what}: training loss is {v} at step {step}");
+            }
+            opt.step(&l.backward()?)?;
+            sum += v as f64 * chunk.len() as f64;
+            seen += chunk.len();
+        }
+        means.push(sum / seen.max(1) as f64);
+    }
+    Ok(means)
+}

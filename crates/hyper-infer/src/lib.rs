@@ -20,11 +20,13 @@ pub mod any_table;
 pub mod architecture;
 pub mod eval;
 pub mod finetune;
+pub mod image_model_dir;
 pub mod model_dir;
 pub mod pipeline;
 pub mod requirement;
 pub mod text;
 pub mod text_model_dir;
+pub mod vision;
 
 use std::path::PathBuf;
 

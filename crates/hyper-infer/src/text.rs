@@ -16,11 +16,8 @@ use datasets::metrics::Metric;
 use hyper_core::checkpoint;
 use hyper_core::layers::cross_entropy;
 use hyper_core::lora_generator::{LoraGenerator, LoraGeneratorConfig};
-use hyper_core::optim::{Adam, AdamConfig};
 use hyper_core::ParamMap;
 use llm_prompting::TextSummary;
-use rand::seq::SliceRandom;
-use rand::{rngs::StdRng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use target_models::bert::BertModel;
 use target_models::lora::{LoraConfig, TargetModules};
@@ -441,20 +438,11 @@ impl TextGenerator {
     }
 }
 
-/// How [`train_epochs`] trains: AdamW over seeded, shuffled batches.
-#[derive(Debug, Clone, Copy)]
-pub struct TrainOptions {
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub lr: f64,
-    pub weight_decay: f64,
-    pub seed: u64,
-}
+pub use crate::finetune::TrainOptions;
 
-/// `o.epochs` passes over (`examples`, `labels`), AdamW on `vars` (the tensors of `params`
-/// being trained); errors on a non-finite loss, naming `what` and the step. Returns the
-/// mean training loss of each epoch. ModelGPT-F (`generate --finetune-epochs`) and the
-/// reproduction's baselines both train with this.
+/// `o.epochs` passes over (`examples`, `labels`) through [`crate::finetune::train_batches`];
+/// returns the mean training loss of each epoch. ModelGPT-F (`generate --finetune-epochs`)
+/// and the reproduction's baselines both train with this.
 pub fn train_epochs(
     model: &BertModel,
     params: &ParamMap,
@@ -470,37 +458,13 @@ pub fn train_epochs(
         examples.len(),
         labels.len()
     );
-    let dev = params
-        .iter()
-        .next()
-        .map(|(_, t)| t.device().clone())
-        .unwrap_or(Device::Cpu);
-    let mut opt = Adam::new(vars, AdamConfig::adamw(o.lr, o.weight_decay));
-    let mut rng = StdRng::seed_from_u64(o.seed);
-    hyper_core::layers::seed_dropout(o.seed);
-    let mut step = 0usize;
-    let mut means = Vec::with_capacity(o.epochs);
-    for _ in 0..o.epochs {
-        let mut order: Vec<usize> = (0..examples.len()).collect();
-        order.shuffle(&mut rng);
-        let (mut sum, mut n) = (0.0, 0usize);
-        for chunk in order.chunks(o.batch_size.max(1)) {
-            let items: Vec<&Encoded> = chunk.iter().map(|&i| &examples[i]).collect();
-            let batch_labels: Vec<Label> = chunk.iter().map(|&i| labels[i]).collect();
-            let b = pad_batch(&items, &dev)?;
-            let l = loss(&logits(model, params, &b, true)?, &batch_labels)?;
-            let v = l.to_scalar::<f32>()?;
-            step += 1;
-            if !v.is_finite() {
-                bail!("{what}: training loss is {v} at step {step}");
-            }
-            opt.step(&l.backward()?)?;
-            sum += v as f64 * chunk.len() as f64;
-            n += chunk.len();
-        }
-        means.push(sum / n.max(1) as f64);
-    }
-    Ok(means)
+    let dev = model_device(params)?;
+    crate::finetune::train_batches(examples.len(), vars, o, what, |chunk| {
+        let items: Vec<&Encoded> = chunk.iter().map(|&i| &examples[i]).collect();
+        let batch_labels: Vec<Label> = chunk.iter().map(|&i| labels[i]).collect();
+        let b = pad_batch(&items, &dev)?;
+        loss(&logits(model, params, &b, true)?, &batch_labels)
+    })
 }
 
 /// Named trainable variables, in the order an optimizer gets them.

@@ -46,6 +46,14 @@ impl TextModelInfo {
     }
 }
 
+/// The `format` field of `dir/model.json`, if it has one.
+pub fn model_format(dir: &Path) -> Option<String> {
+    std::fs::read(dir.join("model.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("format").and_then(|f| f.as_str()).map(str::to_owned))
+}
+
 pub struct TextModelDir {
     pub info: TextModelInfo,
     pub adapter: AdapterConfig,
@@ -85,11 +93,7 @@ impl TextModelDir {
 
     /// Whether `dir` holds a text model (its `model.json` says so).
     pub fn is_text_model(dir: &Path) -> bool {
-        std::fs::read(dir.join("model.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| v.get("format").and_then(|f| f.as_str()).map(str::to_owned))
-            .is_some_and(|f| f == TEXT_MODEL_FORMAT)
+        model_format(dir).is_some_and(|f| f == TEXT_MODEL_FORMAT)
     }
 
     pub fn load(dir: &Path, dev: &Device) -> anyhow::Result<Self> {

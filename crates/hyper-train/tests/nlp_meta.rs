@@ -7,7 +7,7 @@ use datasets::glue::{GlueTask, Label};
 use hyper_core::lora_generator::LoraGeneratorConfig;
 use hyper_infer::text::{Encoded, NlpArchitecture, NlpLoraConfig};
 use hyper_train::config::MetaGrad;
-use hyper_train::nlp::{NlpConfig, NlpTrainer, TextSet, TextTask};
+use hyper_train::nlp::{nlp_trainer, NlpConfig, NlpTrainer, TextSet, TextTask};
 use target_models::bert::{BertConfig, BertModel, Flavor};
 use target_models::lora::LoraConfig;
 
@@ -120,7 +120,7 @@ fn trainer(dir: &std::path::Path, meta_grad: MetaGrad) -> NlpTrainer {
             .collect();
         Tensor::from_vec(v, (c, 8), &Device::Cpu).unwrap()
     };
-    NlpTrainer::new(
+    nlp_trainer(
         cfg,
         model,
         tasks,
@@ -162,9 +162,9 @@ fn every_generator_tensor_gets_a_gradient_through_algorithm_1() {
 
 /// Training-set loss of task `ti`'s generated adapter, without dropout.
 fn train_loss(tr: &NlpTrainer, ti: usize) -> f64 {
-    let t = &tr.tasks[ti];
+    let t = &tr.data.tasks[ti];
     hyper_infer::text::predict(
-        &tr.model,
+        &tr.data.model,
         &tr.generate(ti, 0).unwrap(),
         &t.train.examples,
         t.task.is_regression(),

@@ -100,6 +100,13 @@ pub struct ImageSummary {
     pub n_classes: usize,
     /// Images per class (may be empty if unknown).
     pub class_counts: Vec<usize>,
+    /// Class names in label order (the head is built from them, so naming them in the
+    /// requirement leaks nothing the generator does not already get).
+    #[serde(default)]
+    pub class_names: Vec<String>,
+    /// What the images show, from the user (`--description`) or the set's documentation.
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// Everything the requirement sentence and the metadata are computed from.
@@ -552,7 +559,22 @@ fn image_inputs_phrase(p: &DataProfile) -> String {
         3 => "RGB".to_string(),
         c => format!("{c}-channel"),
     };
-    format!("{}×{} {colour} images", i.height, i.width)
+    let what = match &i.description {
+        Some(d) if !d.trim().is_empty() => format!(" of {}", d.trim()),
+        _ => String::new(),
+    };
+    let names = if i.class_names.is_empty() {
+        String::new()
+    } else {
+        let shown: Vec<&str> = i.class_names.iter().take(10).map(String::as_str).collect();
+        let more = if i.class_names.len() > shown.len() {
+            ", …"
+        } else {
+            ""
+        };
+        format!(" (classes: {}{more})", shown.join(", "))
+    };
+    format!("{}×{} {colour} images{what}{names}", i.height, i.width)
 }
 
 /// Number of phrasing templates per modality.
@@ -826,10 +848,24 @@ pub(crate) mod tests {
             channels: 1,
             n_classes: 10,
             class_counts: vec![500; 10],
+            class_names: (0..10).map(|d| d.to_string()).collect(),
+            description: Some("handwritten digits".into()),
         };
         let p = DataProfile::from_image(&i).unwrap();
         assert_eq!(p.metadata().unwrap().arch, "resnet50");
-        assert!(render(&p, 0, 0).contains("28×28 grayscale images"));
+        assert_eq!(
+            render(&p, 0, 0),
+            "This is a task of 10-class and medium-scaled image classification over 28×28 \
+             grayscale images of handwritten digits (classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9), \
+             with roughly balanced classes."
+        );
+        let plain = ImageSummary {
+            class_names: vec![],
+            description: None,
+            ..i.clone()
+        };
+        assert!(render(&DataProfile::from_image(&plain).unwrap(), 0, 0)
+            .contains("28×28 grayscale images, with"));
         assert!(DataProfile::from_image(&ImageSummary { n_images: 0, ..i }).is_err());
     }
 

@@ -156,10 +156,9 @@ pub fn linear_delta(
     linear(&h, b, None)? * scaling
 }
 
-/// Bias-free conv with square stride/padding (torchvision ResNet convs).
-pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
-    x.conv2d(w, padding, stride, 1, 1)
-}
+/// Bias-free conv with square stride/padding (torchvision ResNet convs): hyper-core's
+/// im2col conv, whose backward is fast on CPU.
+pub use hyper_core::layers::conv2d;
 
 /// The LoRA branch of a conv: A has the base kernel, stride and padding; B is 1×1.
 #[allow(clippy::too_many_arguments)]

@@ -13,6 +13,7 @@ use std::path::Path;
 use anyhow::Context;
 use candle_core::{DType, Device, Result, Tensor, D};
 use candle_nn::{Init, VarBuilder};
+use hyper_core::lora_generator::{LoraSlot, LoraTarget};
 use hyper_core::{Metadata, ParamMap, ParamRole, ParamSpec};
 use serde::{Deserialize, Serialize};
 
@@ -172,11 +173,53 @@ struct Conv {
     lora: bool,
 }
 
-/// Eval-mode BatchNorm folded to `x·scale + shift` (per channel, shaped `[1,C,1,1]`).
+/// BatchNorm. Frozen (every adapted or finetuned model): eval mode folded to
+/// `x·scale + shift` (per channel, shaped `[1,C,1,1]`, detached, so neither the statistics
+/// nor the affine parameters ever change). Batch mode (backbone pretraining only):
+/// normalised by the batch's statistics through `weight`/`bias`, which stay trainable.
 #[derive(Clone)]
 struct Bn {
+    name: String,
     scale: Tensor,
     shift: Tensor,
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+/// One BatchNorm's statistics over a training batch (`[C]` each; the variance unbiased,
+/// as PyTorch feeds its running estimate).
+#[derive(Debug, Clone)]
+pub struct BatchStats {
+    /// State-dict prefix, e.g. `layer1.0.bn2`.
+    pub name: String,
+    pub mean: Tensor,
+    pub var: Tensor,
+}
+
+impl Bn {
+    fn forward(&self, x: &Tensor, stats: Option<&mut Vec<BatchStats>>) -> Result<Tensor> {
+        let Some(stats) = stats else {
+            return x.broadcast_mul(&self.scale)?.broadcast_add(&self.shift);
+        };
+        let (n, c, h, w) = x.dims4()?;
+        let mean = x.mean_keepdim(0)?.mean_keepdim(2)?.mean_keepdim(3)?;
+        let xc = x.broadcast_sub(&mean)?;
+        let var = xc
+            .sqr()?
+            .mean_keepdim(0)?
+            .mean_keepdim(2)?
+            .mean_keepdim(3)?;
+        let y = xc.broadcast_div(&(&var + self.eps)?.sqrt()?)?;
+        let count = (n * h * w) as f64;
+        stats.push(BatchStats {
+            name: self.name.clone(),
+            mean: mean.detach().reshape(c)?,
+            var: (var.detach().reshape(c)? * (count / (count - 1.0).max(1.0)))?,
+        });
+        y.broadcast_mul(&self.weight.reshape((1, c, 1, 1))?)?
+            .broadcast_add(&self.bias.reshape((1, c, 1, 1))?)
+    }
 }
 
 #[derive(Clone)]
@@ -242,11 +285,15 @@ impl ResNet {
             let g = |s: &str, v: f64| vb.get_with_hints(c, &format!("{name}.{s}"), Init::Const(v));
             let (w, b) = (g("weight", 1.0)?, g("bias", 0.0)?);
             let (mean, var) = (g("running_mean", 0.0)?, g("running_var", 1.0)?);
-            let scale = (w / (var + cfg.bn_eps)?.sqrt()?)?;
-            let shift = (b - (mean * &scale)?)?;
+            let scale = (&w / (var + cfg.bn_eps)?.sqrt()?)?;
+            let shift = (&b - (mean * &scale)?)?;
             Ok(Bn {
+                name: name.to_string(),
                 scale: scale.detach().reshape((1, c, 1, 1))?,
                 shift: shift.detach().reshape((1, c, 1, 1))?,
+                weight: w,
+                bias: b,
+                eps: cfg.bn_eps,
             })
         };
         let bn_name = |conv: &str| -> String {
@@ -335,6 +382,71 @@ impl ResNet {
         v
     }
 
+    /// What the LoRA generator emits for: every adapted conv as a slot whose `in_dim` is
+    /// the flattened kernel (`cin·k·k`; A is emitted as `[r, cin·k·k]`) and whose kind is
+    /// its (in, out) shape, so convs of one shape share the generator's output layer;
+    /// `layer` is the residual block. [`ResNet::from_generated`] gives the PEFT layout.
+    pub fn lora_target(&self) -> LoraTarget {
+        let mut shapes: Vec<(usize, usize)> = Vec::new();
+        let mut slots = Vec::new();
+        for c in self.all_convs().filter(|c| c.lora) {
+            let i = &c.info;
+            let shape = (i.cin * i.kernel * i.kernel, i.cout);
+            let kind = match shapes.iter().position(|s| *s == shape) {
+                Some(k) => k,
+                None => {
+                    shapes.push(shape);
+                    shapes.len() - 1
+                }
+            };
+            slots.push(LoraSlot {
+                module: i.name.clone(),
+                layer: self.block_index(&i.name),
+                kind,
+                in_dim: shape.0,
+                out_dim: shape.1,
+            });
+        }
+        LoraTarget {
+            slots,
+            r: self.lora.r,
+            head_in: self.cfg.feature_dim(),
+        }
+    }
+
+    /// Index of the residual block a conv belongs to, counted from 0 over all stages (the
+    /// stem counts as block 0).
+    fn block_index(&self, conv: &str) -> usize {
+        let mut n = 0;
+        for (l, &count) in self.cfg.layers.iter().enumerate() {
+            for j in 0..count {
+                if conv.starts_with(&format!("layer{}.{j}.", l + 1)) {
+                    return n;
+                }
+                n += 1;
+            }
+        }
+        0
+    }
+
+    /// The generator's output (linear-shaped LoRA pairs, `classifier.*`) in this model's
+    /// layout: conv-shaped factors as PEFT's `Conv2d` adapter stores them and the head as
+    /// `fc.*`. Reshapes only, so the tensors keep the generator's graph.
+    pub fn from_generated(&self, generated: &ParamMap) -> Result<ParamMap> {
+        let r = self.lora.r;
+        let mut out = ParamMap::new();
+        for c in self.all_convs().filter(|c| c.lora) {
+            let (a_shape, b_shape) = c.info.lora_shapes(r);
+            for (which, shape) in [("lora_A", a_shape), ("lora_B", b_shape)] {
+                let key = format!("{}.{which}.weight", c.info.name);
+                out.insert(key.clone(), generated.get(&key)?.reshape(shape)?);
+            }
+        }
+        out.insert("fc.weight", generated.get("classifier.weight")?.clone());
+        out.insert("fc.bias", generated.get("classifier.bias")?.clone());
+        Ok(out)
+    }
+
     /// PEFT's adapter config (custom model: no task_type; the new `fc` is saved whole).
     pub fn adapter_config(&self, base_model_name_or_path: &str) -> AdapterConfig {
         AdapterConfig::new(&self.lora, None, vec!["fc".into()], base_model_name_or_path)
@@ -367,38 +479,59 @@ impl ResNet {
         x: &Tensor,
         params: &ParamMap,
         train: bool,
+        stats: &mut Option<&mut Vec<BatchStats>>,
     ) -> Result<Tensor> {
         let y = self.conv(&cb.0, x, params, train)?;
-        y.broadcast_mul(&cb.1.scale)?.broadcast_add(&cb.1.shift)
+        cb.1.forward(&y, stats.as_deref_mut())
     }
 
     /// Pooled features `[batch, feature_dim]` of images `[batch, 3, H, W]` (any size; the
-    /// reference code uses 32×32, ImageNet weights expect 224×224).
+    /// reference code uses 32×32, ImageNet weights expect 224×224). BatchNorm is frozen.
     pub fn features(&self, params: &ParamMap, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.features_with(params, x, train, None)
+    }
+
+    /// Logits with BatchNorm in training mode (batch statistics, trainable affine), for
+    /// pretraining the backbone; also returns every BatchNorm's batch statistics, from
+    /// which the caller updates the running estimates.
+    pub fn classify_batch_norm(
+        &self,
+        params: &ParamMap,
+        x: &Tensor,
+    ) -> Result<(Tensor, Vec<BatchStats>)> {
+        let mut stats = Vec::new();
+        let f = self.features_with(params, x, true, Some(&mut stats))?;
+        Ok((self.head(params, &f)?, stats))
+    }
+
+    fn features_with(
+        &self,
+        params: &ParamMap,
+        x: &Tensor,
+        train: bool,
+        mut stats: Option<&mut Vec<BatchStats>>,
+    ) -> Result<Tensor> {
         let (_, c, _, _) = x.dims4()?;
         if c != 3 {
             candle_core::bail!(
                 "ResNet expects 3-channel images [batch, 3, H, W], got {c} channels"
             );
         }
-        // Zero padding equals torchvision's -inf padding here: the input is post-ReLU (≥ 0).
         let mut x = self
-            .conv_bn(&self.stem, x, params, train)?
-            .relu()?
-            .pad_with_zeros(D::Minus1, 1, 1)?
-            .pad_with_zeros(D::Minus2, 1, 1)?
-            .max_pool2d_with_stride(3, 2)?;
+            .conv_bn(&self.stem, x, params, train, &mut stats)?
+            .relu()?;
+        x = max_pool_3x3_s2(&x)?;
         for b in &self.blocks {
             let mut y = x.clone();
             let last = b.convs.len() - 1;
             for (k, cb) in b.convs.iter().enumerate() {
-                y = self.conv_bn(cb, &y, params, train)?;
+                y = self.conv_bn(cb, &y, params, train, &mut stats)?;
                 if k < last {
                     y = y.relu()?;
                 }
             }
             let identity = match &b.downsample {
-                Some(ds) => self.conv_bn(ds, &x, params, train)?,
+                Some(ds) => self.conv_bn(ds, &x, params, train, &mut stats)?,
                 None => x,
             };
             x = (y + identity)?.relu()?;
@@ -409,6 +542,10 @@ impl ResNet {
     /// Logits `[batch, num_classes]` through the supplied `fc`.
     pub fn classify(&self, params: &ParamMap, x: &Tensor, train: bool) -> Result<Tensor> {
         let f = self.features(params, x, train)?;
+        self.head(params, &f)
+    }
+
+    fn head(&self, params: &ParamMap, f: &Tensor) -> Result<Tensor> {
         let (w, b) = (params.get("fc.weight")?, params.get("fc.bias")?);
         let fd = self.cfg.feature_dim();
         if w.rank() != 2 || w.dim(1)? != fd {
@@ -417,7 +554,7 @@ impl ResNet {
                 w.dims()
             );
         }
-        lora::linear(&f, w, Some(b))
+        lora::linear(f, w, Some(b))
     }
 
     /// A copy with every adapter folded into its kernel and LoRA switched off.
@@ -446,6 +583,32 @@ impl ResNet {
         };
         Ok(m)
     }
+}
+
+/// torchvision's stem pool `MaxPool2d(3, stride=2, padding=1)` as a max over the nine
+/// shifted, stride-2 views of the padded input: candle's `max_pool2d` has no backward
+/// when kernel ≠ stride (DESIGN.md §10), and backbone pretraining and full finetuning
+/// train the stem through it. Zero padding equals PyTorch's -inf padding here because the
+/// input is post-ReLU (≥ 0).
+pub fn max_pool_3x3_s2(x: &Tensor) -> Result<Tensor> {
+    use hyper_core::layers::strided_slice;
+    let (_, _, h, w) = x.dims4()?;
+    let (ho, wo) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1);
+    let p = x
+        .pad_with_zeros(D::Minus1, 1, 1)?
+        .pad_with_zeros(D::Minus2, 1, 1)?;
+    let mut best: Option<Tensor> = None;
+    for dy in 0..3 {
+        let rows = strided_slice(&p, 2, dy, ho, 2)?;
+        for dx in 0..3 {
+            let v = strided_slice(&rows, 3, dx, wo, 2)?;
+            best = Some(match best {
+                None => v,
+                Some(b) => b.maximum(&v)?,
+            });
+        }
+    }
+    best.ok_or_else(|| candle_core::Error::Msg("max pool of nothing".into()))
 }
 
 impl TargetModel for ResNet {

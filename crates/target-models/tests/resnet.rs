@@ -241,3 +241,101 @@ fn bad_inputs_are_errors() {
         .unwrap_err()
         .contains("resnet50"));
 }
+
+#[test]
+fn stem_pool_matches_candle_max_pool() -> Result<()> {
+    use target_models::resnet::max_pool_3x3_s2;
+    for hw in [7, 8, 16, 17] {
+        // Post-ReLU input, as in the stem.
+        let x = images(2, hw).relu()?;
+        let ours = max_pool_3x3_s2(&x)?;
+        let theirs = x
+            .pad_with_zeros(3, 1, 1)?
+            .pad_with_zeros(2, 1, 1)?
+            .max_pool2d_with_stride(3, 2)?;
+        assert_eq!(ours.dims(), theirs.dims(), "{hw}x{hw}");
+        assert_eq!(max_abs_diff(&ours, &theirs), 0.0, "{hw}x{hw}");
+    }
+    Ok(())
+}
+
+#[test]
+fn batch_norm_training_mode_uses_batch_statistics() -> Result<()> {
+    let cfg = ResNetConfig::tiny(BlockKind::Basic);
+    let vm = VarMap::new();
+    let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+    let model = ResNet::from_vb(&vb, cfg.clone(), LoraConfig::none())?;
+    let mut head = ParamMap::new();
+    let fd = cfg.feature_dim();
+    head.insert(
+        "fc.weight",
+        Tensor::randn(0f32, 0.1, (3, fd), &Device::Cpu)?,
+    );
+    head.insert("fc.bias", Tensor::zeros(3, DType::F32, &Device::Cpu)?);
+    let x = images(4, 16);
+    let (logits, stats) = model.classify_batch_norm(&head, &x)?;
+    assert_eq!(logits.dims(), [4, 3]);
+    // One entry per BatchNorm (one per conv), named as torchvision's state dict.
+    assert_eq!(stats.len(), cfg.convs().len());
+    assert_eq!(stats[0].name, "bn1");
+    assert!(stats.iter().any(|s| s.name == "layer2.0.downsample.1"));
+    // The stem's statistics against a direct computation over (N, H, W).
+    let w = vm.data().lock().unwrap()["conv1.weight"]
+        .as_tensor()
+        .clone();
+    let y = x.conv2d(&w, 3, 2, 1, 1)?;
+    let n = (4 * 8 * 8) as f64;
+    let mean = y.mean_keepdim(0)?.mean_keepdim(2)?.mean_keepdim(3)?;
+    let var = (y
+        .broadcast_sub(&mean)?
+        .sqr()?
+        .sum_keepdim(0)?
+        .sum_keepdim(2)?
+        .sum_keepdim(3)?
+        / (n - 1.0))?;
+    assert!(max_abs_diff(&stats[0].mean, &mean.flatten_all()?) < 1e-5);
+    assert!(max_abs_diff(&stats[0].var, &var.flatten_all()?) < 1e-4);
+    // Batch mode depends on batch mates; frozen (eval) mode does not.
+    let (one, _) = model.classify_batch_norm(&head, &x.narrow(0, 0, 2)?)?;
+    assert!(max_abs_diff(&one, &logits.narrow(0, 0, 2)?) > 1e-4);
+    Ok(())
+}
+
+#[test]
+fn generator_layout_maps_to_conv_lora_and_fc() -> Result<()> {
+    let (model, _, params, _) = lora_model(BlockKind::Basic);
+    let target = model.lora_target();
+    assert_eq!(target.slots.len(), model.lora_modules().len());
+    assert_eq!(target.head_in, model.config().feature_dim());
+    // Convs of one (cin·k·k, cout) shape share a kind; blocks are numbered from 0.
+    for s in &target.slots {
+        let twin = target.slots.iter().find(|t| t.kind == s.kind).unwrap();
+        assert_eq!((s.in_dim, s.out_dim), (twin.in_dim, twin.out_dim));
+    }
+    assert_eq!(target.slots[0].layer, 0);
+    // Linear-shaped factors as the generator emits them → PEFT's conv layout.
+    let mut raw = ParamMap::new();
+    for s in &target.slots {
+        let a = params.get(&format!("{}.lora_A.weight", s.module))?;
+        let b = params.get(&format!("{}.lora_B.weight", s.module))?;
+        raw.insert(
+            format!("{}.lora_A.weight", s.module),
+            a.reshape((target.r, s.in_dim))?,
+        );
+        raw.insert(
+            format!("{}.lora_B.weight", s.module),
+            b.reshape((s.out_dim, target.r))?,
+        );
+    }
+    raw.insert("classifier.weight", params.get("fc.weight")?.clone());
+    raw.insert("classifier.bias", params.get("fc.bias")?.clone());
+    let mapped = model.from_generated(&raw)?;
+    for (k, t) in params.iter() {
+        assert_eq!(mapped.get(k)?.dims(), t.dims(), "{k}");
+    }
+    let x = images(2, 32);
+    let a = model.classify(&params, &x, false)?;
+    let b = model.classify(&mapped, &x, false)?;
+    assert_eq!(max_abs_diff(&a, &b), 0.0);
+    Ok(())
+}

@@ -25,8 +25,10 @@ pub struct DescribeArgs {
 
 /// Runs the two stages and prints the result.
 pub fn run(args: &DescribeArgs) -> Result<()> {
-    let table = args.source.load()?;
-    let input = TaskInput::from_table(&table, args.description.as_deref())?;
+    let input = match args.source.image_source() {
+        Some(source) => super::image::task_input(source, args.description.as_deref())?.1,
+        None => TaskInput::from_table(&args.source.load()?, args.description.as_deref())?,
+    };
     let d = describe(&input, &args.backend.options())?;
     let variants = args
         .variants

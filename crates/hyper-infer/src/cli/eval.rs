@@ -24,8 +24,14 @@ pub struct EvalArgs {
     pub model: PathBuf,
     /// CSV with the model's feature columns and its target column (text models: its
     /// text column(s) and label column).
-    #[arg(long, conflicts_with_all = ["dataset", "glue"], required_unless_present_any = ["dataset", "glue"])]
+    #[arg(long, conflicts_with_all = ["dataset", "glue", "images", "image_set"], required_unless_present_any = ["dataset", "glue", "images", "image_set"])]
     pub data: Option<PathBuf>,
+    /// Image models: score on a folder of class sub-folders (the model's classes).
+    #[arg(long, conflicts_with_all = ["dataset", "glue", "image_set"])]
+    pub images: Option<PathBuf>,
+    /// Image models: score on this built-in set's test split (top-1/3/5).
+    #[arg(long, value_enum, conflicts_with_all = ["dataset", "glue"])]
+    pub image_set: Option<hyper_infer::vision::ImageSetName>,
     /// Text models: score on this GLUE task's dev set with its own metrics.
     #[arg(long, conflicts_with = "dataset")]
     pub glue: Option<String>,
@@ -52,6 +58,24 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
+    if hyper_infer::image_model_dir::ImageModelDir::is_image_model(&args.model) {
+        use super::image::ImageSource;
+        let source = match (&args.images, args.image_set) {
+            (Some(p), _) => ImageSource::Folder(p),
+            (None, Some(s)) => ImageSource::Set(s),
+            _ => bail!(
+                "{} is an image model; score it with --images <dir> or --image-set <name>",
+                args.model.display()
+            ),
+        };
+        return super::image::eval(&args.model, source, args.json);
+    }
+    if args.images.is_some() || args.image_set.is_some() {
+        bail!(
+            "{} is not an image model; --images/--image-set score image models",
+            args.model.display()
+        );
+    }
     if hyper_infer::text_model_dir::TextModelDir::is_text_model(&args.model) {
         return super::text::eval(
             &args.model,

@@ -28,7 +28,7 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Generator checkpoint stem [default: checkpoints/tabular/best; text:
-    /// checkpoints/nlp/best].
+    /// checkpoints/nlp/best; images: checkpoints/cv/best].
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// Seed of the 60/10/30 split whose training part the preprocessing is fitted on.
@@ -64,6 +64,19 @@ pub enum GeneratorChoice {
 }
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
+    if let Some(source) = args.source.image_source() {
+        return super::image::generate(&super::image::ImageGenerate {
+            source,
+            description: args.description.as_deref(),
+            backend: args.backend.options(),
+            checkpoint: args.checkpoint.as_deref(),
+            out: &args.out,
+            json: args.json,
+            finetune_epochs: args.finetune_epochs,
+            finetune_lr: args.finetune_lr.unwrap_or(1e-3),
+            seed: args.seed,
+        });
+    }
     if args.source.is_text() {
         return super::text::generate(&super::text::TextGenerate {
             glue: args.source.glue.as_deref(),

@@ -3,6 +3,7 @@
 pub mod describe;
 pub mod eval;
 pub mod generate;
+pub mod image;
 pub mod predict;
 pub mod text;
 
@@ -18,7 +19,7 @@ use hyper_infer::{Backend, BackendOptions};
 #[derive(Args, Debug)]
 pub struct DataArgs {
     /// The user's CSV (header row; the target is the last column unless --target).
-    #[arg(long, conflicts_with_all = ["dataset", "glue"], required_unless_present_any = ["dataset", "glue"])]
+    #[arg(long, conflicts_with_all = ["dataset", "glue", "images", "image_set"], required_unless_present_any = ["dataset", "glue", "images", "image_set"])]
     pub data: Option<PathBuf>,
     /// Target column of --data.
     #[arg(long, requires = "data")]
@@ -36,6 +37,13 @@ pub struct DataArgs {
     /// --data is sentence pairs: the column holding the second sentence.
     #[arg(long, requires = "text_column")]
     pub text_pair_column: Option<String>,
+    /// A folder of class sub-folders of images (`<dir>/<class>/*.png|jpg`, one size): an
+    /// image model (conv-LoRA adapter for the ResNet backbone).
+    #[arg(long, conflicts_with_all = ["dataset", "glue", "image_set"])]
+    pub images: Option<PathBuf>,
+    /// A built-in image set (its training split) for an image model.
+    #[arg(long, value_enum, conflicts_with_all = ["dataset", "glue"])]
+    pub image_set: Option<hyper_infer::vision::ImageSetName>,
     #[command(flatten)]
     pub csv: CsvArgs,
 }
@@ -82,6 +90,15 @@ fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
 
 impl DataArgs {
     /// Whether this asks for a text model (`--glue`, or `--data` with `--text-column`).
+    /// `--images` or `--image-set`, if given.
+    pub fn image_source(&self) -> Option<image::ImageSource<'_>> {
+        match (&self.images, self.image_set) {
+            (Some(p), _) => Some(image::ImageSource::Folder(p)),
+            (None, Some(s)) => Some(image::ImageSource::Set(s)),
+            _ => None,
+        }
+    }
+
     pub fn is_text(&self) -> bool {
         self.glue.is_some() || self.text_column.is_some()
     }

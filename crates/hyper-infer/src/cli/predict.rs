@@ -16,8 +16,11 @@ pub struct PredictArgs {
     pub model: PathBuf,
     /// CSV with the model's feature columns (a target column, if present, is ignored);
     /// `-` reads standard input. For a text model: its text column(s).
-    #[arg(long, conflicts_with = "dataset", required_unless_present = "dataset")]
+    #[arg(long, conflicts_with_all = ["dataset", "images"], required_unless_present_any = ["dataset", "images"])]
     pub data: Option<PathBuf>,
+    /// Image models: a folder of images (.png/.jpg directly in it) to label.
+    #[arg(long, conflicts_with = "dataset")]
+    pub images: Option<PathBuf>,
     /// Text models: the column holding the (first) sentence [default: the model's].
     #[arg(long, requires = "data")]
     pub text_column: Option<String>,
@@ -39,6 +42,17 @@ pub struct PredictArgs {
 }
 
 pub fn run(args: &PredictArgs) -> Result<()> {
+    if hyper_infer::image_model_dir::ImageModelDir::is_image_model(&args.model) {
+        let images = args
+            .images
+            .as_deref()
+            .context("an image model predicts from --images <folder>")?;
+        let n = super::image::predict(&args.model, images, &args.out)?;
+        if args.out.as_os_str() != "-" {
+            println!("wrote {n} predictions to {}", args.out.display());
+        }
+        return Ok(());
+    }
     if hyper_infer::text_model_dir::TextModelDir::is_text_model(&args.model) {
         let data = args
             .data

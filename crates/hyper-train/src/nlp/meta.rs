@@ -1,47 +1,87 @@
-//! Algorithm 1 (DESIGN.md §4) for the BERT target: each step picks a task (balanced
-//! rounds: every task once per round, in a seeded shuffled order), one of its
-//! requirements and a batch; θ = P(r) (LoRA factors + head); one Adam(amsgrad) step of
-//! the target on a detached copy gives θ'; δ = θ − θ' is backpropagated into P through
-//! the surrogate `Σ_k sum(θ_k ⊙ δ_k)`; P's grad norm is clipped; P steps.
-//! `meta_grad = "direct"` (the ablation) backpropagates the target loss through θ.
-//!
-//! Every `checkpoint_every` steps the generator is validated on held-out training rows,
-//! `last` is written (with the optimizer) and `best` when validation loss improved. The
-//! target optimizer's state and the dropout RNG restart there, and each step's task,
-//! requirement and batch are a function of (seed, step), so a resumed run repeats an
-//! uninterrupted one exactly.
+//! Algorithm 1 for the BERT target ([`crate::lora_meta`]): GLUE tasks as [`LoraTasks`],
+//! batches padded per step, validated by the task's GLUE score.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::Instant;
-
-use anyhow::{anyhow, bail, Context};
 use candle_core::{Device, Tensor};
-use hyper_core::lora_generator::LoraGenerator;
-use hyper_core::optim::{clip_scale, global_norm, Adam, AdamConfig, Moments};
-use hyper_core::{checkpoint, ParamMap};
+use hyper_core::lora_generator::LoraGeneratorConfig;
+use hyper_core::ParamMap;
 use hyper_infer::text::{self, glue_score, pad_batch, Encoded, NLP_CHECKPOINT_KIND};
-use indicatif::{ProgressBar, ProgressStyle};
-use rand::seq::SliceRandom;
-use rand::{rngs::StdRng, Rng, SeedableRng};
-use serde::{Deserialize, Serialize};
 use target_models::bert::BertModel;
 use target_models::TextEncoder;
 
-use super::config::NlpConfig;
+use super::config::{NlpConfig, NlpTrainConfig};
 use super::task::TextTask;
-use crate::algorithm1;
+use crate::lora_meta::{embed_requirements, LoraMetaTrainer, LoraTasks, TrainerConfig};
 
-/// One validation point of the run (the checkpoint README's curve).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct NlpLog {
-    pub step: usize,
-    pub train_loss: f64,
-    pub val_loss: f64,
-    /// Mean over tasks of the GLUE score on the validation rows.
-    pub val_score: f64,
-    pub secs: f64,
+pub use crate::lora_meta::LoraLog as NlpLog;
+
+/// The frozen base (with LoRA slots; its fused ops serve validation) and the GLUE tasks.
+pub struct NlpTasks {
+    pub model: BertModel,
+    pub tasks: Vec<TextTask>,
 }
+
+impl LoraTasks for NlpTasks {
+    fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    fn name(&self, ti: usize) -> String {
+        self.tasks[ti].name().to_string()
+    }
+
+    fn train_len(&self, ti: usize) -> usize {
+        self.tasks[ti].train.len()
+    }
+
+    fn loss(
+        &self,
+        ti: usize,
+        theta: &ParamMap,
+        rows: &[usize],
+        train: bool,
+    ) -> anyhow::Result<Tensor> {
+        let task = &self.tasks[ti];
+        let dev = theta
+            .iter()
+            .next()
+            .map(|(_, t)| t.device().clone())
+            .unwrap_or(Device::Cpu);
+        let items: Vec<&Encoded> = rows.iter().map(|&i| &task.train.examples[i]).collect();
+        let labels: Vec<_> = rows.iter().map(|&i| task.train.labels[i]).collect();
+        let batch = pad_batch(&items, &dev)?;
+        text::loss(&text::logits(&self.model, theta, &batch, train)?, &labels)
+    }
+
+    fn validate(&self, ti: usize, theta: &ParamMap) -> anyhow::Result<(f64, f64)> {
+        let t = &self.tasks[ti];
+        let p = text::predict(
+            &self.model,
+            theta,
+            &t.val.examples,
+            t.task.is_regression(),
+            Some(&t.val.labels),
+            32,
+        )?;
+        Ok((
+            p.loss.unwrap_or(f64::NAN),
+            glue_score(&t.task.evaluate(&p.labels, &t.val.labels)?),
+        ))
+    }
+}
+
+impl TrainerConfig for NlpConfig {
+    fn train(&self) -> &NlpTrainConfig {
+        &self.train
+    }
+    fn generator(&self) -> &LoraGeneratorConfig {
+        &self.architecture.generator
+    }
+    fn to_table(&self) -> anyhow::Result<toml::Table> {
+        NlpConfig::to_table(self)
+    }
+}
+
+pub type NlpTrainer = LoraMetaTrainer<NlpConfig, NlpTasks>;
 
 /// Requirement embeddings `[task][requirement] → [d]` and label-text embeddings
 /// `[task] → [C, d]` from the frozen text encoder (computed once).
@@ -49,329 +89,37 @@ pub fn embed_tasks(
     encoder: &TextEncoder,
     tasks: &[TextTask],
 ) -> anyhow::Result<(Vec<Vec<Tensor>>, Vec<Tensor>)> {
-    let mut reqs = Vec::new();
-    let mut labels = Vec::new();
-    for t in tasks {
-        let r: Vec<&str> = t.requirements.iter().map(String::as_str).collect();
-        let e = encoder
-            .embed(&r)
-            .with_context(|| format!("encoding requirements of {}", t.name()))?;
-        reqs.push(
-            (0..r.len())
-                .map(|i| e.get(i))
-                .collect::<candle_core::Result<Vec<_>>>()?,
-        );
-        let l: Vec<&str> = t.label_texts.iter().map(String::as_str).collect();
-        labels.push(encoder.embed(&l)?);
-    }
-    Ok((reqs, labels))
+    let named: Vec<_> = tasks
+        .iter()
+        .map(|t| {
+            (
+                t.name().to_string(),
+                t.requirements.clone(),
+                t.label_texts.clone(),
+            )
+        })
+        .collect();
+    embed_requirements(encoder, &named)
 }
 
-pub struct NlpTrainer {
-    pub cfg: NlpConfig,
-    pub model: BertModel,
-    pub gen: LoraGenerator,
-    pub opt: Adam,
-    pub tasks: Vec<TextTask>,
+/// A fresh NLP trainer: `model` is the frozen base with LoRA slots; `req_embs` and
+/// `label_embs` come from [`embed_tasks`].
+pub fn nlp_trainer(
+    cfg: NlpConfig,
+    model: BertModel,
+    tasks: Vec<TextTask>,
     req_embs: Vec<Vec<Tensor>>,
     label_embs: Vec<Tensor>,
-    /// Completed generator steps.
-    pub step: usize,
-    pub history: Vec<NlpLog>,
-    pub best_val_loss: f64,
-    pub best_step: usize,
-    /// The target optimizer's moments, per task (head shapes differ between tasks).
-    target_state: BTreeMap<usize, BTreeMap<String, Moments>>,
-}
-
-impl NlpTrainer {
-    /// `model` is the frozen base with LoRA slots (its fused ops serve validation);
-    /// `req_embs`/`label_embs` come from [`embed_tasks`].
-    pub fn new(
-        cfg: NlpConfig,
-        model: BertModel,
-        tasks: Vec<TextTask>,
-        req_embs: Vec<Vec<Tensor>>,
-        label_embs: Vec<Tensor>,
-        dev: &Device,
-    ) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            tasks.len() == req_embs.len() && tasks.len() == label_embs.len(),
-            "one embedding list per task"
-        );
-        for t in &tasks {
-            anyhow::ensure!(
-                !t.train.is_empty(),
-                "{} has no training examples to meta-train on",
-                t.name()
-            );
-        }
-        let gen = LoraGenerator::new(
-            cfg.architecture.generator.clone(),
-            model.lora_target(),
-            cfg.train.seed,
-            dev,
-        )?;
-        let opt = Adam::new(
-            gen.vars().to_vec(),
-            AdamConfig::adamw(cfg.train.gen_lr, cfg.train.gen_weight_decay),
-        );
-        hyper_core::layers::seed_dropout(cfg.train.seed);
-        Ok(Self {
-            cfg,
-            model,
-            gen,
-            opt,
-            tasks,
-            req_embs,
-            label_embs,
-            step: 0,
-            history: Vec::new(),
-            best_val_loss: f64::INFINITY,
-            best_step: 0,
-            target_state: BTreeMap::new(),
-        })
-    }
-
-    /// Task, requirement and batch rows of 0-based step `step`.
-    pub fn pick(&self, step: usize) -> (usize, usize, Vec<usize>) {
-        let seed = self.cfg.train.seed;
-        let n = self.tasks.len();
-        let round = step / n;
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(
-            seed.wrapping_mul(0x9E37_79B9).wrapping_add(round as u64),
-        ));
-        let ti = order[step % n];
-        let mut rng = StdRng::seed_from_u64(seed ^ ((step as u64 + 1) << 20));
-        let ri = rng.random_range(0..self.req_embs[ti].len());
-        let pool = self.tasks[ti].train.len();
-        let b = self.cfg.train.batch_size.min(pool);
-        let idx = rand::seq::index::sample(&mut rng, pool, b).into_vec();
-        (ti, ri, idx)
-    }
-
-    fn target_cfg(&self) -> AdamConfig {
-        algorithm1::target_optimizer(self.cfg.train.target_lr, self.cfg.train.target_weight_decay)
-    }
-
-    /// Steps 1–3 of Algorithm 1: the target loss before the target step and the gradient
-    /// of every generator var (`None` where the graph does not reach it); `None` grads
-    /// when the loss is not finite.
-    pub fn meta_gradients(
-        &mut self,
-        ti: usize,
-        ri: usize,
-        idx: &[usize],
-    ) -> anyhow::Result<(f64, Option<Vec<Option<Tensor>>>)> {
-        let dev = self.gen.device().clone();
-        let task = &self.tasks[ti];
-        let items: Vec<&Encoded> = idx.iter().map(|&i| &task.train.examples[i]).collect();
-        let labels: Vec<_> = idx.iter().map(|&i| task.train.labels[i]).collect();
-        let batch = pad_batch(&items, &dev)?;
-        let theta = self
-            .gen
-            .generate(&self.req_embs[ti][ri], &self.label_embs[ti], true)?;
-        let model = &self.model;
-        let mut state = self.target_state.remove(&ti).unwrap_or_default();
-        let (loss_v, grads) = algorithm1::meta_gradients(
-            self.cfg.train.meta_grad,
-            &theta,
-            &self.target_cfg(),
-            &mut state,
-            |pm| text::loss(&text::logits(model, pm, &batch, true)?, &labels),
-        )?;
-        self.target_state.insert(ti, state);
-        Ok((
-            loss_v,
-            grads.map(|g| algorithm1::grads_for(self.opt.vars(), &g)),
-        ))
-    }
-
-    /// One generator step (Algorithm 1, steps 1–4); returns the target loss.
-    pub fn train_step(&mut self) -> anyhow::Result<f64> {
-        let (ti, ri, idx) = self.pick(self.step);
-        let (loss, grads) = self.meta_gradients(ti, ri, &idx)?;
-        let Some(grads) = grads else {
-            bail!(
-                "target loss is {loss} at step {} ({}); the generator was not updated",
-                self.step + 1,
-                self.tasks[ti].name()
-            );
-        };
-        let norm = global_norm(&grads)?;
-        if !norm.is_finite() {
-            bail!(
-                "generator gradient norm is {norm} at step {}",
-                self.step + 1
-            );
-        }
-        self.opt
-            .step_grads(&grads, clip_scale(norm, self.cfg.train.clip_norm))?;
-        self.step += 1;
-        Ok(loss)
-    }
-
-    /// The generated adapter and head for requirement `ri` of task `ti` (eval mode).
-    pub fn generate(&self, ti: usize, ri: usize) -> anyhow::Result<ParamMap> {
-        Ok(self
-            .gen
-            .generate(&self.req_embs[ti][ri], &self.label_embs[ti], false)?
-            .detached())
-    }
-
-    /// Mean over tasks of (validation loss, validation GLUE score), each task's adapter
-    /// generated from its first requirement.
-    pub fn validate(&self) -> anyhow::Result<(f64, f64)> {
-        let (mut l, mut s) = (0.0, 0.0);
-        for (ti, t) in self.tasks.iter().enumerate() {
-            let params = self.generate(ti, 0)?;
-            let p = text::predict(
-                &self.model,
-                &params,
-                &t.val.examples,
-                t.task.is_regression(),
-                Some(&t.val.labels),
-                32,
-            )?;
-            l += p.loss.unwrap_or(f64::NAN);
-            s += glue_score(&t.task.evaluate(&p.labels, &t.val.labels)?);
-        }
-        let n = self.tasks.len().max(1) as f64;
-        Ok((l / n, s / n))
-    }
-
-    fn header_state(&self) -> anyhow::Result<toml::Table> {
-        let mut s = toml::Table::new();
-        s.insert("step".into(), (self.step as i64).into());
-        s.insert("best_step".into(), (self.best_step as i64).into());
-        s.insert("best_val_loss".into(), self.best_val_loss.into());
-        s.insert(
-            "meta_grad".into(),
-            self.cfg.train.meta_grad.to_string().into(),
-        );
-        s.insert("history".into(), toml::Value::try_from(&self.history)?);
-        Ok(s)
-    }
-
-    /// `stem.{safetensors,toml}`; with the optimizer state for `--resume`.
-    pub fn save(&self, stem: &Path, with_optimizer: bool) -> anyhow::Result<()> {
-        let mut tensors = self.gen.state_tensors();
-        if with_optimizer {
-            tensors.extend(self.opt.state_tensors("optim.")?);
-        }
-        checkpoint::save(
-            stem,
-            NLP_CHECKPOINT_KIND,
-            self.cfg.to_table()?,
-            self.header_state()?,
-            &tensors,
-        )
-    }
-
-    /// Continues from a checkpoint written by [`NlpTrainer::save`] with the optimizer.
-    pub fn resume(&mut self, stem: &Path) -> anyhow::Result<()> {
-        let l = checkpoint::load(stem, NLP_CHECKPOINT_KIND, self.gen.device())?;
-        let diff = checkpoint::config_diff(&l.header.config, &self.cfg.to_table()?);
-        if !diff.is_empty() {
-            bail!(
-                "{} was trained with another config; differing keys: {}",
-                stem.display(),
-                diff.join(", ")
-            );
-        }
-        self.gen.load_state(&l.tensors)?;
-        self.opt.load_state("optim.", &l.tensors)?;
-        let st = &l.header.state;
-        let int = |k: &str| st.get(k).and_then(|v| v.as_integer()).unwrap_or(0) as usize;
-        self.step = int("step");
-        self.best_step = int("best_step");
-        self.best_val_loss = st
-            .get("best_val_loss")
-            .and_then(|v| v.as_float())
-            .unwrap_or(f64::INFINITY);
-        self.history = st
-            .get("history")
-            .cloned()
-            .map(|h| h.try_into())
-            .transpose()
-            .with_context(|| format!("{}: checkpoint history", stem.display()))?
-            .unwrap_or_default();
-        self.restart_segment();
-        Ok(())
-    }
-
-    /// What restarts at every checkpoint boundary: the target optimizer state and the
-    /// dropout RNG (seeded from the step).
-    fn restart_segment(&mut self) {
-        self.target_state.clear();
-        hyper_core::layers::seed_dropout(self.cfg.train.seed.wrapping_add(self.step as u64));
-    }
-
-    /// Trains to `train.steps` (or `stop_after` more steps), writing `dir/last` every
-    /// `checkpoint_every` steps and `dir/best` when validation loss improves.
-    pub fn fit(
-        &mut self,
-        dir: &Path,
-        stop_after: Option<usize>,
-        progress: bool,
-    ) -> anyhow::Result<()> {
-        let total = self.cfg.train.steps;
-        let until = stop_after.map_or(total, |s| (self.step + s).min(total));
-        let pb = if progress {
-            let pb = ProgressBar::new(total as u64);
-            pb.set_style(
-                ProgressStyle::with_template(
-                    "nlp [{bar:30}] {pos}/{len} steps {elapsed} eta {eta} {msg}",
-                )
-                .map_err(|e| anyhow!("{e}"))?,
-            );
-            pb.set_position(self.step as u64);
-            Some(pb)
-        } else {
-            None
-        };
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let mut t0 = Instant::now();
-        let (mut acc, mut n) = (0.0, 0usize);
-        while self.step < until {
-            acc += self.train_step()?;
-            n += 1;
-            if let Some(pb) = &pb {
-                pb.set_position(self.step as u64);
-            }
-            let every = self.cfg.train.checkpoint_every.max(1);
-            if self.step.is_multiple_of(every) || self.step == total {
-                let (val_loss, val_score) = self.validate()?;
-                let log = NlpLog {
-                    step: self.step,
-                    train_loss: acc / n.max(1) as f64,
-                    val_loss,
-                    val_score,
-                    secs: t0.elapsed().as_secs_f64(),
-                };
-                t0 = Instant::now();
-                (acc, n) = (0.0, 0);
-                if let Some(pb) = &pb {
-                    pb.set_message(format!(
-                        "loss {:.4} val_loss {:.4} val_score {:.3}",
-                        log.train_loss, log.val_loss, log.val_score
-                    ));
-                }
-                tracing::info!(?log, "nlp checkpoint");
-                self.history.push(log);
-                if val_loss < self.best_val_loss {
-                    self.best_val_loss = val_loss;
-                    self.best_step = self.step;
-                    self.save(&dir.join("best"), false)?;
-                }
-                self.save(&dir.join("last"), true)?;
-                self.restart_segment();
-            }
-        }
-        if let Some(pb) = pb {
-            pb.finish();
-        }
-        Ok(())
-    }
+    dev: &Device,
+) -> anyhow::Result<NlpTrainer> {
+    let target = model.lora_target();
+    LoraMetaTrainer::new(
+        cfg,
+        NlpTasks { model, tasks },
+        target,
+        NLP_CHECKPOINT_KIND,
+        req_embs,
+        label_embs,
+        dev,
+    )
 }

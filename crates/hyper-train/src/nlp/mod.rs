@@ -8,7 +8,7 @@ pub mod meta;
 pub mod task;
 
 pub use config::NlpConfig;
-pub use meta::{embed_tasks, NlpLog, NlpTrainer};
+pub use meta::{embed_tasks, nlp_trainer, NlpLog, NlpTasks, NlpTrainer};
 pub use task::{TextSet, TextTask};
 
 use std::path::Path;
@@ -54,5 +54,5 @@ pub fn trainer_from_config(
     let (reqs, labels) = embed_tasks(&encoder, &tasks)?;
     let model = BertModel::load(minilm_dir, cfg.architecture.lora.lora_config(), dev)?
         .with_fused_inference(true);
-    NlpTrainer::new(cfg, model, tasks, reqs, labels, dev)
+    nlp_trainer(cfg, model, tasks, reqs, labels, dev)
 }

@@ -1,0 +1,272 @@
+//! Image models: `generate --images DIR | --image-set NAME` writes a PEFT adapter
+//! directory for the frozen ResNet backbone; `eval` scores it (top-1/3/5) and `predict`
+//! labels a folder of images.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::Device;
+use datasets::images::ImageSet;
+use hyper_infer::image_model_dir::{ImageModelDir, ImageModelInfo, IMAGE_MODEL_FORMAT};
+use hyper_infer::requirement::describe;
+use hyper_infer::vision::{self, ImageGenerator, ImageSetName};
+use hyper_infer::BackendOptions;
+use llm_prompting::{DataProfile, TaskInput};
+
+/// The default CV generator: `checkpoints/cv/best`.
+pub fn default_cv_checkpoint() -> PathBuf {
+    hyper_infer::checkpoint_dir("cv").join("best")
+}
+
+/// The ResNet depths the CV generator can serve; the checkpoint's own backbone answers
+/// for any of them (stated on every `generate`, never silent).
+const RESNET_ARCHS: [&str; 3] = ["resnet18", "resnet50", "resnet152"];
+
+/// Where labelled images come from.
+#[derive(Debug, Clone, Copy)]
+pub enum ImageSource<'a> {
+    /// A folder of class sub-folders (all images one size).
+    Folder(&'a Path),
+    /// A built-in set; `generate` reads its training split, `eval` its test split.
+    Set(ImageSetName),
+}
+
+impl ImageSource<'_> {
+    fn name(&self) -> String {
+        match self {
+            Self::Folder(p) => p
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "images".into()),
+            Self::Set(s) => s.name().to_string(),
+        }
+    }
+
+    /// (images to generate or train from, images to score).
+    fn load(&self) -> Result<(ImageSet, ImageSet)> {
+        match self {
+            Self::Folder(p) => {
+                let s = datasets::images::load_class_folders(p, None)?;
+                Ok((s.clone(), s))
+            }
+            Self::Set(s) => s.load(),
+        }
+    }
+}
+
+pub struct ImageGenerate<'a> {
+    pub source: ImageSource<'a>,
+    pub description: Option<&'a str>,
+    pub backend: BackendOptions,
+    pub checkpoint: Option<&'a Path>,
+    pub out: &'a Path,
+    pub json: bool,
+    pub finetune_epochs: usize,
+    pub finetune_lr: f64,
+    pub seed: u64,
+}
+
+/// The images a model is generated from and the requirement writers' input for them (a
+/// built-in set's own description unless the user gives one).
+pub fn task_input(source: ImageSource, description: Option<&str>) -> Result<(ImageSet, TaskInput)> {
+    let (train, _) = source.load()?;
+    let what = description.or(match source {
+        ImageSource::Set(s) => Some(s.description()),
+        ImageSource::Folder(_) => None,
+    });
+    let summary = vision::image_summary(&train, &source.name(), what);
+    let input = TaskInput::new(DataProfile::from_image(&summary)?, description)?;
+    Ok((train, input))
+}
+
+pub fn generate(a: &ImageGenerate) -> Result<()> {
+    let dev = Device::Cpu;
+    let t = Instant::now();
+    let (train, input) = task_input(a.source, a.description)?;
+    let t_data = t.elapsed().as_secs_f64();
+    let d = describe(&input, &a.backend)?;
+    ensure!(
+        d.metadata.task == "img_cls",
+        "the Model Generator chose task `{}` but the data is `img_cls`",
+        d.metadata.task
+    );
+    ensure!(
+        RESNET_ARCHS.contains(&d.metadata.arch.as_str()),
+        "the Model Generator chose arch `{}`; the CV generator serves a ResNet ({})",
+        d.metadata.arch,
+        RESNET_ARCHS.join(", ")
+    );
+    let t = Instant::now();
+    let ck = a
+        .checkpoint
+        .map(Path::to_path_buf)
+        .unwrap_or_else(default_cv_checkpoint);
+    let gen =
+        ImageGenerator::load(&ck, &datasets::paths::minilm_dir()?, &dev).with_context(|| {
+            format!(
+                "loading CV generator {} (run `cargo xtask pretrain backbone` and `cargo xtask pretrain cv`)",
+                ck.display()
+            )
+        })?;
+    let t_load = t.elapsed().as_secs_f64();
+    let served = gen.architecture.backbone.arch.clone();
+    let arch_note = (d.metadata.arch != served).then(|| {
+        format!(
+            "the Model Generator asked for {}; this checkpoint's backbone is {served} (width {}), which serves every ResNet request",
+            d.metadata.arch, gen.architecture.backbone.width
+        )
+    });
+    let g = gen.generate(&d.requirement, &train.class_names)?;
+    let mut params = g.params;
+    let t = Instant::now();
+    let mut finetune = None;
+    if a.finetune_epochs > 0 {
+        let prepared = vision::prepare(&train, gen.architecture.backbone.image_size)?;
+        let (pm, vars) = params.to_vars()?;
+        let losses = vision::train_epochs(
+            &gen.base,
+            &pm,
+            vars,
+            &prepared,
+            &hyper_infer::finetune::TrainOptions {
+                epochs: a.finetune_epochs,
+                batch_size: 32,
+                lr: a.finetune_lr,
+                weight_decay: 0.01,
+                seed: a.seed,
+            },
+            "ModelGPT-F",
+        )?;
+        params = pm;
+        finetune = Some(losses);
+    }
+    let t_finetune = t.elapsed().as_secs_f64();
+    let info = ImageModelInfo {
+        format: IMAGE_MODEL_FORMAT.into(),
+        backbone: gen.architecture.backbone.clone(),
+        backbone_weights: gen.architecture.backbone_weights.clone(),
+        lora: gen.architecture.lora.clone(),
+        class_names: train.class_names.clone(),
+        image_set: match a.source {
+            ImageSource::Set(s) => Some(s.name().to_string()),
+            ImageSource::Folder(_) => None,
+        },
+        requirement: d.requirement.clone(),
+        generator: ck.display().to_string(),
+    };
+    let t = Instant::now();
+    ImageModelDir::new(info, &gen.base, params).save(a.out)?;
+    let t_write = t.elapsed().as_secs_f64();
+    let stages = [
+        ("load images", t_data),
+        ("requirement", d.requirement_secs),
+        ("metadata", d.metadata_secs),
+        ("load generator + encoder", t_load),
+        ("encode", g.encode_secs),
+        ("generate", g.generate_secs),
+        ("finetune", t_finetune),
+        ("write adapter", t_write),
+    ];
+    if a.json {
+        let timings: serde_json::Map<String, serde_json::Value> = stages
+            .iter()
+            .map(|(k, v)| (k.replace(' ', "_").replace("_+_", "_"), (*v).into()))
+            .collect();
+        return super::print_json(&serde_json::json!({
+            "requirement": d.requirement,
+            "metadata": d.metadata,
+            "classes": train.class_names,
+            "backbone": gen.architecture.backbone,
+            "note": arch_note,
+            "timings": timings,
+            "finetune_losses": finetune,
+            "out": a.out,
+        }));
+    }
+    println!("requirement: {}", d.requirement);
+    println!("metadata: {}", serde_json::to_string(&d.metadata)?);
+    if let Some(n) = arch_note {
+        println!("note: {n}");
+    }
+    println!("classes: {}", train.class_names.join(", "));
+    println!("time per stage (s):");
+    for (stage, s) in stages {
+        println!("  {stage:<26}{s:.4}");
+    }
+    if let Some(l) = finetune {
+        println!("finetune: training loss per epoch {l:?}");
+    }
+    println!("wrote {}", a.out.display());
+    Ok(())
+}
+
+/// Top-1/3/5 of the model in `dir` on `source` (a built-in set's test split, or every
+/// image of a class folder, whose class folders must be the model's classes).
+pub fn eval(dir: &Path, source: ImageSource, json: bool) -> Result<()> {
+    let dev = Device::Cpu;
+    let m = ImageModelDir::load(dir, &dev)?;
+    let (_, test) = source.load()?;
+    if test.class_names != m.info.class_names {
+        bail!(
+            "{} has classes [{}] but the model in {} was generated for [{}]",
+            test.source,
+            test.class_names.join(", "),
+            dir.display(),
+            m.info.class_names.join(", ")
+        );
+    }
+    let model = m.backbone(&dev)?;
+    let prepared = vision::prepare(&test, m.info.backbone.image_size)?;
+    let acc = vision::evaluate(&model, &m.params, &prepared)?;
+    if json {
+        return super::print_json(&serde_json::json!({
+            "images": test.n,
+            "top1": acc.top1,
+            "top3": acc.top3,
+            "top5": acc.top5,
+            "source": test.source,
+        }));
+    }
+    println!(
+        "top-1 {:.4}  top-3 {:.4}  top-5 {:.4}  ({} images of {})",
+        acc.top1, acc.top3, acc.top5, test.n, test.source
+    );
+    Ok(())
+}
+
+/// Labels every image directly in `images` with the model in `dir`; writes
+/// `file,prediction,confidence,p_<class>…` to `out` (`-`: standard output). Returns the
+/// number of images.
+pub fn predict(dir: &Path, images: &Path, out: &Path) -> Result<usize> {
+    let dev = Device::Cpu;
+    let m = ImageModelDir::load(dir, &dev)?;
+    let model = m.backbone(&dev)?;
+    let size = m.info.backbone.image_size;
+    let (files, set) = datasets::images::load_unlabelled(images, size)?;
+    let prepared = vision::prepare(&set, size)?;
+    let probs = vision::probabilities(&model, &m.params, &prepared, 128)?;
+    let names = &m.info.class_names;
+    let mut text = String::from("file,prediction,confidence");
+    for c in names {
+        text.push_str(&format!(",{}", super::csv_field(&format!("p_{c}"))));
+    }
+    text.push('\n');
+    for (f, p) in files.iter().zip(&probs) {
+        let (best, conf) =
+            p.iter()
+                .enumerate()
+                .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+        text.push_str(&format!(
+            "{},{},{conf:.6}",
+            super::csv_field(&f.display().to_string()),
+            super::csv_field(&names[best])
+        ));
+        for v in p {
+            text.push_str(&format!(",{v:.6}"));
+        }
+        text.push('\n');
+    }
+    super::write_output(out, &text)?;
+    Ok(files.len())
+}

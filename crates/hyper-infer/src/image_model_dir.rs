@@ -1,0 +1,127 @@
+//! A generated image model on disk: a **PEFT adapter directory** (`adapter_config.json` +
+//! `adapter_model.safetensors` with conv-LoRA keys as PEFT writes them and the new `fc`
+//! saved whole, loadable on the torchvision ResNet layout) plus `model.json` (backbone,
+//! input size, class names) and `requirement.txt`. Written as a unit (see
+//! [`crate::model_dir::write_dir_atomically`]).
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context};
+use candle_core::Device;
+use hyper_core::io::atomic_write;
+use hyper_core::ParamMap;
+use serde::{Deserialize, Serialize};
+use target_models::peft::{export_adapter, import_adapter, AdapterConfig};
+use target_models::resnet::ResNet;
+
+use crate::model_dir::write_dir_atomically;
+use crate::vision::{BackboneConfig, CvLoraConfig};
+
+/// `model.json`'s `format` for image models.
+pub const IMAGE_MODEL_FORMAT: &str = "hyper-image-model-v1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageModelInfo {
+    pub format: String,
+    /// The backbone the adapter is for: its shape and weights file (relative to the
+    /// workspace root unless absolute).
+    pub backbone: BackboneConfig,
+    pub backbone_weights: std::path::PathBuf,
+    pub lora: CvLoraConfig,
+    /// Class names in output order.
+    pub class_names: Vec<String>,
+    /// The built-in image set it was generated for, if any.
+    pub image_set: Option<String>,
+    pub requirement: String,
+    /// The generator checkpoint it came from.
+    pub generator: String,
+}
+
+pub struct ImageModelDir {
+    pub info: ImageModelInfo,
+    pub adapter: AdapterConfig,
+    /// Conv-LoRA factors and `fc.weight|bias`, the backbone's key names.
+    pub params: ParamMap,
+}
+
+impl ImageModelDir {
+    pub fn new(info: ImageModelInfo, base: &ResNet, params: ParamMap) -> Self {
+        let name = info.backbone_weights.display().to_string();
+        Self {
+            adapter: base.adapter_config(&name),
+            info,
+            params,
+        }
+    }
+
+    /// Whether `dir` holds an image model (its `model.json` says so).
+    pub fn is_image_model(dir: &Path) -> bool {
+        crate::text_model_dir::model_format(dir).is_some_and(|f| f == IMAGE_MODEL_FORMAT)
+    }
+
+    fn check_head(&self, dir: &Path) -> anyhow::Result<()> {
+        let w = self
+            .params
+            .get("fc.weight")
+            .map_err(|_| anyhow!("{}: the adapter has no `fc` head", dir.display()))?;
+        if w.dim(0)? != self.info.class_names.len() {
+            bail!(
+                "{}: the head has {} outputs but model.json names {} classes",
+                dir.display(),
+                w.dim(0)?,
+                self.info.class_names.len()
+            );
+        }
+        Ok(())
+    }
+
+    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        self.check_head(dir)?;
+        write_dir_atomically(dir, |s| {
+            export_adapter(s, &self.adapter, &self.params)?;
+            atomic_write(
+                &s.join("model.json"),
+                serde_json::to_string_pretty(&self.info)?.as_bytes(),
+            )?;
+            atomic_write(
+                &s.join("requirement.txt"),
+                format!("{}\n", self.info.requirement).as_bytes(),
+            )
+        })
+    }
+
+    pub fn load(dir: &Path, dev: &Device) -> anyhow::Result<Self> {
+        crate::model_dir::ensure_model_dir(dir)?;
+        let p = dir.join("model.json");
+        let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+        let info: ImageModelInfo = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not an image model description", p.display()))?;
+        if info.format != IMAGE_MODEL_FORMAT {
+            bail!(
+                "{}: format `{}` is not supported (expected `{IMAGE_MODEL_FORMAT}`)",
+                p.display(),
+                info.format
+            );
+        }
+        let (adapter, params) = import_adapter(dir, dev)?;
+        let m = Self {
+            info,
+            adapter,
+            params,
+        };
+        m.check_head(dir)?;
+        Ok(m)
+    }
+
+    /// The frozen backbone this adapter is for, with its LoRA slots.
+    pub fn backbone(&self, dev: &Device) -> anyhow::Result<ResNet> {
+        let path = crate::vision::resolve(&self.info.backbone_weights);
+        ResNet::load(
+            &path,
+            self.info.backbone.resnet()?,
+            self.info.lora.lora_config(),
+            dev,
+        )
+        .with_context(|| format!("loading the backbone {}", path.display()))
+    }
+}
