@@ -62,7 +62,6 @@ pub fn pretrain(a: Args) -> Result<()> {
         cfg.train.steps = s;
     }
     let out = a.out_dir(&stem)?;
-    let last = out.join("last");
     let dev = Device::Cpu;
     let t0 = Instant::now();
     let mut tr = trainer_from_config(cfg, &datasets::paths::minilm_dir()?, &dev)?;
@@ -78,34 +77,12 @@ pub fn pretrain(a: Args) -> Result<()> {
         t0.elapsed().as_secs_f64(),
         tr.cfg.train.meta_grad
     );
-    if a.resume && last.with_extension("toml").exists() {
-        tr.resume(&last)
-            .with_context(|| format!("resuming from {}", last.display()))?;
-        eprintln!("resumed at step {}", tr.step);
-    }
-    eprintln!(
-        "generator: {} parameters for {} adapted convs; {} steps of batch {}; checkpoints in {}",
-        tr.gen.num_params(),
-        tr.gen.target().slots.len(),
-        tr.cfg.train.steps,
-        tr.cfg.train.batch_size,
-        out.display()
-    );
-    tr.fit(&out, a.stop_after, true)?;
-    eprintln!(
-        "done: step {}, best val loss {:.4} at step {}, {:.1}s this invocation",
-        tr.step,
-        tr.best_val_loss,
-        tr.best_step,
-        t0.elapsed().as_secs_f64()
-    );
-    Ok(())
+    crate::nlp::fit_lora(&mut tr, &out, a.resume, a.stop_after, t0)
 }
 
 /// `cargo xtask reproduce cv [--config F] [--checkpoint STEM]`: results/cv.{json,md}.
 pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
-    use crate::reproduce::{command_line, machine};
-    use hyper_core::io::atomic_write;
+    use crate::reproduce::machine;
     use hyper_infer::vision::{ImageGenerator, CV_CHECKPOINT_KIND};
     use hyper_train::cv::experiment::reproduce_cv;
     use hyper_train::cv::meta::load_tasks;
@@ -134,7 +111,7 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
     let d = &cfg.data;
     let zs = ImageTask::load(
         d.zero_shot,
-        cfg.architecture.backbone.image_size,
+        &cfg.architecture.backbone,
         d.train_cap,
         0,
         d.test_cap,
@@ -144,31 +121,24 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
     let progress = |s: &str| eprintln!("[{:>6.0}s] {s}", t0.elapsed().as_secs_f64());
     let r = reproduce_cv(&cfg, &gen, &tasks, &zs, &progress)?;
     let header = hyper_core::checkpoint::load(&ck, CV_CHECKPOINT_KIND, &dev)?.header;
-    let state = |k: &str| header.state.get(k).cloned();
-    let report = serde_json::json!({
-        "command": command_line("cargo xtask reproduce cv", a.experiment.config.as_deref()),
-        "machine": load_avg,
-        "candle_version": crate::seeds::candle_version(),
-        "git_commit": crate::seeds::git_commit(),
-        "config": path.strip_prefix(crate::pretrain::root()).unwrap_or(&path).display().to_string(),
-        "checkpoint": ck.strip_prefix(crate::pretrain::root()).unwrap_or(&ck).display().to_string(),
-        "checkpoint_step": state("step").and_then(|v| v.as_integer()).unwrap_or(0),
-        "meta_grad": state("meta_grad").and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
-        "wall_secs": t0.elapsed().as_secs_f64(),
-        "baseline": cfg.baseline,
-        "architecture": cfg.architecture,
-        "report": r,
-    });
+    let mut report = crate::results::provenance(
+        "cargo xtask reproduce cv",
+        a.experiment.config.as_deref(),
+        &path,
+        &ck,
+        &header,
+        load_avg,
+        t0.elapsed().as_secs_f64(),
+    );
+    report.insert("baseline".into(), serde_json::to_value(&cfg.baseline)?);
+    report.insert(
+        "architecture".into(),
+        serde_json::to_value(&cfg.architecture)?,
+    );
+    report.insert("report".into(), serde_json::to_value(&r)?);
+    let report = serde_json::Value::Object(report);
     let md = markdown(&report, &r, &cfg);
-    println!("{md}");
-    let res = crate::pretrain::root().join("results");
-    atomic_write(
-        &res.join(format!("{stem}.json")),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    atomic_write(&res.join(format!("{stem}.md")), md.as_bytes())?;
-    eprintln!("wrote results/{stem}.json and results/{stem}.md");
-    Ok(())
+    crate::results::write(&stem, &report, &md)
 }
 
 fn markdown(
@@ -176,19 +146,7 @@ fn markdown(
     r: &hyper_train::cv::experiment::CvReport,
     cfg: &CvConfig,
 ) -> String {
-    let s = |k: &str| j[k].as_str().unwrap_or("").to_string();
-    let mut out = format!("# CV results (`{}`)\n\n", s("command"));
-    out.push_str(&format!(
-        "Config `{}`, checkpoint `{}` (step {}, meta-grad {}); machine: {}; candle {}; commit {}; this run took {:.0} s.\n\n",
-        s("config"),
-        s("checkpoint"),
-        j["checkpoint_step"],
-        s("meta_grad"),
-        s("machine"),
-        s("candle_version"),
-        s("git_commit"),
-        j["wall_secs"].as_f64().unwrap_or(0.0)
-    ));
+    let mut out = crate::results::markdown_header("CV", j);
     let finetune_e2e = r
         .methods
         .iter()

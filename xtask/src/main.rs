@@ -12,6 +12,7 @@ mod manifest;
 mod nlp;
 mod pretrain;
 mod reproduce;
+mod results;
 mod seeds;
 mod verify;
 

@@ -31,7 +31,6 @@ pub fn pretrain(a: Args) -> Result<()> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "nlp".into());
     let out = a.out_dir(&stem)?;
-    let last = out.join("last");
     let dev = Device::Cpu;
     let t0 = Instant::now();
     let glue_root = datasets::glue::GlueTask::default_root();
@@ -55,19 +54,37 @@ pub fn pretrain(a: Args) -> Result<()> {
             .with_context(|| format!("initialising the generator from {}", init.display()))?;
         eprintln!("generator initialised from {}", init.display());
     }
-    if a.resume && last.with_extension("toml").exists() {
+    fit_lora(&mut tr, &out, a.resume, a.stop_after, t0)
+}
+
+/// Resumes `tr` from `out/last` when asked, trains it (Algorithm 1) and reports: the
+/// shared tail of `pretrain nlp` and `pretrain cv`.
+pub fn fit_lora<C, T>(
+    tr: &mut hyper_train::lora_meta::LoraMetaTrainer<C, T>,
+    out: &std::path::Path,
+    resume: bool,
+    stop_after: Option<usize>,
+    t0: Instant,
+) -> Result<()>
+where
+    C: hyper_train::lora_meta::TrainerConfig,
+    T: hyper_train::lora_meta::LoraTasks,
+{
+    let last = out.join("last");
+    if resume && last.with_extension("toml").exists() {
         tr.resume(&last)
             .with_context(|| format!("resuming from {}", last.display()))?;
         eprintln!("resumed at step {}", tr.step);
     }
     eprintln!(
-        "generator: {} parameters; {} steps of batch {}; checkpoints in {}",
+        "generator: {} parameters for {} adapted modules; {} steps of batch {}; checkpoints in {}",
         tr.gen.num_params(),
-        tr.cfg.train.steps,
-        tr.cfg.train.batch_size,
+        tr.gen.target().slots.len(),
+        tr.cfg.train().steps,
+        tr.cfg.train().batch_size,
         out.display()
     );
-    tr.fit(&out, a.stop_after, true)?;
+    tr.fit(out, stop_after, true)?;
     eprintln!(
         "done: step {}, best val loss {:.4} at step {}, {:.1}s this invocation",
         tr.step,
@@ -80,8 +97,7 @@ pub fn pretrain(a: Args) -> Result<()> {
 
 /// `cargo xtask reproduce nlp [--config F] [--checkpoint STEM]`: results/nlp.{json,md}.
 pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
-    use crate::reproduce::{command_line, machine};
-    use hyper_core::io::atomic_write;
+    use crate::reproduce::machine;
     use hyper_infer::text::{TextGenerator, TextTokenizer};
     use hyper_train::nlp::experiment::reproduce_nlp;
     use hyper_train::nlp::{load_tasks, TextTask};
@@ -121,40 +137,20 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
     let r = reproduce_nlp(&cfg, &gen, &tasks, &zs, &minilm, &progress)?;
     let header =
         hyper_core::checkpoint::load(&ck, hyper_infer::text::NLP_CHECKPOINT_KIND, &dev)?.header;
-    let trained_steps = header
-        .state
-        .get("step")
-        .and_then(|v| v.as_integer())
-        .unwrap_or(0);
-    let meta_grad = header
-        .state
-        .get("meta_grad")
-        .and_then(|v| v.as_str())
-        .unwrap_or("?")
-        .to_string();
-    let report = serde_json::json!({
-        "command": command_line("cargo xtask reproduce nlp", a.experiment.config.as_deref()),
-        "machine": load_avg,
-        "candle_version": crate::seeds::candle_version(),
-        "git_commit": crate::seeds::git_commit(),
-        "config": path.strip_prefix(crate::pretrain::root()).unwrap_or(&path).display().to_string(),
-        "checkpoint": ck.strip_prefix(crate::pretrain::root()).unwrap_or(&ck).display().to_string(),
-        "checkpoint_step": trained_steps,
-        "meta_grad": meta_grad,
-        "wall_secs": t0.elapsed().as_secs_f64(),
-        "baseline": cfg.baseline,
-        "report": r,
-    });
+    let mut report = crate::results::provenance(
+        "cargo xtask reproduce nlp",
+        a.experiment.config.as_deref(),
+        &path,
+        &ck,
+        &header,
+        load_avg,
+        t0.elapsed().as_secs_f64(),
+    );
+    report.insert("baseline".into(), serde_json::to_value(&cfg.baseline)?);
+    report.insert("report".into(), serde_json::to_value(&r)?);
+    let report = serde_json::Value::Object(report);
     let md = markdown(&report, &r, &cfg);
-    println!("{md}");
-    let res = crate::pretrain::root().join("results");
-    atomic_write(
-        &res.join(format!("{stem}.json")),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    atomic_write(&res.join(format!("{stem}.md")), md.as_bytes())?;
-    eprintln!("wrote results/{stem}.json and results/{stem}.md");
-    Ok(())
+    crate::results::write(&stem, &report, &md)
 }
 
 fn markdown(
@@ -162,19 +158,7 @@ fn markdown(
     r: &hyper_train::nlp::experiment::NlpReport,
     cfg: &NlpConfig,
 ) -> String {
-    let s = |k: &str| j[k].as_str().unwrap_or("").to_string();
-    let mut out = format!("# NLP results (`{}`)\n\n", s("command"));
-    out.push_str(&format!(
-        "Config `{}`, checkpoint `{}` (step {}, meta-grad {}); machine: {}; candle {}; commit {}; this run took {:.0} s.\n\n",
-        s("config"),
-        s("checkpoint"),
-        j["checkpoint_step"],
-        s("meta_grad"),
-        s("machine"),
-        s("candle_version"),
-        s("git_commit"),
-        j["wall_secs"].as_f64().unwrap_or(0.0)
-    ));
+    let mut out = crate::results::markdown_header("NLP", j);
     let finetune_e2e = r
         .methods
         .iter()

@@ -91,18 +91,12 @@ impl ImageModelDir {
     }
 
     pub fn load(dir: &Path, dev: &Device) -> anyhow::Result<Self> {
-        crate::model_dir::ensure_model_dir(dir)?;
-        let p = dir.join("model.json");
-        let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-        let info: ImageModelInfo = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: not an image model description", p.display()))?;
-        if info.format != IMAGE_MODEL_FORMAT {
-            bail!(
-                "{}: format `{}` is not supported (expected `{IMAGE_MODEL_FORMAT}`)",
-                p.display(),
-                info.format
-            );
-        }
+        let info: ImageModelInfo = crate::text_model_dir::read_model_json(
+            dir,
+            "image",
+            |i: &ImageModelInfo| &i.format,
+            IMAGE_MODEL_FORMAT,
+        )?;
         let (adapter, params) = import_adapter(dir, dev)?;
         let m = Self {
             info,

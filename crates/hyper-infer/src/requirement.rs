@@ -103,3 +103,20 @@ fn run<G: RequirementGenerator + ModelGenerator>(g: &G, input: &TaskInput) -> Re
         metadata_secs: t1.elapsed().as_secs_f64(),
     })
 }
+
+/// Up to `n` deterministic requirement sentences for a profiled data set (the profile
+/// backend's phrasings, as meta-training and the reproductions use), or an error naming
+/// the set when none can be written.
+pub fn profile_requirements(
+    profile: &llm_prompting::DataProfile,
+    n: usize,
+    seed: u64,
+) -> Result<Vec<String>> {
+    let reqs = llm_prompting::requirements(profile, n, seed);
+    anyhow::ensure!(
+        !reqs.is_empty(),
+        "no requirement could be written for `{}`",
+        profile.name
+    );
+    Ok(reqs)
+}

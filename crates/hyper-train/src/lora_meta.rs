@@ -382,6 +382,16 @@ impl<C: TrainerConfig, T: LoraTasks> LoraMetaTrainer<C, T> {
         if let Some(pb) = pb {
             pb.finish();
         }
+        let every = self.cfg.train().checkpoint_every.max(1);
+        if self.step < total && !self.step.is_multiple_of(every) {
+            // Checkpoints sit on segment boundaries (the target optimizer restarts there),
+            // so a stop between them keeps only the last boundary.
+            eprintln!(
+                "stopped at step {} between checkpoints; `--resume` continues from step {}",
+                self.step,
+                self.step / every * every
+            );
+        }
         Ok(())
     }
 }

@@ -187,8 +187,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     println!("requirement: {requirement}");
     println!("metadata: {}", serde_json::to_string(&metadata)?);
     println!("heads: {heads_note}");
-    println!("time per stage (s):");
-    for (stage, s) in [
+    super::print_stages(&[
         ("load + preprocess data", t_data),
         ("load generator + encoder", pipeline.load_secs),
         ("requirement", timings.requirement),
@@ -196,9 +195,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         ("encode", timings.encode),
         ("generate", timings.generate),
         ("write model", t_write),
-    ] {
-        println!("  {stage:<26}{s:.4}");
-    }
+    ]);
     println!("wrote {}", args.out.display());
     Ok(())
 }
@@ -331,8 +328,7 @@ fn run_any(
     if let Some(w) = &warning {
         eprintln!("warning: {w}");
     }
-    println!("time per stage (s):");
-    for (stage, s) in [
+    super::print_stages(&[
         ("load + preprocess data", t_data),
         ("load generator + encoder", t_load),
         ("requirement", d.requirement_secs),
@@ -341,9 +337,7 @@ fn run_any(
         ("generate", t_generate),
         ("finetune", t_finetune),
         ("write model", t_write),
-    ] {
-        println!("  {stage:<26}{s:.4}");
-    }
+    ]);
     println!("wrote {}", args.out.display());
     Ok(())
 }

@@ -122,7 +122,7 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
     let t = Instant::now();
     let mut finetune = None;
     if a.finetune_epochs > 0 {
-        let prepared = vision::prepare(&train, gen.architecture.backbone.image_size)?;
+        let prepared = vision::prepare(&train, &gen.architecture.backbone)?;
         let (pm, vars) = params.to_vars()?;
         let losses = vision::train_epochs(
             &gen.base,
@@ -169,10 +169,7 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
         ("write adapter", t_write),
     ];
     if a.json {
-        let timings: serde_json::Map<String, serde_json::Value> = stages
-            .iter()
-            .map(|(k, v)| (k.replace(' ', "_").replace("_+_", "_"), (*v).into()))
-            .collect();
+        let timings = super::stage_timings(&stages);
         return super::print_json(&serde_json::json!({
             "requirement": d.requirement,
             "metadata": d.metadata,
@@ -190,10 +187,7 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
         println!("note: {n}");
     }
     println!("classes: {}", train.class_names.join(", "));
-    println!("time per stage (s):");
-    for (stage, s) in stages {
-        println!("  {stage:<26}{s:.4}");
-    }
+    super::print_stages(&stages);
     if let Some(l) = finetune {
         println!("finetune: training loss per epoch {l:?}");
     }
@@ -217,7 +211,7 @@ pub fn eval(dir: &Path, source: ImageSource, json: bool) -> Result<()> {
         );
     }
     let model = m.backbone(&dev)?;
-    let prepared = vision::prepare(&test, m.info.backbone.image_size)?;
+    let prepared = vision::prepare(&test, &m.info.backbone)?;
     let acc = vision::evaluate(&model, &m.params, &prepared)?;
     if json {
         return super::print_json(&serde_json::json!({
@@ -244,7 +238,7 @@ pub fn predict(dir: &Path, images: &Path, out: &Path) -> Result<usize> {
     let model = m.backbone(&dev)?;
     let size = m.info.backbone.image_size;
     let (files, set) = datasets::images::load_unlabelled(images, size)?;
-    let prepared = vision::prepare(&set, size)?;
+    let prepared = vision::prepare(&set, &m.info.backbone)?;
     let probs = vision::probabilities(&model, &m.params, &prepared, 128)?;
     let names = &m.info.class_names;
     let mut text = String::from("file,prediction,confidence");

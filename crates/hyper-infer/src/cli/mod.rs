@@ -200,3 +200,20 @@ pub fn write_output(out: &Path, text: &str) -> Result<()> {
     }
     hyper_core::io::atomic_write(out, text.as_bytes())
 }
+
+/// Seconds per pipeline stage as JSON keys (`load generator + encoder` →
+/// `load_generator_encoder`).
+pub fn stage_timings(stages: &[(&str, f64)]) -> serde_json::Map<String, serde_json::Value> {
+    stages
+        .iter()
+        .map(|(k, v)| (k.replace(' ', "_").replace("_+_", "_"), (*v).into()))
+        .collect()
+}
+
+/// The `time per stage (s):` block of `generate`'s text output.
+pub fn print_stages(stages: &[(&str, f64)]) {
+    println!("time per stage (s):");
+    for (stage, s) in stages {
+        println!("  {stage:<26}{s:.4}");
+    }
+}

@@ -315,10 +315,7 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
         ("write adapter", t_write),
     ];
     if a.json {
-        let timings: serde_json::Map<String, serde_json::Value> = stages
-            .iter()
-            .map(|(k, v)| (k.replace(' ', "_").replace("_+_", "_"), (*v).into()))
-            .collect();
+        let timings = super::stage_timings(&stages);
         return super::print_json(&serde_json::json!({
             "requirement": d.requirement,
             "metadata": d.metadata,
@@ -338,10 +335,7 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
     println!("requirement: {}", d.requirement);
     println!("metadata: {}", serde_json::to_string(&d.metadata)?);
     println!("labels: {}", task.label_texts.join(", "));
-    println!("time per stage (s):");
-    for (stage, s) in stages {
-        println!("  {stage:<26}{s:.4}");
-    }
+    super::print_stages(&stages);
     if let Some((rows, before, after)) = finetune {
         println!(
             "finetuned {} epoch(s) on {rows} rows: training-row loss {before:.4} -> {after:.4}",

@@ -326,16 +326,15 @@ pub fn pretrain_backbone(
 ) -> anyhow::Result<Option<(TopK, f64)>> {
     let dev = Device::Cpu;
     let t0 = Instant::now();
-    let size = cfg.architecture.backbone.image_size;
     let (train, test) = cfg.backbone_train.dataset.load()?;
-    let mut train = vision::prepare(&train, size)?;
+    let mut train = vision::prepare(&train, &cfg.architecture.backbone)?;
     let cap = cfg.backbone_train.train_images;
     if cap > 0 && cap < train.n {
         let mut rows: Vec<usize> = (0..train.n).collect();
         rows.shuffle(&mut StdRng::seed_from_u64(cfg.backbone_train.seed));
         train = vision::subset(&train, &rows[..cap]);
     }
-    let test = vision::prepare(&test, size)?;
+    let test = vision::prepare(&test, &cfg.architecture.backbone)?;
     let mut tr = BackboneTrainer::new(cfg, train, &dev)?;
     let last = out.join("last");
     if resume && last.with_extension("toml").exists() {

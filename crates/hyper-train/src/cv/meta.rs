@@ -82,7 +82,7 @@ pub fn load_tasks(cfg: &CvConfig) -> anyhow::Result<Vec<ImageTask>> {
         .map(|&s| {
             ImageTask::load(
                 s,
-                cfg.architecture.backbone.image_size,
+                &cfg.architecture.backbone,
                 cfg.data.train_cap,
                 cfg.data.val_per_task,
                 cfg.data.test_cap,

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use datasets::images::ImageSet;
-use hyper_infer::vision::{self, ImageSetName};
+use hyper_infer::vision::{self, BackboneConfig, ImageSetName};
 
 pub struct ImageTask {
     pub set: ImageSetName,
@@ -24,10 +24,10 @@ impl ImageTask {
     /// `train_cap` images from the front of the training split (after holding out the
     /// last `val` for validation), the first `test_cap` test images (0 = all), and
     /// `n_req` requirements written from the training split as loaded (its resolution
-    /// and channels, before resizing to `size`).
+    /// and channels, before [`vision::prepare`] for `backbone`).
     pub fn load(
         set: ImageSetName,
-        size: usize,
+        backbone: &BackboneConfig,
         train_cap: usize,
         val: usize,
         test_cap: usize,
@@ -49,7 +49,7 @@ impl ImageTask {
             test_cap.min(test_raw.n)
         };
         let test_rows: Vec<usize> = (0..n_test).collect();
-        let prep = |s: &ImageSet, rows: &[usize]| vision::prepare(&vision::subset(s, rows), size);
+        let prep = |s: &ImageSet, rows: &[usize]| vision::prepare(&vision::subset(s, rows), backbone);
         let class_names = train_raw.class_names.clone();
         Ok(Self {
             set,
