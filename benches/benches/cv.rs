@@ -74,7 +74,8 @@ fn generate_vs_finetune(c: &mut Criterion) {
         g.bench_function(set.name(), |b| b.iter(generate));
 
         let rows: Vec<usize> = (0..FINETUNE_IMAGES.min(train.n)).collect();
-        let first = vision::prepare(&vision::subset(&train, &rows), &cfg.architecture.backbone).unwrap();
+        let first =
+            vision::prepare(&vision::subset(&train, &rows), &cfg.architecture.backbone).unwrap();
         let t = Instant::now();
         let (model, fc, vars) = finetune_model(&cfg, first.num_classes(), 0, &dev).unwrap();
         let o = hyper_infer::finetune::TrainOptions {

@@ -49,7 +49,8 @@ impl ImageTask {
             test_cap.min(test_raw.n)
         };
         let test_rows: Vec<usize> = (0..n_test).collect();
-        let prep = |s: &ImageSet, rows: &[usize]| vision::prepare(&vision::subset(s, rows), backbone);
+        let prep =
+            |s: &ImageSet, rows: &[usize]| vision::prepare(&vision::subset(s, rows), backbone);
         let class_names = train_raw.class_names.clone();
         Ok(Self {
             set,
