@@ -381,6 +381,7 @@ pub enum ImageSetName {
     /// sklearn's 1,797 8×8 digits (UCI optdigits).
     Digits,
     /// Zalando's Fashion-MNIST (28×28 clothes, 60,000 + 10,000).
+    #[value(name = "fashion_mnist", alias = "fashion-mnist")]
     FashionMnist,
     /// The paper's Office-31 domains, read from `$HYPER_SHARED_DATA/office31` (not shipped
     /// here: unpack the official archive there; see `datasets::images::load_folder`).

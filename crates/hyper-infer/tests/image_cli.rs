@@ -118,7 +118,14 @@ fn class_folder_generate_and_eval() {
     class_folders(&data, 3, 4, 16);
     let out = dir.path().join("model");
     let (ok, s) = run(bin()
-        .args(["generate", "--description", "bright squares", "--images"])
+        .args([
+            "generate",
+            "--description",
+            "bright squares",
+            "--finetune-epochs",
+            "1",
+        ])
+        .arg("--images")
         .arg(&data)
         .arg("--out")
         .arg(&out));

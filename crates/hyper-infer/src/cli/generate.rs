@@ -43,15 +43,15 @@ pub struct GenerateArgs {
     #[arg(long, value_enum, default_value_t = GeneratorChoice::Auto)]
     pub generator: GeneratorChoice,
     /// ModelGPT-F: finetune the generated weights for this many epochs on the training split
-    /// (text models: on a seeded sample of --finetune-rows labelled rows).
+    /// (text and image models: on a seeded sample of --finetune-rows labelled rows).
     #[arg(long, default_value_t = 0)]
     pub finetune_epochs: usize,
     /// Learning rate of --finetune-epochs [default: 1e-3 for tables (Adam), 1e-3 for
     /// text (AdamW on the LoRA factors and head)].
     #[arg(long)]
     pub finetune_lr: Option<f64>,
-    /// Text models: at most this many labelled rows for --finetune-epochs (a seeded sample;
-    /// `reproduce nlp`'s budget is 256).
+    /// Text and image models: at most this many labelled rows (images) for
+    /// --finetune-epochs (a seeded sample; `reproduce nlp`'s budget is 256).
     #[arg(long, default_value_t = 256)]
     pub finetune_rows: usize,
 }
@@ -74,6 +74,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
             json: args.json,
             finetune_epochs: args.finetune_epochs,
             finetune_lr: args.finetune_lr.unwrap_or(1e-3),
+            finetune_rows: args.finetune_rows,
             seed: args.seed,
         });
     }

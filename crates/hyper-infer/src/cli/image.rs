@@ -64,6 +64,8 @@ pub struct ImageGenerate<'a> {
     pub json: bool,
     pub finetune_epochs: usize,
     pub finetune_lr: f64,
+    /// At most this many training images (a seeded sample) for `finetune_epochs`.
+    pub finetune_rows: usize,
     pub seed: u64,
 }
 
@@ -122,7 +124,13 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
     let t = Instant::now();
     let mut finetune = None;
     if a.finetune_epochs > 0 {
-        let prepared = vision::prepare(&train, &gen.architecture.backbone)?;
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        let mut rows: Vec<usize> = (0..train.n).collect();
+        rows.shuffle(&mut rand::rngs::StdRng::seed_from_u64(a.seed));
+        rows.truncate(a.finetune_rows.max(1));
+        let sample = vision::subset(&train, &rows);
+        let prepared = vision::prepare(&sample, &gen.architecture.backbone)?;
         let (pm, vars) = params.to_vars()?;
         let losses = vision::train_epochs(
             &gen.base,
@@ -139,7 +147,7 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
             "ModelGPT-F",
         )?;
         params = pm;
-        finetune = Some(losses);
+        finetune = Some((sample.n, losses));
     }
     let t_finetune = t.elapsed().as_secs_f64();
     let info = ImageModelInfo {
@@ -177,7 +185,7 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
             "backbone": gen.architecture.backbone,
             "note": arch_note,
             "timings": timings,
-            "finetune_losses": finetune,
+            "finetune": finetune.as_ref().map(|(n, l)| serde_json::json!({"images": n, "losses": l})),
             "out": a.out,
         }));
     }
@@ -188,8 +196,8 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
     }
     println!("classes: {}", train.class_names.join(", "));
     super::print_stages(&stages);
-    if let Some(l) = finetune {
-        println!("finetune: training loss per epoch {l:?}");
+    if let Some((n, l)) = finetune {
+        println!("finetune: {n} training images, training loss per epoch {l:?}");
     }
     println!("wrote {}", a.out.display());
     Ok(())
