@@ -195,23 +195,13 @@ fn markdown(
                     .join("/")
             })
             .collect();
-        let timed = !m.method.starts_with("Majority") && !m.method.starts_with("Control");
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            m.method,
-            cells.join(" | "),
+        out.push_str(&crate::results::method_row(
+            &m.method,
+            &cells,
             pct(m.glue_score),
             m.epochs,
-            if timed {
-                format!("{:.1}", m.e2e_secs)
-            } else {
-                String::new()
-            },
-            if timed {
-                format!("{:.1}x", finetune_e2e / m.e2e_secs)
-            } else {
-                String::new()
-            },
+            m.e2e_secs,
+            finetune_e2e,
         ));
     }
     let z = &r.zero_shot;

@@ -67,3 +67,28 @@ pub fn write(stem: &str, report: &serde_json::Value, md: &str) -> Result<()> {
     eprintln!("wrote results/{stem}.json and results/{stem}.md");
     Ok(())
 }
+
+/// One table row: method, its score cells, the average, #epoch, and (for timed methods,
+/// not the majority baseline or the control) E2E seconds and Finetune's E2E ÷ its E2E.
+pub fn method_row(
+    method: &str,
+    cells: &[String],
+    average: String,
+    epochs: usize,
+    e2e_secs: f64,
+    finetune_e2e: f64,
+) -> String {
+    let timed = !method.starts_with("Majority") && !method.starts_with("Control");
+    let (e2e, eff) = if timed {
+        (
+            format!("{e2e_secs:.1}"),
+            format!("{:.1}x", finetune_e2e / e2e_secs),
+        )
+    } else {
+        (String::new(), String::new())
+    };
+    format!(
+        "| {method} | {} | {average} | {epochs} | {e2e} | {eff} |\n",
+        cells.join(" | ")
+    )
+}
