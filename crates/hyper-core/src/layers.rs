@@ -108,9 +108,11 @@ pub fn strided_slice(
 
 /// Bias-free 2-D convolution (`x` `[n, cin, h, w]`, `w` `[cout, cin, kh, kw]`, square
 /// stride and zero padding) as im2col and one matmul, from primitives that all have a
-/// fast backward. Why: candle's CPU `conv2d` backward runs a direct convolution
-/// (`conv_transpose2d` and a per-element dot product) that made a ResNet-18 training step
-/// ~5x slower than this; the forward matches `Tensor::conv2d` (tested).
+/// backward. Why: in a ResNet-18 training step candle's CPU `conv2d` backward spent ~40%
+/// of the time in a direct convolution's per-element dot products (`perf`); with this
+/// conv the width-32, batch-128 step went from 1.95 s to 1.4 s (one measurement each, on
+/// a busy machine). Per conv the gain depends on the shape: the `cv` bench's 64→64 3×3 on
+/// 4×4 runs faster through candle. The forward and both gradients match candle's (tested).
 pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
     let (n, cin, h, wd) = x.dims4()?;
     let (cout, wcin, kh, kw) = w.dims4()?;
