@@ -3,7 +3,6 @@
 //! tabular-unseen` (the ten UCI sets scored as unseen; `results/tabular-unseen.{json,md}`).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -17,13 +16,9 @@ use target_models::TextEncoder;
 
 use crate::pretrain::{root, single_thread_ops};
 
-fn config_path(given: Option<&PathBuf>, default: &str) -> PathBuf {
-    given.cloned().unwrap_or_else(|| root().join(default))
-}
-
 pub fn pretrain(a: crate::pretrain::Args) -> Result<()> {
     single_thread_ops();
-    let path = config_path(a.experiment.config.as_ref(), "configs/tabular-any.toml");
+    let (path, _) = crate::pretrain::resolve_config(a.experiment.config.as_deref(), "tabular-any");
     let mut cfg = AnyTableConfig::from_file(&path)?;
     if let Some(e) = a.epochs {
         cfg.train.steps = e;

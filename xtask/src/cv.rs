@@ -2,7 +2,7 @@
 //! the frozen ResNet backbone, Algorithm-1 meta-training of its conv-LoRA generator, and
 //! the paper's Table 3 at CPU scale.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use std::time::Instant;
 
@@ -13,27 +13,16 @@ use hyper_train::cv::{trainer_from_config, CvConfig};
 
 use crate::pretrain::Args;
 
-/// `configs/cv.toml`, or the `--config` given.
-pub fn config_path(config: Option<&std::path::Path>) -> PathBuf {
-    config
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_else(|| crate::pretrain::root().join("configs/cv.toml"))
-}
-
-fn load(a: &Args) -> Result<(CvConfig, String)> {
-    let path = config_path(a.experiment.config.as_deref());
-    let cfg = CvConfig::load(&path)?;
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "cv".into());
-    Ok((cfg, stem))
+/// `configs/cv.toml` (or the `--config` given) loaded, its path and stem.
+fn load(config: Option<&Path>) -> Result<(CvConfig, PathBuf, String)> {
+    let (path, stem) = crate::pretrain::resolve_config(config, "cv");
+    Ok((CvConfig::load(&path)?, path, stem))
 }
 
 /// `pretrain backbone`: checkpoints in `checkpoints/<stem>-backbone/` (or `--out`), the
 /// exported weights at `architecture.backbone_weights`.
 pub fn pretrain_backbone(a: Args) -> Result<()> {
-    let (mut cfg, stem) = load(&a)?;
+    let (mut cfg, _, stem) = load(a.experiment.config.as_deref())?;
     if let Some(e) = a.epochs {
         cfg.backbone_train.epochs = e;
     }
@@ -54,7 +43,7 @@ pub fn pretrain_backbone(a: Args) -> Result<()> {
 /// `pretrain cv`: Algorithm-1 meta-training of the conv-LoRA generator into
 /// `checkpoints/<stem>/` (or `--out`).
 pub fn pretrain(a: Args) -> Result<()> {
-    let (mut cfg, stem) = load(&a)?;
+    let (mut cfg, _, stem) = load(a.experiment.config.as_deref())?;
     if let Some(m) = a.meta_grad {
         cfg.train.meta_grad = m.into();
     }
@@ -88,12 +77,7 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
     use hyper_train::cv::meta::load_tasks;
     use hyper_train::cv::ImageTask;
 
-    let path = config_path(a.experiment.config.as_deref());
-    let cfg = CvConfig::load(&path)?;
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "cv".into());
+    let (cfg, path, stem) = load(a.experiment.config.as_deref())?;
     let ck = a
         .checkpoint
         .unwrap_or_else(|| hyper_infer::checkpoint_dir(&stem).join("best"));

@@ -1,7 +1,6 @@
 //! `cargo xtask pretrain nlp [--config configs/nlp.toml] [--resume]`: Algorithm-1
 //! meta-training of the LoRA generator for MiniLM on six GLUE tasks.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -10,15 +9,8 @@ use hyper_train::nlp::{trainer_from_config, NlpConfig};
 
 use crate::pretrain::Args;
 
-/// `configs/nlp.toml`, or the `--config` given.
-pub fn config_path(config: Option<&std::path::Path>) -> PathBuf {
-    config
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_else(|| crate::pretrain::root().join("configs/nlp.toml"))
-}
-
 pub fn pretrain(a: Args) -> Result<()> {
-    let path = config_path(a.experiment.config.as_deref());
+    let (path, stem) = crate::pretrain::resolve_config(a.experiment.config.as_deref(), "nlp");
     let mut cfg = NlpConfig::load(&path)?;
     if let Some(m) = a.meta_grad {
         cfg.train.meta_grad = m.into();
@@ -26,10 +18,6 @@ pub fn pretrain(a: Args) -> Result<()> {
     if let Some(s) = a.epochs {
         cfg.train.steps = s;
     }
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "nlp".into());
     let out = a.out_dir(&stem)?;
     let dev = Device::Cpu;
     let t0 = Instant::now();
@@ -102,12 +90,8 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
     use hyper_train::nlp::experiment::reproduce_nlp;
     use hyper_train::nlp::{load_tasks, TextTask};
 
-    let path = config_path(a.experiment.config.as_deref());
+    let (path, stem) = crate::pretrain::resolve_config(a.experiment.config.as_deref(), "nlp");
     let cfg = NlpConfig::load(&path)?;
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "nlp".into());
     let ck = a
         .checkpoint
         .unwrap_or_else(|| hyper_infer::checkpoint_dir(&stem).join("best"));

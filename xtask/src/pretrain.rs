@@ -75,7 +75,7 @@ impl Experiment {
             bail!("{unsupported}");
         }
         single_thread_ops();
-        let (cfg_path, stem) = resolve_config(self.config.as_deref());
+        let (cfg_path, stem) = resolve_config(self.config.as_deref(), "tabular");
         let cfg = TabularConfig::load(&cfg_path)?;
         Ok((cfg, cfg_path, stem))
     }
@@ -119,14 +119,16 @@ pub fn root() -> PathBuf {
     datasets::paths::workspace_root()
 }
 
-pub fn resolve_config(config: Option<&Path>) -> (PathBuf, String) {
+/// The `--config` given, else `configs/<experiment>.toml`, and the file's stem (which
+/// names the checkpoint directory and the results files).
+pub fn resolve_config(config: Option<&Path>, experiment: &str) -> (PathBuf, String) {
     let p = config
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| root().join("configs/tabular.toml"));
+        .unwrap_or_else(|| root().join(format!("configs/{experiment}.toml")));
     let stem = p
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "tabular".into());
+        .unwrap_or_else(|| experiment.into());
     (p, stem)
 }
 
