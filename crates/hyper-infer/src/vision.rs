@@ -402,20 +402,6 @@ impl ImageSetName {
         }
     }
 
-    pub fn from_name(s: &str) -> anyhow::Result<Self> {
-        match s.to_ascii_lowercase().replace('-', "_").as_str() {
-            "mnist5k" | "mnist_5k" => Ok(Self::Mnist5k),
-            "digits" => Ok(Self::Digits),
-            "fashion_mnist" | "fashionmnist" => Ok(Self::FashionMnist),
-            "amazon" => Ok(Self::Amazon),
-            "dslr" => Ok(Self::Dslr),
-            "webcam" => Ok(Self::Webcam),
-            _ => anyhow::bail!(
-                "unknown image set `{s}`; known: mnist5k, digits, fashion_mnist, amazon, dslr, webcam"
-            ),
-        }
-    }
-
     /// What the images show, for requirements (the `--description` a user would give).
     pub fn description(self) -> &'static str {
         match self {
