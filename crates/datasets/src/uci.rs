@@ -535,8 +535,8 @@ fn dry_bean() -> Result<Table> {
 }
 
 /// Runs a third-party reader with its panics turned into an error naming `path`: calamine
-/// 0.38 panics (integer overflow in a cell reference) on some corrupt workbooks, found by
-/// `cargo xtask fuzz`. The default hook's message is silenced meanwhile; the error says it.
+/// 0.38 panics (integer overflow in a cell reference) on some corrupt workbooks when built
+/// with overflow checks, found by `cargo xtask fuzz`. The default hook's message is silenced meanwhile; the error says it.
 fn without_panics<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
@@ -741,4 +741,25 @@ fn bank_marketing() -> Result<Table> {
         strict_mixed: false,
         class_names: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panicking reader becomes an error naming the file and the panic's message.
+    #[test]
+    fn a_reader_panic_becomes_an_error_naming_the_file() {
+        let p = Path::new("/data/book.xlsx");
+        let e = without_panics::<()>(p, || panic!("attempt to multiply with overflow"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("book.xlsx")
+                && e.contains("workbook is corrupt")
+                && e.contains("attempt to multiply with overflow"),
+            "{e}"
+        );
+        assert_eq!(without_panics(p, || Ok(7)).unwrap(), 7);
+    }
 }

@@ -228,9 +228,11 @@ fn unknown_builtin_lists_the_known_ones() {
 }
 
 /// `cargo xtask fuzz` found that one flipped bit in Dry Bean's sheet makes calamine panic
-/// (integer overflow in a cell reference); the loader reports it as a corrupt workbook.
+/// (integer overflow in a cell reference) where overflow checks are on; with them off (our
+/// dev profile, as in release builds) the same bytes give calamine's own parse error. Either
+/// way the loader returns an error naming the file, never a panic.
 #[test]
-fn a_workbook_that_makes_the_xlsx_reader_panic_is_an_error() {
+fn a_workbook_that_made_the_xlsx_reader_panic_is_an_error() {
     let real = datasets::paths::shared_data_dir().join("uci/dry_bean/Dry_Bean_Dataset.xlsx");
     let mut b = std::fs::read(&real).unwrap_or_else(|e| panic!("{}: {e}", real.display()));
     b[2_297_592] ^= 1 << 2;
@@ -241,7 +243,8 @@ fn a_workbook_that_makes_the_xlsx_reader_panic_is_an_error() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("bean.xlsx") && e.contains("workbook is corrupt") && e.contains("overflow"),
+        e.contains("bean.xlsx")
+            && (e.contains("workbook is corrupt") || e.contains("cannot read the first sheet")),
         "{e}"
     );
 }
