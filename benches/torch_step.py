@@ -4,9 +4,9 @@ timed as the `nlp_step` criterion bench times ours. Prints one line of seconds p
 Usage: python torch_step.py MINILM_DIR   (needs torch, transformers, peft)
 """
 import sys
-import time
 
 import torch
+from torch_timing import time_steps
 from transformers import AutoModelForSequenceClassification
 
 minilm = sys.argv[1]
@@ -15,23 +15,15 @@ ids = (1000 + (torch.arange(32 * 128) * 7919) % 28000).reshape(32, 128)
 labels = torch.arange(32) % 2
 
 
-def time_steps(model, params, n=5):
-    opt = torch.optim.AdamW(params, lr=5e-5, weight_decay=0.01)
+def step_timer(model, params):
     model.train()
-    out = []
-    for i in range(n + 1):
-        t = time.perf_counter()
-        loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        if i:  # the first step warms up
-            out.append(time.perf_counter() - t)
-    return sorted(out)[len(out) // 2]
+    mask = torch.ones_like(ids)
+    return time_steps(lambda: model(input_ids=ids, attention_mask=mask, labels=labels).loss,
+                      params, lr=5e-5, weight_decay=0.01)
 
 
 full = AutoModelForSequenceClassification.from_pretrained(minilm, num_labels=2)
-t_full = time_steps(full, full.parameters())
+t_full = step_timer(full, full.parameters())
 result = f"torch {torch.__version__}, {torch.get_num_threads()} threads: full {t_full:.3f} s/step"
 try:
     from peft import LoraConfig, get_peft_model
@@ -40,7 +32,7 @@ try:
     cfg = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=["query", "value"],
                      task_type="SEQ_CLS")
     lora = get_peft_model(base, cfg)
-    t_lora = time_steps(lora, [p for p in lora.parameters() if p.requires_grad])
+    t_lora = step_timer(lora, [p for p in lora.parameters() if p.requires_grad])
     result += f", lora {t_lora:.3f} s/step"
 except ImportError:
     result += ", lora not timed (peft missing)"

@@ -7,13 +7,15 @@
 //!   per domain in the same run and the ratio Finetune ÷ generate printed (the paper's
 //!   Table 3 reports 258x; `cargo xtask reproduce cv` gives the E2E ratio).
 //! - `cv_step/{full,lora}`: one training step (forward + backward + AdamW) of the
-//!   committed backbone at 32×32, batch 64.
+//!   committed backbone at 32×32, batch 64; with `HYPER_TORCH_PYTHON` set to a Python with
+//!   torch + peft, `torch_resnet_step.py` times the same step in PyTorch in the same run.
 //! - `conv_backward/{im2col,candle}`: one 3×3 conv's forward + backward at a ResNet
 //!   shape, through hyper-core's im2col conv and through candle's `conv2d` (whose CPU
 //!   backward is a direct convolution), in the same run.
 //!
 //! `cargo bench -p benches --bench cv -- --warm-up-time 1 --measurement-time 5`
 
+use std::ffi::OsStr;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor, Var};
@@ -131,6 +133,15 @@ fn training_step(c: &mut Criterion) {
         })
     });
     g.finish();
+    let width = cfg.architecture.backbone.width.to_string();
+    benches::torch_same_run(
+        "torch_resnet_step.py",
+        &[
+            cfg.architecture.backbone_path().as_os_str(),
+            OsStr::new(&width),
+            OsStr::new(&cfg.architecture.backbone.arch),
+        ],
+    );
 }
 
 fn conv_backward(c: &mut Criterion) {

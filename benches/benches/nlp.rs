@@ -186,28 +186,7 @@ fn training_step(c: &mut Criterion) {
     };
     g.bench_function("lora", |bch| bch.iter(&mut step));
     g.finish();
-    if let Ok(py) = std::env::var("HYPER_TORCH_PYTHON") {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("torch_step.py");
-        let out = std::process::Command::new(py)
-            .arg(&script)
-            .arg(&minilm)
-            .output();
-        match out {
-            Ok(o) if o.status.success() => {
-                eprintln!(
-                    "PyTorch, same run: {}",
-                    String::from_utf8_lossy(&o.stdout).trim()
-                )
-            }
-            Ok(o) => eprintln!(
-                "PyTorch step failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            ),
-            Err(e) => eprintln!("PyTorch step not run: {e}"),
-        }
-    } else {
-        eprintln!("set HYPER_TORCH_PYTHON to a Python with torch + transformers to time PyTorch's step in this run");
-    }
+    benches::torch_same_run("torch_step.py", &[minilm.as_os_str()]);
 }
 
 criterion_group!(benches, generate_vs_finetune, training_step);
