@@ -1,12 +1,13 @@
 """One training step of the CV backbone in PyTorch (batch 64 x 3 x 32 x 32, AdamW), full
-(every conv + fc, BatchNorm frozen in eval mode) and LoRA (PEFT, r and targets as
-configs/cv.toml: r=4, alpha=8 on the convs of layer3/layer4, fc trained), timed as the
+(every conv + fc, BatchNorm frozen in eval mode) and LoRA (PEFT with the config's r, alpha
+and target modules, fc trained), timed as the
 `cv_step` criterion bench times ours. The torchvision-layout ResNet-18 at stem width
 WIDTH is built here (torchvision is not needed) and loads our backbone's safetensors
 (f16, torchvision keys). Prints one line of seconds per step.
 
-Usage: python torch_resnet_step.py BACKBONE.safetensors WIDTH ARCH   (needs torch, peft, safetensors;
-ARCH must be resnet18, the committed backbone)
+Usage: python torch_resnet_step.py BACKBONE.safetensors WIDTH ARCH R ALPHA TARGETS
+(needs torch, peft, safetensors; ARCH must be resnet18, the committed backbone; TARGETS is
+PEFT's target_modules: one regex, or names joined by commas)
 """
 import sys
 
@@ -56,9 +57,13 @@ class ResNet18(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
-path, width, arch = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+path, width, arch, r, alpha, targets = sys.argv[1:7]
+width, r, alpha = int(width), int(r), float(alpha)
 if arch != "resnet18":
     sys.exit(f"torch_resnet_step.py builds resnet18 only, the config asks for {arch}")
+targets = targets.split(",") if "," in targets else targets
+# Read once; each model copies it (f16 on disk, f32 here).
+state = {k: v.float() for k, v in load_file(path).items() if not k.startswith("fc.")}
 torch.manual_seed(0)
 x = torch.randn(64, 3, 32, 32)
 y = torch.arange(64) % 10
@@ -66,7 +71,6 @@ y = torch.arange(64) % 10
 
 def model():
     m = ResNet18(width, 10)
-    state = {k: v.float() for k, v in load_file(path).items() if not k.startswith("fc.")}
     missing, unexpected = m.load_state_dict(state, strict=False)
     assert not unexpected and all(k.startswith("fc.") for k in missing), (missing, unexpected)
     return m
@@ -88,14 +92,12 @@ def step_timer(m, params, lr):
 
 
 full = frozen_bn(model())
-params = [p for n_, p in full.named_parameters() if p.requires_grad]
-t_full = step_timer(full, params, 1e-4)
+t_full = step_timer(full, [p for p in full.parameters() if p.requires_grad], 1e-4)
 result = f"torch {torch.__version__}, {torch.get_num_threads()} threads: full {t_full:.3f} s/step"
 try:
     from peft import LoraConfig, get_peft_model
 
-    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=r"layer[34]\..\.conv.",
-                     modules_to_save=["fc"])
+    cfg = LoraConfig(r=r, lora_alpha=alpha, target_modules=targets, modules_to_save=["fc"])
     lora = frozen_bn(get_peft_model(model(), cfg))
     t_lora = step_timer(lora, [p for p in lora.parameters() if p.requires_grad], 1e-3)
     result += f", lora {t_lora:.3f} s/step"

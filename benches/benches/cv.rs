@@ -25,6 +25,7 @@ use hyper_infer::image_model_dir::{ImageModelDir, ImageModelInfo, IMAGE_MODEL_FO
 use hyper_infer::vision::{self, ImageGenerator, ImageSetName};
 use hyper_train::cv::experiment::{finetune_model, seeded_lora_init};
 use hyper_train::cv::CvConfig;
+use target_models::lora::TargetModules;
 
 const FINETUNE_IMAGES: usize = 2000;
 
@@ -133,13 +134,27 @@ fn training_step(c: &mut Criterion) {
         })
     });
     g.finish();
-    let width = cfg.architecture.backbone.width.to_string();
+    // The backbone and LoRA shape go to PyTorch from the same config, so the two steps
+    // cannot drift apart.
+    let (arch, lora) = (&cfg.architecture.backbone, &cfg.architecture.lora);
+    let targets = match &lora.target_modules {
+        TargetModules::Regex(re) => re.clone(),
+        TargetModules::List(names) => names.join(","),
+    };
+    let (width, r, alpha) = (
+        arch.width.to_string(),
+        lora.r.to_string(),
+        lora.alpha.to_string(),
+    );
     benches::torch_same_run(
         "torch_resnet_step.py",
         &[
             cfg.architecture.backbone_path().as_os_str(),
             OsStr::new(&width),
-            OsStr::new(&cfg.architecture.backbone.arch),
+            OsStr::new(&arch.arch),
+            OsStr::new(&r),
+            OsStr::new(&alpha),
+            OsStr::new(&targets),
         ],
     );
 }

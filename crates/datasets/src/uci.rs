@@ -536,7 +536,8 @@ fn dry_bean() -> Result<Table> {
 
 /// Runs a third-party reader with its panics turned into an error naming `path`: calamine
 /// 0.38 panics (integer overflow in a cell reference) on some corrupt workbooks when built
-/// with overflow checks, found by `cargo xtask fuzz`. The default hook's message is silenced meanwhile; the error says it.
+/// with overflow checks, found by `cargo xtask fuzz`. The default hook's message is
+/// silenced meanwhile; the error says it.
 fn without_panics<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
