@@ -9,12 +9,13 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use candle_core::Device;
 use hyper_train::cv::backbone::pretrain_backbone as train_backbone;
+use hyper_train::cv::experiment::CvReport;
 use hyper_train::cv::{trainer_from_config, CvConfig};
 
 use crate::pretrain::Args;
 
 /// `configs/cv.toml` (or the `--config` given) loaded, its path and stem.
-fn load(config: Option<&Path>) -> Result<(CvConfig, PathBuf, String)> {
+pub fn load(config: Option<&Path>) -> Result<(CvConfig, PathBuf, String)> {
     let (path, stem) = crate::pretrain::resolve_config(config, "cv");
     Ok((CvConfig::load(&path)?, path, stem))
 }
@@ -51,6 +52,12 @@ pub fn pretrain(a: Args) -> Result<()> {
         cfg.train.steps = s;
     }
     let out = a.out_dir(&stem)?;
+    train(cfg, &out, a.resume, a.stop_after)
+}
+
+/// Meta-trains `cfg`'s generator into `out` (`best`, `last`), continuing from `out/last`
+/// when `resume` and it exists: `pretrain cv` and each seed of `reproduce cv --seeds`.
+pub fn train(cfg: CvConfig, out: &Path, resume: bool, stop_after: Option<usize>) -> Result<()> {
     let dev = Device::Cpu;
     let t0 = Instant::now();
     let mut tr = trainer_from_config(cfg, &datasets::paths::minilm_dir()?, &dev)?;
@@ -66,32 +73,26 @@ pub fn pretrain(a: Args) -> Result<()> {
         t0.elapsed().as_secs_f64(),
         tr.cfg.train.meta_grad
     );
-    crate::nlp::fit_lora(&mut tr, &out, a.resume, a.stop_after, t0)
+    crate::nlp::fit_lora(&mut tr, out, resume, stop_after, t0)
 }
 
-/// `cargo xtask reproduce cv [--config F] [--checkpoint STEM]`: results/cv.{json,md}.
-pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
-    use crate::reproduce::machine;
-    use hyper_infer::vision::{ImageGenerator, CV_CHECKPOINT_KIND};
+/// The Table-3 reproduction of `cfg` with the generator checkpoint `ck` (progress lines
+/// timed from `t0`): `reproduce cv` and each seed of `reproduce cv --seeds`.
+pub fn reproduction(cfg: &CvConfig, ck: &Path, t0: Instant) -> Result<CvReport> {
+    use hyper_infer::vision::ImageGenerator;
     use hyper_train::cv::experiment::reproduce_cv;
     use hyper_train::cv::meta::load_tasks;
     use hyper_train::cv::ImageTask;
 
-    let (cfg, path, stem) = load(a.experiment.config.as_deref())?;
-    let ck = a
-        .checkpoint
-        .unwrap_or_else(|| hyper_infer::checkpoint_dir(&stem).join("best"));
     let dev = Device::Cpu;
-    let load_avg = machine();
-    let t0 = Instant::now();
     let gen =
-        ImageGenerator::load(&ck, &datasets::paths::minilm_dir()?, &dev).with_context(|| {
+        ImageGenerator::load(ck, &datasets::paths::minilm_dir()?, &dev).with_context(|| {
             format!(
                 "loading generator {} (run `cargo xtask pretrain cv` first)",
                 ck.display()
             )
         })?;
-    let tasks = load_tasks(&cfg)?;
+    let tasks = load_tasks(cfg)?;
     let d = &cfg.data;
     let zs = ImageTask::load(
         d.zero_shot,
@@ -103,7 +104,24 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
         cfg.train.seed,
     )?;
     let progress = |s: &str| eprintln!("[{:>6.0}s] {s}", t0.elapsed().as_secs_f64());
-    let r = reproduce_cv(&cfg, &gen, &tasks, &zs, &progress)?;
+    reproduce_cv(cfg, &gen, &tasks, &zs, &progress)
+}
+
+/// `cargo xtask reproduce cv [--config F] [--checkpoint STEM]`: results/cv.{json,md}.
+pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
+    use hyper_infer::vision::CV_CHECKPOINT_KIND;
+
+    let (cfg, path, stem) = load(a.experiment.config.as_deref())?;
+    if let Some(n) = a.seeds {
+        return crate::lora_seeds::run_cv(cfg, &stem, n, a.experiment.config.as_deref());
+    }
+    let ck = a
+        .checkpoint
+        .unwrap_or_else(|| hyper_infer::checkpoint_dir(&stem).join("best"));
+    let dev = Device::Cpu;
+    let load_avg = crate::reproduce::machine();
+    let t0 = Instant::now();
+    let r = reproduction(&cfg, &ck, t0)?;
     let header = hyper_core::checkpoint::load(&ck, CV_CHECKPOINT_KIND, &dev)?.header;
     let mut report = crate::results::provenance(
         "cargo xtask reproduce cv",
@@ -125,11 +143,7 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
     crate::results::write(&stem, &report, &md)
 }
 
-fn markdown(
-    j: &serde_json::Value,
-    r: &hyper_train::cv::experiment::CvReport,
-    cfg: &CvConfig,
-) -> String {
+fn markdown(j: &serde_json::Value, r: &CvReport, cfg: &CvConfig) -> String {
     let mut out = crate::results::markdown_header("CV", j);
     let finetune_e2e = r
         .methods

@@ -8,6 +8,7 @@ mod cv;
 mod datasets_cmd;
 mod fetch;
 mod fuzz;
+mod lora_seeds;
 mod manifest;
 mod nlp;
 mod pretrain;

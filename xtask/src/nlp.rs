@@ -1,10 +1,12 @@
 //! `cargo xtask pretrain nlp [--config configs/nlp.toml] [--resume]`: Algorithm-1
 //! meta-training of the LoRA generator for MiniLM on six GLUE tasks.
 
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use candle_core::Device;
+use hyper_train::nlp::experiment::NlpReport;
 use hyper_train::nlp::{trainer_from_config, NlpConfig};
 
 use crate::pretrain::Args;
@@ -19,6 +21,19 @@ pub fn pretrain(a: Args) -> Result<()> {
         cfg.train.steps = s;
     }
     let out = a.out_dir(&stem)?;
+    train(cfg, &out, a.init.as_deref(), a.resume, a.stop_after)
+}
+
+/// Meta-trains `cfg`'s generator into `out` (`best`, `last`), its weights first taken
+/// from the checkpoint `init` when given, continuing from `out/last` when `resume` and
+/// it exists: `pretrain nlp` and each seed of `reproduce nlp --seeds`.
+pub fn train(
+    cfg: NlpConfig,
+    out: &Path,
+    init: Option<&Path>,
+    resume: bool,
+    stop_after: Option<usize>,
+) -> Result<()> {
     let dev = Device::Cpu;
     let t0 = Instant::now();
     let glue_root = datasets::glue::GlueTask::default_root();
@@ -35,14 +50,14 @@ pub fn pretrain(a: Args) -> Result<()> {
         t0.elapsed().as_secs_f64(),
         tr.cfg.train.meta_grad
     );
-    if let Some(init) = &a.init {
+    if let Some(init) = init {
         let l = hyper_core::checkpoint::load(init, hyper_infer::text::NLP_CHECKPOINT_KIND, &dev)?;
         tr.gen
             .load_state(&l.tensors)
             .with_context(|| format!("initialising the generator from {}", init.display()))?;
         eprintln!("generator initialised from {}", init.display());
     }
-    fit_lora(&mut tr, &out, a.resume, a.stop_after, t0)
+    fit_lora(&mut tr, out, resume, stop_after, t0)
 }
 
 /// Resumes `tr` from `out/last` when asked, trains it (Algorithm 1) and reports: the
@@ -85,40 +100,18 @@ where
 
 /// `cargo xtask reproduce nlp [--config F] [--checkpoint STEM]`: results/nlp.{json,md}.
 pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
-    use crate::reproduce::machine;
-    use hyper_infer::text::{TextGenerator, TextTokenizer};
-    use hyper_train::nlp::experiment::reproduce_nlp;
-    use hyper_train::nlp::{load_tasks, TextTask};
-
     let (path, stem) = crate::pretrain::resolve_config(a.experiment.config.as_deref(), "nlp");
     let cfg = NlpConfig::load(&path)?;
+    if let Some(n) = a.seeds {
+        return crate::lora_seeds::run_nlp(cfg, &path, &stem, n, a.experiment.config.as_deref());
+    }
     let ck = a
         .checkpoint
         .unwrap_or_else(|| hyper_infer::checkpoint_dir(&stem).join("best"));
     let dev = Device::Cpu;
-    let minilm = datasets::paths::minilm_dir()?;
-    let load_avg = machine();
-    let gen = TextGenerator::load(&ck, &minilm, &dev).with_context(|| {
-        format!(
-            "loading generator {} (run `cargo xtask pretrain nlp` first)",
-            ck.display()
-        )
-    })?;
-    let tokenizer = TextTokenizer::load(&minilm, gen.architecture.max_len)?;
-    let glue_root = datasets::glue::GlueTask::default_root();
-    let tasks = load_tasks(&cfg, &tokenizer, &glue_root)?;
-    let zs = TextTask::load(
-        cfg.data.zero_shot_task()?,
-        &glue_root,
-        &tokenizer,
-        0,
-        0,
-        cfg.data.requirements_per_task,
-        cfg.train.seed,
-    )?;
+    let load_avg = crate::reproduce::machine();
     let t0 = Instant::now();
-    let progress = |s: &str| eprintln!("[{:>6.0}s] {s}", t0.elapsed().as_secs_f64());
-    let r = reproduce_nlp(&cfg, &gen, &tasks, &zs, &minilm, &progress)?;
+    let r = reproduction(&cfg, &ck, t0)?;
     let header =
         hyper_core::checkpoint::load(&ck, hyper_infer::text::NLP_CHECKPOINT_KIND, &dev)?.header;
     let mut report = crate::results::provenance(
@@ -137,11 +130,38 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
     crate::results::write(&stem, &report, &md)
 }
 
-fn markdown(
-    j: &serde_json::Value,
-    r: &hyper_train::nlp::experiment::NlpReport,
-    cfg: &NlpConfig,
-) -> String {
+/// The Table-1 reproduction of `cfg` with the generator checkpoint `ck` (progress lines
+/// timed from `t0`): `reproduce nlp` and each seed of `reproduce nlp --seeds`.
+pub fn reproduction(cfg: &NlpConfig, ck: &Path, t0: Instant) -> Result<NlpReport> {
+    use hyper_infer::text::{TextGenerator, TextTokenizer};
+    use hyper_train::nlp::experiment::reproduce_nlp;
+    use hyper_train::nlp::{load_tasks, TextTask};
+
+    let dev = Device::Cpu;
+    let minilm = datasets::paths::minilm_dir()?;
+    let gen = TextGenerator::load(ck, &minilm, &dev).with_context(|| {
+        format!(
+            "loading generator {} (run `cargo xtask pretrain nlp` first)",
+            ck.display()
+        )
+    })?;
+    let tokenizer = TextTokenizer::load(&minilm, gen.architecture.max_len)?;
+    let glue_root = datasets::glue::GlueTask::default_root();
+    let tasks = load_tasks(cfg, &tokenizer, &glue_root)?;
+    let zs = TextTask::load(
+        cfg.data.zero_shot_task()?,
+        &glue_root,
+        &tokenizer,
+        0,
+        0,
+        cfg.data.requirements_per_task,
+        cfg.train.seed,
+    )?;
+    let progress = |s: &str| eprintln!("[{:>6.0}s] {s}", t0.elapsed().as_secs_f64());
+    reproduce_nlp(cfg, &gen, &tasks, &zs, &minilm, &progress)
+}
+
+fn markdown(j: &serde_json::Value, r: &NlpReport, cfg: &NlpConfig) -> String {
     let mut out = crate::results::markdown_header("NLP", j);
     let finetune_e2e = r
         .methods

@@ -23,8 +23,9 @@ pub struct Args {
     /// Generator checkpoint stem (default: checkpoints/<config stem>/best).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
-    /// Tabular: run over this many seeds (each meta-trains its own checkpoint under
-    /// checkpoints/tabular-seeds/ if missing), mean ± sd → results/tabular-seeds.{json,md}.
+    /// Run over this many seeds (`tabular`, `nlp`, `cv`): each seed meta-trains its own
+    /// checkpoint under checkpoints/<stem>-seeds/ if missing; mean ± sd →
+    /// results/<stem>-seeds.{json,md}.
     #[arg(long, conflicts_with = "checkpoint")]
     pub seeds: Option<usize>,
 }

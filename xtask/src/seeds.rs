@@ -32,24 +32,137 @@ pub fn mean_sd(v: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
+/// One method's scores over the seeds.
 #[derive(Serialize)]
-struct SeedRow {
-    method: String,
-    /// `[seed][dataset]` test accuracy.
-    accuracy: Vec<Vec<f64>>,
-    /// Per seed: the average over datasets.
-    average: Vec<f64>,
+pub struct SeedRow {
+    pub method: String,
+    /// `[seed][column]` score (accuracy or metric, a fraction).
+    pub scores: Vec<Vec<f64>>,
+    /// Per seed: the row's headline average (over the columns, or the modality's own).
+    pub average: Vec<f64>,
 }
 
+/// A claim the README makes, as a paired difference per seed.
 #[derive(Serialize)]
-struct Comparison {
-    claim: String,
-    /// Per seed: the difference of the two averages (points of accuracy × 100).
-    per_seed: Vec<f64>,
-    mean: f64,
-    sd: f64,
-    /// Per dataset: mean over seeds of the paired difference.
-    per_dataset: Vec<f64>,
+pub struct Comparison {
+    pub claim: String,
+    /// Per seed: the difference of the two averages (points × 100).
+    pub per_seed: Vec<f64>,
+    pub mean: f64,
+    pub sd: f64,
+    /// Per column: mean over seeds of the paired difference.
+    pub per_column: Vec<f64>,
+}
+
+/// Rows of one results table, filled seed by seed.
+#[derive(Serialize)]
+pub struct SeedTable {
+    pub columns: Vec<String>,
+    pub rows: Vec<SeedRow>,
+}
+
+impl SeedTable {
+    pub fn new(columns: Vec<String>) -> Self {
+        Self {
+            columns,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Appends one seed's `scores` (one per column) and `average` to `method`'s row,
+    /// creating the row on its first seed.
+    pub fn push(&mut self, method: &str, scores: Vec<f64>, average: f64) {
+        let i = match self.rows.iter().position(|r| r.method == method) {
+            Some(i) => i,
+            None => {
+                self.rows.push(SeedRow {
+                    method: method.into(),
+                    scores: Vec::new(),
+                    average: Vec::new(),
+                });
+                self.rows.len() - 1
+            }
+        };
+        self.rows[i].scores.push(scores);
+        self.rows[i].average.push(average);
+    }
+
+    /// Row `a` minus row `b`, paired per seed; `None` when either row is missing.
+    pub fn compare(&self, a: &str, b: &str, claim: &str) -> Option<Comparison> {
+        let find = |name: &str| self.rows.iter().find(|r| r.method == name);
+        let (ra, rb) = (find(a)?, find(b)?);
+        let n = ra.average.len().min(rb.average.len());
+        let per_seed: Vec<f64> = (0..n)
+            .map(|s| 100.0 * (ra.average[s] - rb.average[s]))
+            .collect();
+        let (mean, sd) = mean_sd(&per_seed);
+        let per_column = (0..self.columns.len())
+            .map(|c| {
+                let v: Vec<f64> = (0..n)
+                    .map(|s| 100.0 * (ra.scores[s][c] - rb.scores[s][c]))
+                    .collect();
+                mean_sd(&v).0
+            })
+            .collect();
+        Some(Comparison {
+            claim: claim.into(),
+            per_seed,
+            mean,
+            sd,
+            per_column,
+        })
+    }
+
+    /// `| Method | columns… | <average> |`, each cell mean ± sd over the seeds (× 100).
+    pub fn markdown(&self, average: &str) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "| Method | {} | {average} |", self.columns.join(" | "));
+        let _ = writeln!(s, "|---|{}---|", "---|".repeat(self.columns.len()));
+        for row in &self.rows {
+            let cells: Vec<String> = (0..self.columns.len())
+                .map(|c| pm(&row.scores.iter().map(|a| a[c]).collect::<Vec<_>>()))
+                .collect();
+            let _ = writeln!(
+                s,
+                "| {} | {} | **{}** |",
+                row.method,
+                cells.join(" | "),
+                pm(&row.average)
+            );
+        }
+        s
+    }
+
+    /// The comparisons as a table: per seed, mean ± sd, and the per-column means.
+    pub fn comparisons_markdown(&self, comparisons: &[Comparison]) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "| Claim | per seed | mean ± sd | {} |",
+            self.columns.join(" | ")
+        );
+        let _ = writeln!(s, "|---|---|---|{}", "---|".repeat(self.columns.len()));
+        for c in comparisons {
+            let _ = writeln!(
+                s,
+                "| {} | {} | **{:+.2} ± {:.2}** | {} |",
+                c.claim,
+                c.per_seed
+                    .iter()
+                    .map(|v| format!("{v:+.2}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                c.mean,
+                c.sd,
+                c.per_column
+                    .iter()
+                    .map(|v| format!("{v:+.1}"))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            );
+        }
+        s
+    }
 }
 
 #[derive(Serialize)]
@@ -60,11 +173,11 @@ struct SeedsReport {
     candle_version: String,
     git_commit: String,
     seeds: Vec<u64>,
-    datasets: Vec<String>,
     checkpoints: Vec<String>,
     /// Per seed: best epoch and best validation loss of its meta-training.
     meta_training: Vec<(u64, i64, f64)>,
-    rows: Vec<SeedRow>,
+    /// Columns: the datasets.
+    table: SeedTable,
     comparisons: Vec<Comparison>,
     wall_secs: f64,
 }
@@ -100,7 +213,7 @@ pub fn candle_version() -> String {
 }
 
 /// The TOML header of checkpoint `stem`, or `None` when there is none.
-fn read_header(stem: &Path) -> Result<Option<CheckpointHeader>> {
+pub fn read_header(stem: &Path) -> Result<Option<CheckpointHeader>> {
     let path = stem.with_extension("toml");
     if !path.exists() {
         return Ok(None);
@@ -111,7 +224,7 @@ fn read_header(stem: &Path) -> Result<Option<CheckpointHeader>> {
     Ok(Some(h))
 }
 
-fn state_int(h: &CheckpointHeader, key: &str) -> Option<i64> {
+pub fn state_int(h: &CheckpointHeader, key: &str) -> Option<i64> {
     h.state.get(key)?.as_integer()
 }
 
@@ -178,37 +291,20 @@ pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()
         );
     }
     let datasets = runs[0].datasets.clone();
-    let mut rows: Vec<SeedRow> = runs[0]
-        .methods
-        .iter()
-        .enumerate()
-        .map(|(mi, m)| {
-            let accuracy: Vec<Vec<f64>> = runs.iter().map(|r| r.methods[mi].accuracies()).collect();
-            SeedRow {
-                method: m.method.clone(),
-                average: accuracy.iter().map(|a| mean_sd(a).0).collect(),
-                accuracy,
-            }
-        })
-        .collect();
-    let control: Vec<Vec<f64>> = runs
-        .iter()
-        .map(|r| r.wrong_requirement_control.clone())
-        .collect();
-    rows.push(SeedRow {
-        method: "Control: wrong requirement".into(),
-        average: control.iter().map(|a| mean_sd(a).0).collect(),
-        accuracy: control,
-    });
-    let majority: Vec<Vec<f64>> = runs.iter().map(|r| r.majority_rate.clone()).collect();
-    rows.push(SeedRow {
-        method: "Majority class".into(),
-        average: majority.iter().map(|a| mean_sd(a).0).collect(),
-        accuracy: majority,
-    });
-    let find = |name: &str| rows.iter().position(|r| r.method == name);
-    let mut comparisons = Vec::new();
-    for (a, b, claim) in [
+    let mut table = SeedTable::new(datasets.clone());
+    for r in &runs {
+        for m in &r.methods {
+            let a = m.accuracies();
+            table.push(&m.method, a.clone(), mean_sd(&a).0);
+        }
+        for (name, a) in [
+            ("Control: wrong requirement", &r.wrong_requirement_control),
+            ("Majority class", &r.majority_rate),
+        ] {
+            table.push(name, a.clone(), mean_sd(a).0);
+        }
+    }
+    let comparisons = [
         ("ModelGPT", "Finetune", "ModelGPT − Finetune"),
         ("ModelGPT-F", "Finetune", "ModelGPT-F − Finetune"),
         (
@@ -217,30 +313,10 @@ pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()
             "ModelGPT − control (wrong requirement)",
         ),
         ("ModelGPT", "LoRA", "ModelGPT − LoRA"),
-    ] {
-        let (Some(ia), Some(ib)) = (find(a), find(b)) else {
-            continue;
-        };
-        let per_seed: Vec<f64> = (0..seeds.len())
-            .map(|s| 100.0 * (rows[ia].average[s] - rows[ib].average[s]))
-            .collect();
-        let (mean, sd) = mean_sd(&per_seed);
-        let per_dataset = (0..datasets.len())
-            .map(|d| {
-                let v: Vec<f64> = (0..seeds.len())
-                    .map(|s| 100.0 * (rows[ia].accuracy[s][d] - rows[ib].accuracy[s][d]))
-                    .collect();
-                mean_sd(&v).0
-            })
-            .collect();
-        comparisons.push(Comparison {
-            claim: claim.into(),
-            per_seed,
-            mean,
-            sd,
-            per_dataset,
-        });
-    }
+    ]
+    .iter()
+    .filter_map(|(a, b, claim)| table.compare(a, b, claim))
+    .collect();
     let command = crate::reproduce::command_line(
         &format!("cargo xtask reproduce tabular --seeds {n}"),
         config_arg,
@@ -252,10 +328,9 @@ pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()
         candle_version: candle_version(),
         git_commit: git_commit(),
         seeds,
-        datasets,
         checkpoints,
         meta_training,
-        rows,
+        table,
         comparisons,
         wall_secs: t0.elapsed().as_secs_f64(),
     };
@@ -287,50 +362,13 @@ fn markdown(r: &SeedsReport) -> String {
          60/10/30 split. Machine: {}; RAYON_NUM_THREADS={}; candle {}; commit {}; {:.0} s wall.\n",
         r.command, r.seeds, r.machine, r.threads, r.candle_version, r.git_commit, r.wall_secs
     );
-    let _ = writeln!(s, "| Method | {} | Average |", r.datasets.join(" | "));
-    let _ = writeln!(s, "|---|{}---|", "---|".repeat(r.datasets.len()));
-    for row in &r.rows {
-        let cells: Vec<String> = (0..r.datasets.len())
-            .map(|d| pm(&row.accuracy.iter().map(|a| a[d]).collect::<Vec<_>>()))
-            .collect();
-        let _ = writeln!(
-            s,
-            "| {} | {} | **{}** |",
-            row.method,
-            cells.join(" | "),
-            pm(&row.average)
-        );
-    }
+    s.push_str(&r.table.markdown("Average"));
     let _ = writeln!(
         s,
         "\nPaired differences of the averages (points), per seed and mean ± sd; per-dataset \
          columns are the mean paired difference:\n"
     );
-    let _ = writeln!(
-        s,
-        "| Claim | per seed | mean ± sd | {} |",
-        r.datasets.join(" | ")
-    );
-    let _ = writeln!(s, "|---|---|---|{}", "---|".repeat(r.datasets.len()));
-    for c in &r.comparisons {
-        let _ = writeln!(
-            s,
-            "| {} | {} | **{:+.2} ± {:.2}** | {} |",
-            c.claim,
-            c.per_seed
-                .iter()
-                .map(|v| format!("{v:+.2}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            c.mean,
-            c.sd,
-            c.per_dataset
-                .iter()
-                .map(|v| format!("{v:+.1}"))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        );
-    }
+    s.push_str(&r.table.comparisons_markdown(&r.comparisons));
     let _ = writeln!(
         s,
         "\nMeta-training per seed (best epoch, best validation loss):\n"
@@ -343,7 +381,32 @@ fn markdown(r: &SeedsReport) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::mean_sd;
+    use super::{mean_sd, SeedTable};
+
+    #[test]
+    fn seed_table_pairs_rows_per_seed() {
+        let mut t = SeedTable::new(vec!["a".into(), "b".into()]);
+        t.push("X", vec![0.80, 0.60], 0.70);
+        t.push("Y", vec![0.70, 0.70], 0.70);
+        t.push("X", vec![0.90, 0.70], 0.80);
+        t.push("Y", vec![0.70, 0.50], 0.60);
+        let c = t.compare("X", "Y", "X − Y").unwrap();
+        // Per seed: (0.70 − 0.70, 0.80 − 0.60) × 100.
+        assert!((c.per_seed[0] - 0.0).abs() < 1e-9 && (c.per_seed[1] - 20.0).abs() < 1e-9);
+        assert!((c.mean - 10.0).abs() < 1e-9);
+        assert!((c.sd - 200f64.sqrt()).abs() < 1e-9);
+        // Column a: (+10, +20) → +15; column b: (−10, +20) → +5.
+        assert!((c.per_column[0] - 15.0).abs() < 1e-9 && (c.per_column[1] - 5.0).abs() < 1e-9);
+        assert!(t.compare("X", "missing", "").is_none());
+        let md = t.markdown("Average");
+        assert!(
+            md.contains("| X | 85.0 ± 7.1 | 65.0 ± 7.1 | **75.0 ± 7.1** |"),
+            "{md}"
+        );
+        assert!(t
+            .comparisons_markdown(&[c])
+            .contains("| X − Y | +0.00, +20.00 | **+10.00 ± 14.14** | +15.0 | +5.0 |"));
+    }
 
     #[test]
     fn mean_and_sample_sd() {

@@ -1,0 +1,482 @@
+//! `cargo xtask reproduce cv|nlp --seeds N`: the LoRA reproductions over N seeds, as
+//! `reproduce tabular --seeds` does for tables. Seed `s = train.seed + k` drives the
+//! meta-training (init, task and batch order), the training pools and validation rows, the
+//! requirement paraphrases and the baselines' LoRA init; the frozen backbone / MiniLM and
+//! the test sets (GLUE dev, the image test splits) are the same for every seed.
+//!
+//! Each seed's generator is `checkpoints/<stem>/best` when that checkpoint was trained with
+//! exactly this seed's config (the committed one, for the first seed), else it is
+//! meta-trained (resumable) into `checkpoints/<stem>-seeds/seed-<s>`. Every cell of
+//! `results/<stem>-seeds.{json,md}` is mean ± sample sd over the seeds, and each
+//! acceptance claim is a paired difference per seed.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use hyper_core::checkpoint::config_diff;
+use hyper_core::io::atomic_write;
+use hyper_train::cv::CvConfig;
+use hyper_train::nlp::NlpConfig;
+use serde::Serialize;
+
+use crate::pretrain::root;
+use crate::seeds::{mean_sd, read_header, state_int, Comparison, SeedTable};
+
+/// How one seed's generator was obtained.
+#[derive(Serialize)]
+struct SeedCheckpoint {
+    seed: u64,
+    checkpoint: String,
+    best_step: i64,
+    best_val_loss: f64,
+    /// Wall seconds of meta-training in this invocation (0 when it already existed).
+    train_secs: f64,
+}
+
+/// What one modality's seed table shows and claims.
+struct Spec {
+    modality: &'static str,
+    title: &'static str,
+    /// What a cell of the main table is.
+    cells: &'static str,
+    /// After the zero-shot task's name: what its table shows.
+    zero_shot: &'static str,
+    zero_shot_columns: &'static [&'static str],
+    /// (row a, row b, claim): a − b paired per seed, on the main table.
+    claims: &'static [(&'static str, &'static str, &'static str)],
+    /// (row index, claim): the zero-shot table's first row minus that row.
+    zero_shot_claims: &'static [(usize, &'static str)],
+}
+
+const CV: Spec = Spec {
+    modality: "cv",
+    title: "CV",
+    cells: "test top-1 (%) per trained domain; the average is over them",
+    zero_shot: "zero-shot (the generator never saw its images), top-1/3/5 (%)",
+    zero_shot_columns: &["top-1", "top-3", "top-5"],
+    claims: &[
+        ("ModelGPT", "Finetune", "ModelGPT − Finetune (bar: ≥ −2)"),
+        ("ModelGPT-F", "Finetune", "ModelGPT-F − Finetune (bar: ≥ 0)"),
+        (
+            "ModelGPT",
+            "Control (wrong requirement)",
+            "ModelGPT − control (wrong requirement)",
+        ),
+        ("ModelGPT", "LoRA", "ModelGPT − LoRA"),
+    ],
+    zero_shot_claims: &[
+        (2, "ModelGPT − majority"),
+        (1, "ModelGPT − the trained domain's adapter"),
+    ],
+};
+
+const NLP: Spec = Spec {
+    modality: "nlp",
+    title: "NLP",
+    cells: "GLUE dev score (×100) per trained task (the mean of its metrics: MRPC F1/acc, \
+            STS-B Pearson/Spearman); the average is the GLUE-style score over them",
+    zero_shot: "zero-shot (never trained on), dev accuracy (%)",
+    zero_shot_columns: &["accuracy"],
+    claims: &[
+        ("ModelGPT", "LoRA", "ModelGPT − LoRA (bar: ≥ 0)"),
+        ("ModelGPT-F", "Finetune", "ModelGPT-F − Finetune (bar: ≥ 0)"),
+        (
+            "ModelGPT",
+            "Majority / mean",
+            "ModelGPT − majority/mean (bar: ≥ 0 per task)",
+        ),
+        (
+            "ModelGPT",
+            "Control (wrong requirement)",
+            "ModelGPT − control (wrong requirement)",
+        ),
+    ],
+    zero_shot_claims: &[
+        (2, "ModelGPT − majority"),
+        (1, "ModelGPT − the nearest task's adapter"),
+    ],
+};
+
+/// What `reproduce cv|nlp --seeds` has measured so far; written after every seed, so an
+/// interrupted run keeps the seeds it finished (and its checkpoints resume).
+#[derive(Serialize)]
+struct LoraSeedsReport {
+    #[serde(skip)]
+    spec: &'static Spec,
+    command: String,
+    machine: String,
+    threads: String,
+    candle_version: String,
+    git_commit: String,
+    /// The seeds asked for; `checkpoints` and the tables hold the finished ones.
+    seeds: Vec<u64>,
+    checkpoints: Vec<SeedCheckpoint>,
+    /// Trained tasks/domains: test score per method.
+    table: SeedTable,
+    /// The zero-shot task/domain: one row per adapter.
+    zero_shot_name: String,
+    zero_shot: SeedTable,
+    comparisons: Vec<Comparison>,
+    zero_shot_comparisons: Vec<Comparison>,
+    /// Per seed: E2E Finetune ÷ E2E ModelGPT.
+    e2e_ratio: Vec<f64>,
+    wall_secs: f64,
+}
+
+impl LoraSeedsReport {
+    fn new(spec: &'static Spec, seeds: Vec<u64>, config_arg: Option<&Path>) -> Self {
+        let n = seeds.len();
+        Self {
+            spec,
+            command: crate::reproduce::command_line(
+                &format!("cargo xtask reproduce {} --seeds {n}", spec.modality),
+                config_arg,
+            ),
+            machine: crate::reproduce::machine(),
+            threads: std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into()),
+            candle_version: crate::seeds::candle_version(),
+            git_commit: crate::seeds::git_commit(),
+            seeds,
+            checkpoints: Vec::new(),
+            table: SeedTable::new(Vec::new()),
+            zero_shot_name: String::new(),
+            zero_shot: SeedTable::new(
+                spec.zero_shot_columns
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect(),
+            ),
+            comparisons: Vec::new(),
+            zero_shot_comparisons: Vec::new(),
+            e2e_ratio: Vec::new(),
+            wall_secs: 0.0,
+        }
+    }
+
+    /// Recomputes the comparisons and writes results/<stem>-seeds.{json,md}.
+    fn write(&mut self, stem: &str, t0: Instant) -> Result<()> {
+        let spec = self.spec;
+        self.wall_secs = t0.elapsed().as_secs_f64();
+        self.comparisons = compare(&self.table, spec.claims);
+        let names: Vec<String> = self
+            .zero_shot
+            .rows
+            .iter()
+            .map(|r| r.method.clone())
+            .collect();
+        self.zero_shot_comparisons = spec
+            .zero_shot_claims
+            .iter()
+            .filter(|(i, _)| *i < names.len())
+            .filter_map(|(i, claim)| self.zero_shot.compare(&names[0], &names[*i], claim))
+            .collect();
+        let md = markdown(self);
+        println!("{md}");
+        let res = root().join("results");
+        std::fs::create_dir_all(&res)?;
+        atomic_write(
+            &res.join(format!("{stem}-seeds.json")),
+            serde_json::to_string_pretty(self)?.as_bytes(),
+        )?;
+        atomic_write(&res.join(format!("{stem}-seeds.md")), md.as_bytes())?;
+        eprintln!(
+            "wrote results/{stem}-seeds.{{json,md}} ({} of {} seeds)",
+            self.checkpoints.len(),
+            self.seeds.len()
+        );
+        Ok(())
+    }
+}
+
+fn rel(p: &Path) -> String {
+    p.strip_prefix(root()).unwrap_or(p).display().to_string()
+}
+
+/// The header config of checkpoint `stem` differs from `want` in these keys (`None`:
+/// there is no checkpoint).
+fn differs(stem: &Path, want: &toml::Table) -> Result<Option<Vec<String>>> {
+    Ok(read_header(stem)?.map(|h| config_diff(&h.config, want)))
+}
+
+/// The generator for seed index `k`: the committed `checkpoints/<stem>/best` when it was
+/// trained with exactly `want` (only tried for `k = 0`), else `<stem>-seeds/seed-<s>/best`,
+/// calling `train(dir)` first unless `dir/last` has reached `steps` (or only a `best` with
+/// this config is there, as in a clone). A finished checkpoint from another config is
+/// refused rather than silently standing in for this seed.
+fn seed_checkpoint(
+    stem: &str,
+    k: usize,
+    seed: u64,
+    want: &toml::Table,
+    steps: usize,
+    train: impl FnOnce(&Path) -> Result<()>,
+) -> Result<SeedCheckpoint> {
+    let committed = hyper_infer::checkpoint_dir(stem).join("best");
+    let dir = root()
+        .join("checkpoints")
+        .join(format!("{stem}-seeds"))
+        .join(format!("seed-{seed}"));
+    let mut train_secs = 0.0;
+    let best = if k == 0 && differs(&committed, want)?.is_some_and(|d| d.is_empty()) {
+        eprintln!(
+            "seed {seed}: {} was trained with this config",
+            rel(&committed)
+        );
+        committed
+    } else {
+        let best = dir.join("best");
+        let done = match read_header(&dir.join("last"))? {
+            Some(last) => state_int(&last, "step").is_some_and(|s| s as usize >= steps),
+            None => read_header(&best)?.is_some(),
+        };
+        if !done {
+            eprintln!("seed {seed}: meta-training into {}", rel(&dir));
+            let t = Instant::now();
+            train(&dir).with_context(|| format!("meta-training seed {seed}"))?;
+            train_secs = t.elapsed().as_secs_f64();
+        }
+        if let Some(d) = differs(&best, want)?.filter(|d| !d.is_empty()) {
+            anyhow::bail!(
+                "{} was trained with another config (differing keys: {}); move it away to \
+                 meta-train this seed anew",
+                best.display(),
+                d.join(", ")
+            );
+        }
+        best
+    };
+    let header = read_header(&best)?
+        .with_context(|| format!("{} has no header after training", best.display()))?;
+    Ok(SeedCheckpoint {
+        seed,
+        checkpoint: rel(&best),
+        best_step: state_int(&header, "best_step").unwrap_or(-1),
+        best_val_loss: header
+            .state
+            .get("best_val_loss")
+            .and_then(|v| v.as_float())
+            .unwrap_or(f64::NAN),
+        train_secs,
+    })
+}
+
+fn seeds_of(first: u64, n: usize) -> Result<Vec<u64>> {
+    anyhow::ensure!(n >= 1, "--seeds must be at least 1");
+    Ok((0..n as u64).map(|k| first + k).collect())
+}
+
+/// `reproduce cv --seeds N`.
+pub fn run_cv(cfg: CvConfig, stem: &str, n: usize, config_arg: Option<&Path>) -> Result<()> {
+    let t0 = Instant::now();
+    let seeds = seeds_of(cfg.train.seed, n)?;
+    let mut rep = LoraSeedsReport::new(&CV, seeds.clone(), config_arg);
+    for (k, &seed) in seeds.iter().enumerate() {
+        let mut c = cfg.clone();
+        c.train.seed = seed;
+        let ck = seed_checkpoint(stem, k, seed, &c.to_table()?, c.train.steps, |dir| {
+            crate::cv::train(c.clone(), dir, true, None)
+        })?;
+        eprintln!("seed {seed}: reproducing with {}", ck.checkpoint);
+        let r = crate::cv::reproduction(&c, &root().join(&ck.checkpoint), t0)?;
+        rep.checkpoints.push(ck);
+        if k == 0 {
+            rep.table = SeedTable::new(r.domains.clone());
+        }
+        for m in &r.methods {
+            let top1 = m.per_domain.iter().map(|o| o.acc.top1).collect();
+            rep.table.push(&m.method, top1, m.avg_top1);
+        }
+        rep.e2e_ratio.push(e2e_ratio_of(
+            r.methods.iter().map(|m| (&m.method, m.e2e_secs)),
+        ));
+        let z = &r.zero_shot;
+        rep.zero_shot_name.clone_from(&z.domain);
+        for (name, acc) in [
+            ("ModelGPT (requirement from its data)", &z.modelgpt),
+            (
+                &format!("{}'s adapter applied unchanged", z.nearest_domain) as &str,
+                &z.nearest_adapter,
+            ),
+            ("Majority", &z.majority),
+            ("LoRA trained on it (upper bound)", &z.lora_on_domain),
+            (
+                "Finetune trained on it (upper bound)",
+                &z.finetune_on_domain,
+            ),
+        ] {
+            rep.zero_shot
+                .push(name, vec![acc.top1, acc.top3, acc.top5], acc.top1);
+        }
+        rep.write(stem, t0)?;
+    }
+    Ok(())
+}
+
+/// The committed NLP generator came from two phases (checkpoints/nlp/README.md):
+/// `<stem>-phase1.toml` (a higher generator lr) stopped after this many steps, then
+/// `<stem>.toml` from phase 1's best. Each seed repeats that recipe; a config without a
+/// `-phase1` sibling trains in one phase.
+const NLP_PHASE1_STEPS: usize = 300;
+
+/// `reproduce nlp --seeds N`.
+pub fn run_nlp(
+    cfg: NlpConfig,
+    path: &Path,
+    stem: &str,
+    n: usize,
+    config_arg: Option<&Path>,
+) -> Result<()> {
+    let t0 = Instant::now();
+    let seeds = seeds_of(cfg.train.seed, n)?;
+    let phase1_path: PathBuf = path.with_file_name(format!("{stem}-phase1.toml"));
+    let phase1 = match phase1_path.exists() {
+        true => Some(NlpConfig::load(&phase1_path)?),
+        false => None,
+    };
+    let mut rep = LoraSeedsReport::new(&NLP, seeds.clone(), config_arg);
+    for (k, &seed) in seeds.iter().enumerate() {
+        let mut c = cfg.clone();
+        c.train.seed = seed;
+        let ck = seed_checkpoint(stem, k, seed, &c.to_table()?, c.train.steps, |dir| {
+            let init = match &phase1 {
+                Some(p1) => {
+                    let mut p1 = p1.clone();
+                    p1.train.seed = seed;
+                    let out = dir.join("phase1");
+                    let done = read_header(&out.join("last"))?
+                        .and_then(|h| state_int(&h, "step"))
+                        .unwrap_or(0) as usize;
+                    if done < NLP_PHASE1_STEPS {
+                        eprintln!(
+                            "seed {seed}: phase 1 ({}, steps {done}..{NLP_PHASE1_STEPS})",
+                            rel(&phase1_path)
+                        );
+                        crate::nlp::train(p1, &out, None, true, Some(NLP_PHASE1_STEPS - done))?;
+                    }
+                    Some(out.join("best"))
+                }
+                None => None,
+            };
+            // Resuming phase 2 loads `last` over the `init` weights (`nlp::train`).
+            crate::nlp::train(c.clone(), dir, init.as_deref(), true, None)
+        })?;
+        eprintln!("seed {seed}: reproducing with {}", ck.checkpoint);
+        let r = crate::nlp::reproduction(&c, &root().join(&ck.checkpoint), t0)?;
+        rep.checkpoints.push(ck);
+        if k == 0 {
+            let cols = r.methods[0]
+                .per_task
+                .iter()
+                .map(|o| {
+                    let names: Vec<&str> = o.metrics.iter().map(|(k, _)| k.as_str()).collect();
+                    format!("{} ({})", o.task, names.join("/"))
+                })
+                .collect();
+            rep.table = SeedTable::new(cols);
+        }
+        for m in &r.methods {
+            let scores = m.per_task.iter().map(|o| o.score).collect();
+            rep.table.push(&m.method, scores, m.glue_score);
+        }
+        rep.e2e_ratio.push(e2e_ratio_of(
+            r.methods.iter().map(|m| (&m.method, m.e2e_secs)),
+        ));
+        let z = &r.zero_shot;
+        rep.zero_shot_name.clone_from(&z.task);
+        for (name, acc) in [
+            ("ModelGPT (requirement from its dev rows)", z.modelgpt),
+            (
+                &format!("{}'s adapter", z.nearest_task) as &str,
+                z.nearest_task_adapter,
+            ),
+            ("Majority", z.majority_rate),
+        ] {
+            rep.zero_shot.push(name, vec![acc], acc);
+        }
+        rep.write(stem, t0)?;
+    }
+    Ok(())
+}
+
+fn compare(t: &SeedTable, claims: &[(&str, &str, &str)]) -> Vec<Comparison> {
+    claims
+        .iter()
+        .filter_map(|(a, b, claim)| t.compare(a, b, claim))
+        .collect()
+}
+
+/// E2E Finetune ÷ E2E ModelGPT of one run (NaN when either is missing).
+fn e2e_ratio_of<'a>(methods: impl Iterator<Item = (&'a String, f64)> + Clone) -> f64 {
+    let of = |name: &str| {
+        methods
+            .clone()
+            .find(|(m, _)| m.as_str() == name)
+            .map_or(f64::NAN, |(_, s)| s)
+    };
+    of("Finetune") / of("ModelGPT")
+}
+
+fn markdown(r: &LoraSeedsReport) -> String {
+    let Spec {
+        title,
+        cells,
+        zero_shot,
+        ..
+    } = r.spec;
+    let zero_shot = format!("{} {zero_shot}", r.zero_shot_name);
+    let mut s = String::new();
+    let n = r.checkpoints.len();
+    let done: Vec<u64> = r.checkpoints.iter().map(|c| c.seed).collect();
+    let _ =
+        writeln!(
+        s,
+        "# {title} results over {n} seeds (`{}`)\n\n{}Mean ± sample sd over n = {n} seeds {:?}; \
+         each seed sets the meta-training, the training pools, the requirement paraphrases \
+         and the baselines' init (the frozen base model and the test sets are the same for \
+         every seed). Cells: {cells}. Machine: {}; RAYON_NUM_THREADS={}; candle {}; commit \
+         {}; {:.0} s wall.\n",
+        r.command,
+        match n < r.seeds.len() {
+            true => format!("**Partial: {n} of the {} seeds asked for have run.** ", r.seeds.len()),
+            false => String::new(),
+        },
+        done,
+        r.machine,
+        r.threads,
+        r.candle_version,
+        r.git_commit,
+        r.wall_secs
+    );
+    s.push_str(&r.table.markdown("Average"));
+    let _ = writeln!(
+        s,
+        "\nPaired differences of the averages (points), per seed and mean ± sd; the \
+         per-column cells are the mean paired difference:\n"
+    );
+    s.push_str(&r.table.comparisons_markdown(&r.comparisons));
+    let _ = writeln!(s, "\n**{zero_shot}:**\n");
+    s.push_str(&r.zero_shot.markdown("top-1"));
+    s.push('\n');
+    s.push_str(&r.zero_shot.comparisons_markdown(&r.zero_shot_comparisons));
+    let (m, sd) = mean_sd(&r.e2e_ratio);
+    let _ = writeln!(
+        s,
+        "\nE2E Finetune ÷ ModelGPT per seed: {} (mean {m:.0}x ± {sd:.0}).\n\nGenerator per seed \
+         (best step, best validation loss, meta-training seconds in this run):\n",
+        r.e2e_ratio
+            .iter()
+            .map(|v| format!("{v:.0}x"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for c in &r.checkpoints {
+        let _ = writeln!(
+            s,
+            "- seed {}: `{}`, step {}, {:.4}, {:.0} s",
+            c.seed, c.checkpoint, c.best_step, c.best_val_loss, c.train_secs
+        );
+    }
+    s
+}
