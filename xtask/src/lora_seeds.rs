@@ -194,10 +194,35 @@ fn rel(p: &Path) -> String {
     p.strip_prefix(root()).unwrap_or(p).display().to_string()
 }
 
-/// The header config of checkpoint `stem` differs from `want` in these keys (`None`:
-/// there is no checkpoint).
-fn differs(stem: &Path, want: &toml::Table) -> Result<Option<Vec<String>>> {
-    Ok(read_header(stem)?.map(|h| config_diff(&h.config, want)))
+/// The header config of checkpoint `stem` against `want` (`None`: there is no checkpoint).
+fn differs(stem: &Path, want: &toml::Table, default: &toml::Table) -> Result<Option<Vec<String>>> {
+    Ok(read_header(stem)?.map(|h| training_diff(&h.config, want, default)))
+}
+
+/// Keys in which a checkpoint trained with `have` differs from `want` in what meta-training
+/// used. Not counted: `[baseline]` (only `reproduce` reads it), and keys `have` lacks whose
+/// wanted value is the `default` (options added after it was trained, whose default is the
+/// old behaviour).
+fn training_diff(have: &toml::Table, want: &toml::Table, default: &toml::Table) -> Vec<String> {
+    fn drop_new_defaults(want: &mut toml::Table, have: &toml::Table, default: &toml::Table) {
+        want.retain(|k, v| match (have.get(k), default.get(k)) {
+            (None, Some(d)) => v != d,
+            _ => true,
+        });
+        for (k, v) in want.iter_mut() {
+            if let (toml::Value::Table(w), Some(toml::Value::Table(h))) = (v, have.get(k)) {
+                let empty = toml::Table::new();
+                let d = default.get(k).and_then(|d| d.as_table()).unwrap_or(&empty);
+                drop_new_defaults(w, h, d);
+            }
+        }
+    }
+    let mut have = have.clone();
+    let mut want = want.clone();
+    have.remove("baseline");
+    want.remove("baseline");
+    drop_new_defaults(&mut want, &have, default);
+    config_diff(&have, &want)
 }
 
 /// The generator for seed index `k`: the committed `checkpoints/<stem>/best` when it was
@@ -210,6 +235,7 @@ fn seed_checkpoint(
     k: usize,
     seed: u64,
     want: &toml::Table,
+    default: &toml::Table,
     steps: usize,
     train: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<SeedCheckpoint> {
@@ -219,7 +245,19 @@ fn seed_checkpoint(
         .join(format!("{stem}-seeds"))
         .join(format!("seed-{seed}"));
     let mut train_secs = 0.0;
-    let best = if k == 0 && differs(&committed, want)?.is_some_and(|d| d.is_empty()) {
+    let reuse = match (k, differs(&committed, want, default)?) {
+        (0, Some(d)) if d.is_empty() => true,
+        (0, Some(d)) => {
+            eprintln!(
+                "seed {seed}: not reusing {} (trained with another config; differing keys: {})",
+                rel(&committed),
+                d.join(", ")
+            );
+            false
+        }
+        _ => false,
+    };
+    let best = if reuse {
         eprintln!(
             "seed {seed}: {} was trained with this config",
             rel(&committed)
@@ -237,7 +275,7 @@ fn seed_checkpoint(
             train(&dir).with_context(|| format!("meta-training seed {seed}"))?;
             train_secs = t.elapsed().as_secs_f64();
         }
-        if let Some(d) = differs(&best, want)?.filter(|d| !d.is_empty()) {
+        if let Some(d) = differs(&best, want, default)?.filter(|d| !d.is_empty()) {
             anyhow::bail!(
                 "{} was trained with another config (differing keys: {}); move it away to \
                  meta-train this seed anew",
@@ -275,9 +313,15 @@ pub fn run_cv(cfg: CvConfig, stem: &str, n: usize, config_arg: Option<&Path>) ->
     for (k, &seed) in seeds.iter().enumerate() {
         let mut c = cfg.clone();
         c.train.seed = seed;
-        let ck = seed_checkpoint(stem, k, seed, &c.to_table()?, c.train.steps, |dir| {
-            crate::cv::train(c.clone(), dir, true, None)
-        })?;
+        let ck = seed_checkpoint(
+            stem,
+            k,
+            seed,
+            &c.to_table()?,
+            &CvConfig::default().to_table()?,
+            c.train.steps,
+            |dir| crate::cv::train(c.clone(), dir, true, None),
+        )?;
         eprintln!("seed {seed}: reproducing with {}", ck.checkpoint);
         let r = crate::cv::reproduction(&c, &root().join(&ck.checkpoint), t0)?;
         rep.checkpoints.push(ck);
@@ -339,29 +383,37 @@ pub fn run_nlp(
     for (k, &seed) in seeds.iter().enumerate() {
         let mut c = cfg.clone();
         c.train.seed = seed;
-        let ck = seed_checkpoint(stem, k, seed, &c.to_table()?, c.train.steps, |dir| {
-            let init = match &phase1 {
-                Some(p1) => {
-                    let mut p1 = p1.clone();
-                    p1.train.seed = seed;
-                    let out = dir.join("phase1");
-                    let done = read_header(&out.join("last"))?
-                        .and_then(|h| state_int(&h, "step"))
-                        .unwrap_or(0) as usize;
-                    if done < NLP_PHASE1_STEPS {
-                        eprintln!(
-                            "seed {seed}: phase 1 ({}, steps {done}..{NLP_PHASE1_STEPS})",
-                            rel(&phase1_path)
-                        );
-                        crate::nlp::train(p1, &out, None, true, Some(NLP_PHASE1_STEPS - done))?;
+        let ck = seed_checkpoint(
+            stem,
+            k,
+            seed,
+            &c.to_table()?,
+            &NlpConfig::default().to_table()?,
+            c.train.steps,
+            |dir| {
+                let init = match &phase1 {
+                    Some(p1) => {
+                        let mut p1 = p1.clone();
+                        p1.train.seed = seed;
+                        let out = dir.join("phase1");
+                        let done = read_header(&out.join("last"))?
+                            .and_then(|h| state_int(&h, "step"))
+                            .unwrap_or(0) as usize;
+                        if done < NLP_PHASE1_STEPS {
+                            eprintln!(
+                                "seed {seed}: phase 1 ({}, steps {done}..{NLP_PHASE1_STEPS})",
+                                rel(&phase1_path)
+                            );
+                            crate::nlp::train(p1, &out, None, true, Some(NLP_PHASE1_STEPS - done))?;
+                        }
+                        Some(out.join("best"))
                     }
-                    Some(out.join("best"))
-                }
-                None => None,
-            };
-            // Resuming phase 2 loads `last` over the `init` weights (`nlp::train`).
-            crate::nlp::train(c.clone(), dir, init.as_deref(), true, None)
-        })?;
+                    None => None,
+                };
+                // Resuming phase 2 loads `last` over the `init` weights (`nlp::train`).
+                crate::nlp::train(c.clone(), dir, init.as_deref(), true, None)
+            },
+        )?;
         eprintln!("seed {seed}: reproducing with {}", ck.checkpoint);
         let r = crate::nlp::reproduction(&c, &root().join(&ck.checkpoint), t0)?;
         rep.checkpoints.push(ck);
@@ -479,4 +531,33 @@ fn markdown(r: &LoraSeedsReport) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::training_diff;
+
+    fn t(s: &str) -> toml::Table {
+        toml::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn only_what_meta_training_used_counts() {
+        let have = t("[train]\nseed = 1\n[baseline]\ncap = 500\n[g]\nx = 1");
+        let default = t("[g]\nx = 1\nnew = false\n[train]\nseed = 0");
+        // A later default-valued option and another [baseline] are the same training.
+        let same = t("[train]\nseed = 1\n[baseline]\ncap = 256\n[g]\nx = 1\nnew = false");
+        assert!(training_diff(&have, &same, &default).is_empty());
+        // The new option set away from its default, or another seed, are not.
+        let on = t("[train]\nseed = 1\n[g]\nx = 1\nnew = true");
+        assert_eq!(
+            training_diff(&have, &on, &default),
+            ["g.new: (absent) vs true"]
+        );
+        let seed = t("[train]\nseed = 2\n[g]\nx = 1");
+        assert_eq!(
+            training_diff(&have, &seed, &default),
+            ["train.seed: 1 vs 2"]
+        );
+    }
 }
