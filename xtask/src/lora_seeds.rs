@@ -481,27 +481,23 @@ fn markdown(r: &LoraSeedsReport) -> String {
     let mut s = String::new();
     let n = r.checkpoints.len();
     let done: Vec<u64> = r.checkpoints.iter().map(|c| c.seed).collect();
-    let _ =
-        writeln!(
+    let partial = match n < r.seeds.len() {
+        true => format!(
+            "**Partial: {n} of the {} seeds asked for.** ",
+            r.seeds.len()
+        ),
+        false => String::new(),
+    };
+    let _ = writeln!(
         s,
         "# {title} results over {n} seeds (`{}`)\n\n{}Mean ± sample sd over n = {n} seeds {:?}; \
          each seed sets the meta-training, the training pools, the requirement paraphrases \
          and the baselines' init (the frozen base model and the test sets are the same for \
-         every seed). Cells: {cells}. Machine: {}; RAYON_NUM_THREADS={}; candle {}; commit \
+         every seed). Cells: {cells}. Machine: {}; candle {}; commit \
          {}; {:.0} s wall.\n",
-        r.command,
-        match n < r.seeds.len() {
-            true => format!("**Partial: {n} of the {} seeds asked for have run.** ", r.seeds.len()),
-            false => String::new(),
-        },
-        done,
-        r.machine,
-        r.threads,
-        r.candle_version,
-        r.git_commit,
-        r.wall_secs
+        r.command, partial, done, r.machine, r.candle_version, r.git_commit, r.wall_secs
     );
-    s.push_str(&r.table.markdown("Average"));
+    s.push_str(&r.table.markdown(Some("Average")));
     let _ = writeln!(
         s,
         "\nPaired differences of the averages (points), per seed and mean ± sd; the \
@@ -509,7 +505,7 @@ fn markdown(r: &LoraSeedsReport) -> String {
     );
     s.push_str(&r.table.comparisons_markdown(&r.comparisons));
     let _ = writeln!(s, "\n**{zero_shot}:**\n");
-    s.push_str(&r.zero_shot.markdown("top-1"));
+    s.push_str(&r.zero_shot.markdown(None));
     s.push('\n');
     s.push_str(&r.zero_shot.comparisons_markdown(&r.zero_shot_comparisons));
     let (m, sd) = mean_sd(&r.e2e_ratio);

@@ -113,22 +113,25 @@ impl SeedTable {
         })
     }
 
-    /// `| Method | columns… | <average> |`, each cell mean ± sd over the seeds (× 100).
-    pub fn markdown(&self, average: &str) -> String {
+    /// `| Method | columns… | <average> |`, each cell mean ± sd over the seeds (× 100);
+    /// without the average column when `average` is `None`.
+    pub fn markdown(&self, average: Option<&str>) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "| Method | {} | {average} |", self.columns.join(" | "));
-        let _ = writeln!(s, "|---|{}---|", "---|".repeat(self.columns.len()));
+        let (head, rule) = match average {
+            Some(a) => (format!(" {a} |"), "---|"),
+            None => (String::new(), ""),
+        };
+        let _ = writeln!(s, "| Method | {} |{head}", self.columns.join(" | "));
+        let _ = writeln!(s, "|---|{}{rule}", "---|".repeat(self.columns.len()));
         for row in &self.rows {
             let cells: Vec<String> = (0..self.columns.len())
                 .map(|c| pm(&row.scores.iter().map(|a| a[c]).collect::<Vec<_>>()))
                 .collect();
-            let _ = writeln!(
-                s,
-                "| {} | {} | **{}** |",
-                row.method,
-                cells.join(" | "),
-                pm(&row.average)
-            );
+            let avg = match average {
+                Some(_) => format!(" **{}** |", pm(&row.average)),
+                None => String::new(),
+            };
+            let _ = writeln!(s, "| {} | {} |{avg}", row.method, cells.join(" | "));
         }
         s
     }
@@ -359,10 +362,10 @@ fn markdown(r: &SeedsReport) -> String {
         s,
         "# Tabular results over {n} seeds (`{}`)\n\nTest accuracy (%), mean ± sample sd over \
          n = {n} seeds {:?}; each seed sets both the meta-training (init, shuffles) and the \
-         60/10/30 split. Machine: {}; RAYON_NUM_THREADS={}; candle {}; commit {}; {:.0} s wall.\n",
-        r.command, r.seeds, r.machine, r.threads, r.candle_version, r.git_commit, r.wall_secs
+         60/10/30 split. Machine: {}; candle {}; commit {}; {:.0} s wall.\n",
+        r.command, r.seeds, r.machine, r.candle_version, r.git_commit, r.wall_secs
     );
-    s.push_str(&r.table.markdown("Average"));
+    s.push_str(&r.table.markdown(Some("Average")));
     let _ = writeln!(
         s,
         "\nPaired differences of the averages (points), per seed and mean ± sd; per-dataset \
@@ -398,7 +401,7 @@ mod tests {
         // Column a: (+10, +20) → +15; column b: (−10, +20) → +5.
         assert!((c.per_column[0] - 15.0).abs() < 1e-9 && (c.per_column[1] - 5.0).abs() < 1e-9);
         assert!(t.compare("X", "missing", "").is_none());
-        let md = t.markdown("Average");
+        let md = t.markdown(Some("Average"));
         assert!(
             md.contains("| X | 85.0 ± 7.1 | 65.0 ± 7.1 | **75.0 ± 7.1** |"),
             "{md}"
