@@ -3,6 +3,7 @@
 //! tabular-unseen` (the ten UCI sets scored as unseen; `results/tabular-unseen.{json,md}`).
 
 use std::fmt::Write as _;
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -24,12 +25,20 @@ pub fn pretrain(a: crate::pretrain::Args) -> Result<()> {
         cfg.train.steps = e;
     }
     let out = a.out_dir("tabular-any")?;
+    train(cfg, &out, a.resume, a.stop_after)
+}
+
+/// Meta-trains the data-conditioned generator of `cfg` into `out` (`last` every
+/// `checkpoint_every` steps, `generator` when all steps ran), continuing from `out/last`
+/// when `resume` and it exists: `pretrain tabular-any` and each seed of `reproduce
+/// tabular-unseen --seeds`.
+fn train(cfg: AnyTableConfig, out: &Path, resume: bool, stop_after: Option<usize>) -> Result<()> {
     let last = out.join("last");
     let dev = Device::Cpu;
     let t0 = Instant::now();
     let encoder = TextEncoder::load(&datasets::paths::minilm_dir()?, &dev)?;
     let mut tr = AnyTrainer::new(cfg, encoder, &dev)?;
-    if a.resume && last.with_extension("toml").exists() {
+    if resume && last.with_extension("toml").exists() {
         tr.resume(&last)
             .with_context(|| format!("resuming from {}", last.display()))?;
         eprintln!("resumed at step {}", tr.step);
@@ -46,7 +55,7 @@ pub fn pretrain(a: crate::pretrain::Args) -> Result<()> {
         tr.cfg.train.tasks_per_step,
         out.display()
     );
-    tr.fit(&out, a.stop_after, true)?;
+    tr.fit(out, stop_after, true)?;
     if tr.step >= tr.cfg.train.steps {
         tr.save(&out.join("generator"), false)?;
         eprintln!(
@@ -89,6 +98,9 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
         }
         None => UnseenConfig::default(),
     };
+    if let Some(n) = a.seeds {
+        return reproduce_seeds(cfg, n, a.experiment.config.as_deref());
+    }
     let ck = a.checkpoint.unwrap_or_else(default_any_table_checkpoint);
     let dev = Device::Cpu;
     let gen = AnyTableGenerator::load(&ck, &dev)?;
@@ -188,5 +200,176 @@ fn markdown(rep: &Report) -> String {
     for q in &r.requirements {
         let _ = writeln!(s, "- {q}");
     }
+    s
+}
+
+#[derive(Serialize)]
+struct SeedsReport<'a> {
+    command: String,
+    machine: String,
+    candle_version: String,
+    git_commit: String,
+    /// Generator (meta-training) seeds; each row cell is already a mean over `split_seeds`.
+    generator_seeds: Vec<u64>,
+    split_seeds: Vec<u64>,
+    checkpoints: Vec<String>,
+    table: &'a crate::seeds::SeedTable,
+    comparisons: Vec<crate::seeds::Comparison>,
+    wall_secs: f64,
+}
+
+/// `reproduce tabular-unseen --seeds N`: N data-conditioned generators (meta-training seeds
+/// `train.seed + k` of configs/tabular-any.toml), each scored as in the single run (mean over
+/// the split seeds of `cfg`). The first reuses the committed generator when it was trained
+/// with that config; the others are meta-trained (resumable) into
+/// `checkpoints/tabular-any-seeds/seed-<s>`. Writes results/tabular-unseen-seeds.{json,md}.
+fn reproduce_seeds(cfg: UnseenConfig, n: usize, config_arg: Option<&Path>) -> Result<()> {
+    use crate::seeds::{read_header, SeedTable};
+    anyhow::ensure!(n >= 1, "--seeds must be at least 1");
+    let t0 = Instant::now();
+    let dev = Device::Cpu;
+    let (gen_path, _) = crate::pretrain::resolve_config(None, "tabular-any");
+    let gen_cfg = AnyTableConfig::from_file(&gen_path)?;
+    let default = AnyTableConfig::default().to_table()?;
+    let encoder = TextEncoder::load(&datasets::paths::minilm_dir()?, &dev)?;
+    let machine = crate::reproduce::machine();
+    let seeds: Vec<u64> = (0..n as u64).map(|k| gen_cfg.train.seed + k).collect();
+    let mut table: Option<SeedTable> = None;
+    let mut checkpoints = Vec::new();
+    for (k, &seed) in seeds.iter().enumerate() {
+        let mut c = gen_cfg.clone();
+        c.train.seed = seed;
+        let want = c.to_table()?;
+        let matches = |stem: &Path| -> Result<bool> {
+            Ok(read_header(stem)?.is_some_and(|h| {
+                crate::lora_seeds::training_diff(&h.config, &want, &default).is_empty()
+            }))
+        };
+        let committed = default_any_table_checkpoint();
+        let ck = if k == 0 && matches(&committed)? {
+            committed
+        } else {
+            let dir = root()
+                .join("checkpoints/tabular-any-seeds")
+                .join(format!("seed-{seed}"));
+            let ck = dir.join("generator");
+            if read_header(&ck)?.is_none() {
+                eprintln!(
+                    "generator seed {seed}: meta-training into {}",
+                    dir.display()
+                );
+                train(c.clone(), &dir, true, None)
+                    .with_context(|| format!("meta-training generator seed {seed}"))?;
+            }
+            anyhow::ensure!(
+                matches(&ck)?,
+                "{} was trained with another config; move it away to meta-train seed {seed} anew",
+                ck.display()
+            );
+            ck
+        };
+        eprintln!("generator seed {seed}: scoring {}", ck.display());
+        let gen = AnyTableGenerator::load(&ck, &dev)?;
+        let r = reproduce_unseen(&cfg, &gen, &encoder, &dev, true)?;
+        let t = table.get_or_insert_with(|| SeedTable::new(r.datasets.clone()));
+        for row in &r.rows {
+            let cells = row.per_dataset.iter().map(|c| c.mean_accuracy()).collect();
+            t.push(&row.method, cells, row.average());
+        }
+        t.push(
+            "Majority rate",
+            r.majority_rate.clone(),
+            mean(&r.majority_rate),
+        );
+        checkpoints.push(ck.strip_prefix(root()).unwrap_or(&ck).display().to_string());
+        let split_seeds = r.seeds.clone();
+        let t = table.as_ref().context("no seed ran")?;
+        let comparisons = [
+            ("ModelGPT (unseen)", "Finetune", "ModelGPT − Finetune"),
+            ("ModelGPT-F (unseen)", "Finetune", "ModelGPT-F − Finetune"),
+            (
+                "ModelGPT (unseen)",
+                "Logistic regression",
+                "ModelGPT − logistic regression",
+            ),
+            ("ModelGPT (unseen)", "GBDT", "ModelGPT − GBDT"),
+            ("ModelGPT (unseen)", "Majority", "ModelGPT − majority"),
+            (
+                "ModelGPT (unseen)",
+                "Ablation: wrong requirement",
+                "ModelGPT − wrong requirement",
+            ),
+            (
+                "ModelGPT (unseen)",
+                "Ablation: no requirement",
+                "ModelGPT − no requirement",
+            ),
+        ]
+        .iter()
+        .filter_map(|(a, b, claim)| t.compare(a, b, claim))
+        .collect();
+        let report = SeedsReport {
+            command: crate::reproduce::command_line(
+                &format!("cargo xtask reproduce tabular-unseen --seeds {n}"),
+                config_arg,
+            ),
+            machine: machine.clone(),
+            candle_version: crate::seeds::candle_version(),
+            git_commit: crate::seeds::git_commit(),
+            generator_seeds: seeds[..=k].to_vec(),
+            split_seeds,
+            checkpoints: checkpoints.clone(),
+            table: t,
+            comparisons,
+            wall_secs: t0.elapsed().as_secs_f64(),
+        };
+        let md = seeds_markdown(&report, n);
+        let dir = root().join("results");
+        std::fs::create_dir_all(&dir)?;
+        atomic_write(
+            &dir.join("tabular-unseen-seeds.json"),
+            serde_json::to_string_pretty(&report)?.as_bytes(),
+        )?;
+        atomic_write(&dir.join("tabular-unseen-seeds.md"), md.as_bytes())?;
+        eprintln!("{md}");
+        eprintln!(
+            "wrote results/tabular-unseen-seeds.{{json,md}} ({} of {n} generator seeds)",
+            k + 1
+        );
+    }
+    Ok(())
+}
+
+fn seeds_markdown(r: &SeedsReport, n: usize) -> String {
+    let t = r.table;
+    let mut s = String::new();
+    let done = r.generator_seeds.len();
+    let _ = writeln!(
+        s,
+        "# Tabular, every set unseen, over {done} generator seeds (`{}`)\n\n{}Test accuracy \
+         (%), mean ± sample sd over n = {done} meta-training seeds {:?} of the data-conditioned \
+         generator; each cell is first the mean over split seeds {:?} (so the split seeds' \
+         spread is not in the ±). The baselines do not depend on the generator, so their sd \
+         is 0. Machine: {}; candle {}; commit {}; {:.0} s wall.\n",
+        r.command,
+        match done < n {
+            true => format!("**Partial: {done} of the {n} seeds asked for.** "),
+            false => String::new(),
+        },
+        r.generator_seeds,
+        r.split_seeds,
+        r.machine,
+        r.candle_version,
+        r.git_commit,
+        r.wall_secs
+    );
+    s.push_str(&t.markdown(Some("Average")));
+    let _ = writeln!(
+        s,
+        "\nPaired differences of the averages (points), per generator seed and mean ± sd; \
+         per-dataset columns are the mean paired difference:\n"
+    );
+    s.push_str(&t.comparisons_markdown(&r.comparisons));
+    let _ = writeln!(s, "\nGenerators: {}", r.checkpoints.join(", "));
     s
 }

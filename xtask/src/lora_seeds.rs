@@ -203,7 +203,7 @@ fn differs(stem: &Path, want: &toml::Table, default: &toml::Table) -> Result<Opt
 /// used. Not counted: `[baseline]` (only `reproduce` reads it), and keys `have` lacks whose
 /// wanted value is the `default` (options added after it was trained, whose default is the
 /// old behaviour).
-fn training_diff(have: &toml::Table, want: &toml::Table, default: &toml::Table) -> Vec<String> {
+pub fn training_diff(have: &toml::Table, want: &toml::Table, default: &toml::Table) -> Vec<String> {
     fn drop_new_defaults(want: &mut toml::Table, have: &toml::Table, default: &toml::Table) {
         want.retain(|k, v| match (have.get(k), default.get(k)) {
             (None, Some(d)) => v != d,
