@@ -276,11 +276,6 @@ fn reproduce_seeds(cfg: UnseenConfig, n: usize, config_arg: Option<&Path>) -> Re
             let cells = row.per_dataset.iter().map(|c| c.mean_accuracy()).collect();
             t.push(&row.method, cells, row.average());
         }
-        t.push(
-            "Majority rate",
-            r.majority_rate.clone(),
-            mean(&r.majority_rate),
-        );
         checkpoints.push(ck.strip_prefix(root()).unwrap_or(&ck).display().to_string());
         let split_seeds = r.seeds.clone();
         let t = table.as_ref().context("no seed ran")?;
