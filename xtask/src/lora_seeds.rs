@@ -305,27 +305,74 @@ fn seeds_of(first: u64, n: usize) -> Result<Vec<u64>> {
     Ok((0..n as u64).map(|k| first + k).collect())
 }
 
-/// `reproduce cv --seeds N`.
-pub fn run_cv(cfg: CvConfig, stem: &str, n: usize, config_arg: Option<&Path>) -> Result<()> {
+/// One modality's part of `reproduce <modality> --seeds`: its config at a seed, how a
+/// seed's generator is meta-trained, and how a checkpoint is scored into the tables.
+trait SeedRun: Sized {
+    const SPEC: &'static Spec;
+    fn seed(&self) -> u64;
+    fn with_seed(&self, seed: u64) -> Self;
+    fn config_table(&self) -> Result<toml::Table>;
+    fn default_table() -> Result<toml::Table>;
+    fn steps(&self) -> usize;
+    /// Meta-trains this config's generator into `dir` (resuming what is there).
+    fn train(&self, dir: &Path) -> Result<()>;
+    /// Reproduces the table with generator `ck` and adds this seed's rows to `rep`.
+    fn score(&self, ck: &Path, t0: Instant, rep: &mut LoraSeedsReport) -> Result<()>;
+}
+
+/// The seeds loop shared by `reproduce cv|nlp --seeds N`.
+fn run_seeds<R: SeedRun>(base: R, stem: &str, n: usize, config_arg: Option<&Path>) -> Result<()> {
     let t0 = Instant::now();
-    let seeds = seeds_of(cfg.train.seed, n)?;
-    let mut rep = LoraSeedsReport::new(&CV, seeds.clone(), config_arg);
+    let seeds = seeds_of(base.seed(), n)?;
+    let mut rep = LoraSeedsReport::new(R::SPEC, seeds.clone(), config_arg);
+    let default = R::default_table()?;
     for (k, &seed) in seeds.iter().enumerate() {
-        let mut c = cfg.clone();
-        c.train.seed = seed;
+        let run = base.with_seed(seed);
         let ck = seed_checkpoint(
             stem,
             k,
             seed,
-            &c.to_table()?,
-            &CvConfig::default().to_table()?,
-            c.train.steps,
-            |dir| crate::cv::train(c.clone(), dir, true, None),
+            &run.config_table()?,
+            &default,
+            run.steps(),
+            |dir| run.train(dir),
         )?;
         eprintln!("seed {seed}: reproducing with {}", ck.checkpoint);
-        let r = crate::cv::reproduction(&c, &root().join(&ck.checkpoint), t0)?;
+        let path = root().join(&ck.checkpoint);
         rep.checkpoints.push(ck);
-        if k == 0 {
+        run.score(&path, t0, &mut rep)?;
+        rep.write(stem, t0)?;
+    }
+    Ok(())
+}
+
+struct CvRun(CvConfig);
+
+impl SeedRun for CvRun {
+    const SPEC: &'static Spec = &CV;
+    fn seed(&self) -> u64 {
+        self.0.train.seed
+    }
+    fn with_seed(&self, seed: u64) -> Self {
+        let mut c = self.0.clone();
+        c.train.seed = seed;
+        Self(c)
+    }
+    fn config_table(&self) -> Result<toml::Table> {
+        self.0.to_table()
+    }
+    fn default_table() -> Result<toml::Table> {
+        CvConfig::default().to_table()
+    }
+    fn steps(&self) -> usize {
+        self.0.train.steps
+    }
+    fn train(&self, dir: &Path) -> Result<()> {
+        crate::cv::train(self.0.clone(), dir, true, None)
+    }
+    fn score(&self, ck: &Path, t0: Instant, rep: &mut LoraSeedsReport) -> Result<()> {
+        let r = crate::cv::reproduction(&self.0, ck, t0)?;
+        if rep.table.columns.is_empty() {
             rep.table = SeedTable::new(r.domains.clone());
         }
         for m in &r.methods {
@@ -353,9 +400,13 @@ pub fn run_cv(cfg: CvConfig, stem: &str, n: usize, config_arg: Option<&Path>) ->
             rep.zero_shot
                 .push(name, vec![acc.top1, acc.top3, acc.top5], acc.top1);
         }
-        rep.write(stem, t0)?;
+        Ok(())
     }
-    Ok(())
+}
+
+/// `reproduce cv --seeds N`.
+pub fn run_cv(cfg: CvConfig, stem: &str, n: usize, config_arg: Option<&Path>) -> Result<()> {
+    run_seeds(CvRun(cfg), stem, n, config_arg)
 }
 
 /// The committed NLP generator came from two phases (checkpoints/nlp/README.md):
@@ -364,60 +415,61 @@ pub fn run_cv(cfg: CvConfig, stem: &str, n: usize, config_arg: Option<&Path>) ->
 /// `-phase1` sibling trains in one phase.
 const NLP_PHASE1_STEPS: usize = 300;
 
-/// `reproduce nlp --seeds N`.
-pub fn run_nlp(
+struct NlpRun {
     cfg: NlpConfig,
-    path: &Path,
-    stem: &str,
-    n: usize,
-    config_arg: Option<&Path>,
-) -> Result<()> {
-    let t0 = Instant::now();
-    let seeds = seeds_of(cfg.train.seed, n)?;
-    let phase1_path: PathBuf = path.with_file_name(format!("{stem}-phase1.toml"));
-    let phase1 = match phase1_path.exists() {
-        true => Some(NlpConfig::load(&phase1_path)?),
-        false => None,
-    };
-    let mut rep = LoraSeedsReport::new(&NLP, seeds.clone(), config_arg);
-    for (k, &seed) in seeds.iter().enumerate() {
-        let mut c = cfg.clone();
-        c.train.seed = seed;
-        let ck = seed_checkpoint(
-            stem,
-            k,
-            seed,
-            &c.to_table()?,
-            &NlpConfig::default().to_table()?,
-            c.train.steps,
-            |dir| {
-                let init = match &phase1 {
-                    Some(p1) => {
-                        let mut p1 = p1.clone();
-                        p1.train.seed = seed;
-                        let out = dir.join("phase1");
-                        let done = read_header(&out.join("last"))?
-                            .and_then(|h| state_int(&h, "step"))
-                            .unwrap_or(0) as usize;
-                        if done < NLP_PHASE1_STEPS {
-                            eprintln!(
-                                "seed {seed}: phase 1 ({}, steps {done}..{NLP_PHASE1_STEPS})",
-                                rel(&phase1_path)
-                            );
-                            crate::nlp::train(p1, &out, None, true, Some(NLP_PHASE1_STEPS - done))?;
-                        }
-                        Some(out.join("best"))
-                    }
-                    None => None,
-                };
-                // Resuming phase 2 loads `last` over the `init` weights (`nlp::train`).
-                crate::nlp::train(c.clone(), dir, init.as_deref(), true, None)
-            },
-        )?;
-        eprintln!("seed {seed}: reproducing with {}", ck.checkpoint);
-        let r = crate::nlp::reproduction(&c, &root().join(&ck.checkpoint), t0)?;
-        rep.checkpoints.push(ck);
-        if k == 0 {
+    /// The phase-1 config and its path, when the recipe has one.
+    phase1: Option<(PathBuf, NlpConfig)>,
+}
+
+impl SeedRun for NlpRun {
+    const SPEC: &'static Spec = &NLP;
+    fn seed(&self) -> u64 {
+        self.cfg.train.seed
+    }
+    fn with_seed(&self, seed: u64) -> Self {
+        let mut cfg = self.cfg.clone();
+        cfg.train.seed = seed;
+        let phase1 = self.phase1.clone().map(|(p, mut c)| {
+            c.train.seed = seed;
+            (p, c)
+        });
+        Self { cfg, phase1 }
+    }
+    fn config_table(&self) -> Result<toml::Table> {
+        self.cfg.to_table()
+    }
+    fn default_table() -> Result<toml::Table> {
+        NlpConfig::default().to_table()
+    }
+    fn steps(&self) -> usize {
+        self.cfg.train.steps
+    }
+    fn train(&self, dir: &Path) -> Result<()> {
+        let seed = self.cfg.train.seed;
+        let init = match &self.phase1 {
+            Some((path, p1)) => {
+                let out = dir.join("phase1");
+                let done = read_header(&out.join("last"))?
+                    .and_then(|h| state_int(&h, "step"))
+                    .unwrap_or(0) as usize;
+                if done < NLP_PHASE1_STEPS {
+                    eprintln!(
+                        "seed {seed}: phase 1 ({}, steps {done}..{NLP_PHASE1_STEPS})",
+                        rel(path)
+                    );
+                    let rest = Some(NLP_PHASE1_STEPS - done);
+                    crate::nlp::train(p1.clone(), &out, None, true, rest)?;
+                }
+                Some(out.join("best"))
+            }
+            None => None,
+        };
+        // Resuming phase 2 loads `last` over the `init` weights (`nlp::train`).
+        crate::nlp::train(self.cfg.clone(), dir, init.as_deref(), true, None)
+    }
+    fn score(&self, ck: &Path, t0: Instant, rep: &mut LoraSeedsReport) -> Result<()> {
+        let r = crate::nlp::reproduction(&self.cfg, ck, t0)?;
+        if rep.table.columns.is_empty() {
             let cols = r.methods[0]
                 .per_task
                 .iter()
@@ -447,9 +499,25 @@ pub fn run_nlp(
         ] {
             rep.zero_shot.push(name, vec![acc], acc);
         }
-        rep.write(stem, t0)?;
+        Ok(())
     }
-    Ok(())
+}
+
+/// `reproduce nlp --seeds N` (`path`: the config file, whose `<stem>-phase1.toml` sibling
+/// is the recipe's first phase when it exists).
+pub fn run_nlp(
+    cfg: NlpConfig,
+    path: &Path,
+    stem: &str,
+    n: usize,
+    config_arg: Option<&Path>,
+) -> Result<()> {
+    let phase1_path = path.with_file_name(format!("{stem}-phase1.toml"));
+    let phase1 = match phase1_path.exists() {
+        true => Some((phase1_path.clone(), NlpConfig::load(&phase1_path)?)),
+        false => None,
+    };
+    run_seeds(NlpRun { cfg, phase1 }, stem, n, config_arg)
 }
 
 fn compare(t: &SeedTable, claims: &[(&str, &str, &str)]) -> Vec<Comparison> {
