@@ -279,7 +279,7 @@ fn reproduce_seeds(cfg: UnseenConfig, n: usize, config_arg: Option<&Path>) -> Re
         checkpoints.push(ck.strip_prefix(root()).unwrap_or(&ck).display().to_string());
         let split_seeds = r.seeds.clone();
         let t = table.as_ref().context("no seed ran")?;
-        let comparisons = [
+        let comparisons = t.compare_all(&[
             ("ModelGPT (unseen)", "Finetune", "ModelGPT − Finetune"),
             ("ModelGPT-F (unseen)", "Finetune", "ModelGPT-F − Finetune"),
             (
@@ -299,10 +299,7 @@ fn reproduce_seeds(cfg: UnseenConfig, n: usize, config_arg: Option<&Path>) -> Re
                 "Ablation: no requirement",
                 "ModelGPT − no requirement",
             ),
-        ]
-        .iter()
-        .filter_map(|(a, b, claim)| t.compare(a, b, claim))
-        .collect();
+        ]);
         let report = SeedsReport {
             command: crate::reproduce::command_line(
                 &format!("cargo xtask reproduce tabular-unseen --seeds {n}"),

@@ -159,7 +159,7 @@ impl LoraSeedsReport {
     fn write(&mut self, stem: &str, t0: Instant) -> Result<()> {
         let spec = self.spec;
         self.wall_secs = t0.elapsed().as_secs_f64();
-        self.comparisons = compare(&self.table, spec.claims);
+        self.comparisons = self.table.compare_all(spec.claims);
         let names: Vec<String> = self
             .zero_shot
             .rows
@@ -518,13 +518,6 @@ pub fn run_nlp(
         false => None,
     };
     run_seeds(NlpRun { cfg, phase1 }, stem, n, config_arg)
-}
-
-fn compare(t: &SeedTable, claims: &[(&str, &str, &str)]) -> Vec<Comparison> {
-    claims
-        .iter()
-        .filter_map(|(a, b, claim)| t.compare(a, b, claim))
-        .collect()
 }
 
 /// E2E Finetune ÷ E2E ModelGPT of one run (NaN when either is missing).

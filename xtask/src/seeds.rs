@@ -113,6 +113,14 @@ impl SeedTable {
         })
     }
 
+    /// [`Self::compare`] for each `(a, b, claim)`, skipping claims whose rows are missing.
+    pub fn compare_all(&self, claims: &[(&str, &str, &str)]) -> Vec<Comparison> {
+        claims
+            .iter()
+            .filter_map(|(a, b, claim)| self.compare(a, b, claim))
+            .collect()
+    }
+
     /// `| Method | columns… | <average> |`, each cell mean ± sd over the seeds (× 100);
     /// without the average column when `average` is `None`.
     pub fn markdown(&self, average: Option<&str>) -> String {
@@ -307,7 +315,7 @@ pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()
             table.push(name, a.clone(), mean_sd(a).0);
         }
     }
-    let comparisons = [
+    let comparisons = table.compare_all(&[
         ("ModelGPT", "Finetune", "ModelGPT − Finetune"),
         ("ModelGPT-F", "Finetune", "ModelGPT-F − Finetune"),
         (
@@ -316,10 +324,7 @@ pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()
             "ModelGPT − control (wrong requirement)",
         ),
         ("ModelGPT", "LoRA", "ModelGPT − LoRA"),
-    ]
-    .iter()
-    .filter_map(|(a, b, claim)| table.compare(a, b, claim))
-    .collect();
+    ]);
     let command = crate::reproduce::command_line(
         &format!("cargo xtask reproduce tabular --seeds {n}"),
         config_arg,
