@@ -6,8 +6,9 @@
 //!   `FINETUNE_EXAMPLES` training examples, batch 16) is timed once per task in the same
 //!   run, and the ratio Finetune ÷ generate is printed (the paper's headline is ≥ 270x;
 //!   `cargo xtask reproduce nlp` reports the E2E ratio at its own training budget).
-//! - `nlp_step/{full,lora}`: one MiniLM training step (forward + backward + AdamW) at
-//!   batch 32 × 128 tokens; with `HYPER_TORCH_PYTHON` set to a Python with torch, the
+//! - `nlp_step/{full,lora}[_fused]`: one MiniLM training step (forward + backward +
+//!   AdamW) at batch 32 × 128 tokens, with the composed ops and with hyper-core's fused
+//!   ones (`_fused`); with `HYPER_TORCH_PYTHON` set to a Python with torch, the
 //!   same step in PyTorch is timed in the same run by `benches/torch_step.py` and the
 //!   ratio printed.
 //!
@@ -163,28 +164,37 @@ fn training_step(c: &mut Criterion) {
     let labels: Vec<glue::Label> = (0..32).map(|i| glue::Label::Class(i % 2)).collect();
     let mut g = c.benchmark_group("nlp_step");
     g.sample_size(10);
-    let (model, head, mut vars) = finetune_model(&minilm, 2, &dev).unwrap();
-    let (head, hv) = head.to_vars().unwrap();
-    vars.extend(hv);
-    let mut opt = Adam::new(vars, AdamConfig::adamw(5e-5, 0.01));
-    let mut step = || {
-        let loss = text::loss(&text::logits(&model, &head, &b, true).unwrap(), &labels).unwrap();
-        opt.step(&loss.backward().unwrap()).unwrap();
-    };
-    g.bench_function("full", |bch| bch.iter(&mut step));
-    drop(opt);
-    let lora_cfg = hyper_infer::text::NlpLoraConfig::default().lora_config();
-    let lora = BertModel::load(&minilm, lora_cfg, &dev).unwrap();
-    let vm = VarMap::new();
-    let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
-    let init = init_params(&lora.param_spec_for(2), &vb).unwrap();
-    let (params, vars) = init.to_vars().unwrap();
-    let mut opt = Adam::new(vars, AdamConfig::adamw(5e-4, 0.01));
-    let mut step = || {
-        let loss = text::loss(&text::logits(&lora, &params, &b, true).unwrap(), &labels).unwrap();
-        opt.step(&loss.backward().unwrap()).unwrap();
-    };
-    g.bench_function("lora", |bch| bch.iter(&mut step));
+    // `_fused`: the same step with hyper-core's fused layer norm, softmax and GELU on the
+    // training path (`BertModel::with_fused_training`).
+    for (suffix, fused) in [("", false), ("_fused", true)] {
+        let (model, head, mut vars) = finetune_model(&minilm, 2, &dev).unwrap();
+        let model = model.with_fused_training(fused);
+        let (head, hv) = head.to_vars().unwrap();
+        vars.extend(hv);
+        let mut opt = Adam::new(vars, AdamConfig::adamw(5e-5, 0.01));
+        let mut step = || {
+            let loss =
+                text::loss(&text::logits(&model, &head, &b, true).unwrap(), &labels).unwrap();
+            opt.step(&loss.backward().unwrap()).unwrap();
+        };
+        g.bench_function(format!("full{suffix}"), |bch| bch.iter(&mut step));
+        drop(opt);
+        let lora_cfg = hyper_infer::text::NlpLoraConfig::default().lora_config();
+        let lora = BertModel::load(&minilm, lora_cfg, &dev)
+            .unwrap()
+            .with_fused_training(fused);
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+        let init = init_params(&lora.param_spec_for(2), &vb).unwrap();
+        let (params, vars) = init.to_vars().unwrap();
+        let mut opt = Adam::new(vars, AdamConfig::adamw(5e-4, 0.01));
+        let mut step = || {
+            let loss =
+                text::loss(&text::logits(&lora, &params, &b, true).unwrap(), &labels).unwrap();
+            opt.step(&loss.backward().unwrap()).unwrap();
+        };
+        g.bench_function(format!("lora{suffix}"), |bch| bch.iter(&mut step));
+    }
     g.finish();
     benches::torch_same_run("torch_step.py", &[minilm.as_os_str()]);
 }

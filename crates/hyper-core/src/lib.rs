@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod data_generator;
 pub mod frozen;
+pub mod fused;
 pub mod generator;
 pub mod io;
 pub mod kernels;

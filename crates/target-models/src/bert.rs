@@ -14,9 +14,12 @@
 //! is pretrained and stays in the base). For full finetuning build the model from a
 //! `VarMap`-backed `VarBuilder`: the base tensors are then the trainable `Var`s.
 //!
-//! Training paths use `layer_norm_slow` and `softmax(.., D::Minus1)`: the fused candle ops
-//! have no backward (DESIGN.md §10). [`BertModel::with_fused_inference`] switches the
-//! `train = false` path to the fused ops (and a vectorised erf GELU) for speed.
+//! Training paths use `layer_norm_slow` and `softmax(.., D::Minus1)` by default: the fused
+//! candle ops have no backward (DESIGN.md §10). [`BertModel::with_fused_inference`]
+//! switches the `train = false` path to the fused ops (and a vectorised erf GELU) for
+//! speed; [`BertModel::with_fused_training`] switches the `train = true` path to
+//! `hyper_core::fused`'s ops, which have a backward (opt-in: they sum in another order, so
+//! the committed training results were produced without them).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -428,6 +431,7 @@ pub struct BertModel {
     layers: Vec<Layer>,
     pooler: Option<(Tensor, Tensor)>,
     fused: bool,
+    fused_training: bool,
 }
 
 impl BertModel {
@@ -549,6 +553,7 @@ impl BertModel {
             layers,
             pooler,
             fused: false,
+            fused_training: false,
         })
     }
 
@@ -556,6 +561,13 @@ impl BertModel {
     /// (no backward: only for frozen inference).
     pub fn with_fused_inference(mut self, fused: bool) -> Self {
         self.fused = fused;
+        self
+    }
+
+    /// Use `hyper_core::fused`'s LayerNorm, softmax and erf GELU (each with a backward)
+    /// when `train = true`.
+    pub fn with_fused_training(mut self, fused: bool) -> Self {
+        self.fused_training = fused;
         self
     }
 
@@ -646,6 +658,8 @@ impl BertModel {
         let eps = self.cfg.layer_norm_eps as f32;
         if self.fused && !train {
             candle_nn::ops::layer_norm(x, &ln.w, &ln.b, eps)
+        } else if self.fused_training && train {
+            hyper_core::fused::layer_norm(x, &ln.w, &ln.b, eps)
         } else {
             candle_nn::ops::layer_norm_slow(x, &ln.w, &ln.b, eps)
         }
@@ -666,7 +680,10 @@ impl BertModel {
 
     fn act(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         match self.cfg.activation {
-            Activation::Gelu if self.fused && !train => crate::ops::gelu_erf(x),
+            Activation::Gelu if self.fused && !train => hyper_core::fused::gelu_erf(x),
+            Activation::Gelu if self.fused_training && train => {
+                hyper_core::fused::gelu_erf_train(x)
+            }
             Activation::Gelu => x.gelu_erf(),
             Activation::GeluApprox => x.gelu(),
             Activation::Relu => x.relu(),
@@ -755,6 +772,8 @@ impl BertModel {
         }
         let probs = if self.fused && !train {
             candle_nn::ops::softmax_last_dim(&scores)?
+        } else if self.fused_training && train {
+            hyper_core::fused::softmax_last_dim(&scores)?
         } else {
             candle_nn::ops::softmax(&scores, D::Minus1)?
         };

@@ -6,7 +6,6 @@
 pub mod bert;
 pub mod lora;
 pub mod mlp;
-mod ops;
 pub mod peft;
 pub mod resnet;
 pub mod text_encoder;

@@ -354,6 +354,47 @@ fn lora_training_reaches_every_factor_and_the_head() -> Result<()> {
     Ok(())
 }
 
+/// `with_fused_training` (hyper-core's fused layer norm, softmax and GELU, each with a
+/// backward) gives the composed path's training logits and LoRA/head gradients within
+/// 1e-5, dropout masks included (seeded alike), for both flavours.
+#[test]
+fn fused_training_matches_the_composed_training_path() -> Result<()> {
+    for flavor in [Flavor::DistilBert, Flavor::Bert] {
+        let (dir, cfg) = tiny_checkpoint(flavor);
+        let model = BertModel::load(dir.path(), lora_cfg(flavor), &Device::Cpu).unwrap();
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        let params = init_params(&model.param_spec_for(cfg.num_labels), &vb)?;
+        let vars = named_vars(&vm);
+        for (k, v) in &vars {
+            if k.ends_with("lora_B.weight") {
+                v.set(&Tensor::randn(0f32, 0.1, v.shape(), &Device::Cpu)?)?;
+            }
+        }
+        let ids = random_ids(3, 11, 50);
+        let run = |m: &BertModel| -> Result<(Tensor, Vec<Tensor>)> {
+            hyper_core::layers::seed_dropout(5);
+            let logits = m.classify(&params, &ids, None, None, true)?;
+            let grads = loss_of(&logits)?.backward()?;
+            let g = vars
+                .iter()
+                .map(|(_, v)| grads.get(v).unwrap().clone())
+                .collect();
+            Ok((logits, g))
+        };
+        let (y0, g0) = run(&model)?;
+        let fused = model.clone().with_fused_training(true);
+        let (y1, g1) = run(&fused)?;
+        let d = max_abs_diff(&y0, &y1);
+        assert!(d <= 1e-5, "{flavor:?}: fused training logits differ by {d}");
+        for ((name, _), (a, b)) in vars.iter().zip(g0.iter().zip(&g1)) {
+            let d = max_abs_diff(a, b);
+            assert!(d <= 1e-5, "{flavor:?}: gradient of {name} differs by {d}");
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn full_finetuning_reaches_every_weight() -> Result<()> {
     for flavor in [Flavor::DistilBert, Flavor::Bert] {
