@@ -158,5 +158,8 @@ fn wnli_dev_premises_come_from_train_with_flipped_labels() {
         memorised_right += usize::from(guess == e.label);
     }
     assert_eq!((shared, same, opposite), (65, 19, 77));
-    assert_eq!(memorised_right, 5, "the memorising predictor: 5 of 65 (7.7%)");
+    assert_eq!(
+        memorised_right, 5,
+        "the memorising predictor: 5 of 65 (7.7%)"
+    );
 }
