@@ -110,7 +110,7 @@ fn generate_vs_finetune(c: &mut Criterion) {
             labels: first.labels(),
         };
         let t = Instant::now();
-        let (model, head, mut vars) = finetune_model(&minilm, labels.len(), &dev).unwrap();
+        let (model, head, mut vars) = finetune_model(&minilm, labels.len(), 0, &dev).unwrap();
         let (head, hv) = head.to_vars().unwrap();
         vars.extend(hv);
         train_epochs(
@@ -167,7 +167,7 @@ fn training_step(c: &mut Criterion) {
     // `_fused`: the same step with hyper-core's fused layer norm, softmax and GELU on the
     // training path (`BertModel::with_fused_training`).
     for (suffix, fused) in [("", false), ("_fused", true)] {
-        let (model, head, mut vars) = finetune_model(&minilm, 2, &dev).unwrap();
+        let (model, head, mut vars) = finetune_model(&minilm, 2, 0, &dev).unwrap();
         let model = model.with_fused_training(fused);
         let (head, hv) = head.to_vars().unwrap();
         vars.extend(hv);

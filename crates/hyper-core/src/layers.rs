@@ -182,6 +182,26 @@ pub fn uniform<R: Rng>(rng: &mut R, shape: &[usize], bound: f64, dev: &Device) -
     Tensor::from_vec(data, shape, dev)
 }
 
+/// A tensor of `shape` drawn from N(mean, std²) with the caller's seeded RNG (Box–Muller).
+pub fn normal<R: Rng>(
+    rng: &mut R,
+    shape: &[usize],
+    mean: f64,
+    std: f64,
+    dev: &Device,
+) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n)
+        .map(|_| {
+            let u1: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
+            let u2: f64 = rng.random();
+            let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+            (mean + std * z) as f32
+        })
+        .collect();
+    Tensor::from_vec(data, shape, dev)
+}
+
 /// Index and value of the largest entry of `row` (the first on ties; `(0, -inf)` when
 /// empty): the predicted class of a probability or logit row.
 pub fn argmax(row: &[f32]) -> (usize, f32) {

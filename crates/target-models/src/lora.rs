@@ -4,7 +4,7 @@
 //! padding, B `[out,r,1,1]`. The factors are plain tensors passed per call, so the same
 //! functions serve generated weights (graph kept) and trainable `Var`s (the LoRA baseline).
 
-use candle_core::{DType, Result, Tensor};
+use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 use hyper_core::{ParamMap, ParamRole, ParamSpec};
 use serde::{Deserialize, Serialize};
@@ -245,22 +245,47 @@ pub fn lora_specs(
 pub fn init_params(specs: &[ParamSpec], vb: &VarBuilder) -> Result<ParamMap> {
     let mut map = ParamMap::new();
     for s in specs {
-        let init = if s.name.ends_with("lora_A.weight") {
-            let fan_in: usize = s.shape[1..].iter().product();
-            let bound = 1.0 / (fan_in as f64).sqrt();
-            Init::Uniform {
-                lo: -bound,
-                up: bound,
+        let t = vb.get_with_hints_dtype(s.shape.clone(), &s.name, init_of(s), DType::F32)?;
+        map.insert(s.name.clone(), t);
+    }
+    Ok(map)
+}
+
+/// PEFT's and Hugging Face's init for one tensor: LoRA A uniform ±1/√fan_in, B and biases
+/// zero, head weights N(0, 0.02²).
+fn init_of(s: &ParamSpec) -> Init {
+    if s.name.ends_with("lora_A.weight") {
+        let fan_in: usize = s.shape[1..].iter().product();
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        Init::Uniform {
+            lo: -bound,
+            up: bound,
+        }
+    } else if s.name.ends_with("lora_B.weight") || s.name.ends_with(".bias") {
+        Init::Const(0.0)
+    } else {
+        Init::Randn {
+            mean: 0.0,
+            stdev: 0.02,
+        }
+    }
+}
+
+/// [`init_params`]' distributions drawn from `seed` (candle's own RNG cannot be seeded),
+/// so a baseline trained from it is a function of its config.
+pub fn seeded_init_params(specs: &[ParamSpec], seed: u64, dev: &Device) -> Result<ParamMap> {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut map = ParamMap::new();
+    for s in specs {
+        let t = match init_of(s) {
+            Init::Uniform { up, .. } => hyper_core::layers::uniform(&mut rng, &s.shape, up, dev)?,
+            Init::Randn { mean, stdev } => {
+                hyper_core::layers::normal(&mut rng, &s.shape, mean, stdev, dev)?
             }
-        } else if s.name.ends_with("lora_B.weight") || s.name.ends_with(".bias") {
-            Init::Const(0.0)
-        } else {
-            Init::Randn {
-                mean: 0.0,
-                stdev: 0.02,
-            }
+            Init::Const(v) => (Tensor::ones(s.shape.as_slice(), DType::F32, dev)? * v)?,
+            other => candle_core::bail!("{}: no seeded draw for {other:?}", s.name),
         };
-        let t = vb.get_with_hints_dtype(s.shape.clone(), &s.name, init, DType::F32)?;
         map.insert(s.name.clone(), t);
     }
     Ok(map)
@@ -269,7 +294,52 @@ pub fn init_params(specs: &[ParamSpec], vb: &VarBuilder) -> Result<ParamMap> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+
+    /// The same seed gives the same tensors; the distributions are PEFT's / HF's: A within
+    /// ±1/√fan_in, B and biases zero, the head weight N(0, 0.02²).
+    #[test]
+    fn seeded_init_repeats_and_has_the_reference_distributions() {
+        let spec = |name: &str, shape: &[usize]| ParamSpec {
+            name: name.into(),
+            shape: shape.to_vec(),
+            role: ParamRole::Static,
+        };
+        let specs = [
+            spec("l.lora_A.weight", &[8, 384]),
+            spec("l.lora_B.weight", &[384, 8]),
+            spec("classifier.weight", &[200, 384]),
+            spec("classifier.bias", &[200]),
+        ];
+        let d = Device::Cpu;
+        let a = seeded_init_params(&specs, 3, &d).unwrap();
+        let b = seeded_init_params(&specs, 3, &d).unwrap();
+        let c = seeded_init_params(&specs, 4, &d).unwrap();
+        let v = |m: &ParamMap, k: &str| {
+            m.get(k)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        for s in &specs {
+            assert_eq!(v(&a, &s.name), v(&b, &s.name), "{}", s.name);
+        }
+        assert_ne!(v(&a, "classifier.weight"), v(&c, "classifier.weight"));
+        let bound = 1.0 / 384f32.sqrt();
+        let la = v(&a, "l.lora_A.weight");
+        assert!(la.iter().all(|x| x.abs() <= bound) && la.iter().any(|x| x.abs() > 0.9 * bound));
+        assert!(v(&a, "l.lora_B.weight").iter().all(|&x| x == 0.0));
+        assert!(v(&a, "classifier.bias").iter().all(|&x| x == 0.0));
+        let w = v(&a, "classifier.weight");
+        let n = w.len() as f32;
+        let mean = w.iter().sum::<f32>() / n;
+        let sd = (w.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n).sqrt();
+        assert!(
+            mean.abs() < 1e-3 && (sd - 0.02).abs() < 5e-4,
+            "mean {mean}, sd {sd}"
+        );
+    }
 
     #[test]
     fn peft_target_matching() {

@@ -26,7 +26,7 @@ use hyper_infer::text::{
 };
 use serde::Serialize;
 use target_models::bert::BertModel;
-use target_models::lora::{init_params, LoraConfig};
+use target_models::lora::{seeded_init_params, LoraConfig};
 
 use super::config::NlpConfig;
 use super::task::{TextSet, TextTask};
@@ -131,11 +131,12 @@ fn capped(set: &TextSet, cap: usize) -> TextSet {
 }
 
 /// Finetune: every MiniLM weight (as trainable vars, from the pretrained checkpoint in
-/// `minilm`) plus a fresh Hugging Face-initialised head; returns the model, the head and
-/// every var.
+/// `minilm`) plus a fresh Hugging Face-initialised head drawn from `seed`; returns the
+/// model, the head and every base var (the caller makes the head trainable).
 pub fn finetune_model(
     minilm: &std::path::Path,
     num_labels: usize,
+    seed: u64,
     dev: &Device,
 ) -> anyhow::Result<(BertModel, ParamMap, NamedVars)> {
     let vm = VarMap::new();
@@ -146,7 +147,7 @@ pub fn finetune_model(
     let mut vm = vm;
     vm.load(&weights)
         .with_context(|| format!("loading {} into trainable weights", weights.display()))?;
-    let head = init_params(&model.param_spec_for(num_labels), &vb.pp("head"))?;
+    let head = seeded_init_params(&model.param_spec_for(num_labels), seed, dev)?;
     let data = vm
         .data()
         .lock()
@@ -191,9 +192,9 @@ pub fn reproduce_nlp(
 
         progress(&format!("{}: LoRA", t.name()));
         let t0 = Instant::now();
-        let vm = VarMap::new();
-        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
-        let init = init_params(&lora_model.param_spec_for(num_outputs(t)), &vb)?;
+        // Seeded per task (candle's RNG cannot be): the baselines repeat run to run.
+        let task_seed = seed ^ (0x5EED_0000 + ti as u64);
+        let init = seeded_init_params(&lora_model.param_spec_for(num_outputs(t)), task_seed, &dev)?;
         let (pm, vars) = init.to_vars()?;
         train_epochs(
             lora_model,
@@ -217,7 +218,7 @@ pub fn reproduce_nlp(
 
         progress(&format!("{}: Finetune", t.name()));
         let t0 = Instant::now();
-        let (ft, head, mut vars) = finetune_model(minilm, num_outputs(t), &dev)?;
+        let (ft, head, mut vars) = finetune_model(minilm, num_outputs(t), task_seed, &dev)?;
         let (head, hv) = head.to_vars()?;
         vars.extend(hv);
         train_epochs(
