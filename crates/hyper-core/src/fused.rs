@@ -414,19 +414,7 @@ pub fn gelu_erf_train(x: &Tensor) -> Result<Tensor> {
 mod tests {
     use candle_core::{DType, Device, Tensor, Var, D};
 
-    /// Max |a − b| over all elements.
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
+    use test_support::max_abs_diff as max_diff;
 
     fn randn(shape: &[usize], scale: f64) -> Tensor {
         (Tensor::randn(0f32, 1f32, shape, &Device::Cpu).unwrap() * scale).unwrap()
