@@ -39,12 +39,17 @@ const BETA: [f32; 5] = [
     -1.45660718464996e-05,
 ];
 
-fn gelu_scalar(x: f32) -> f32 {
+/// erf(x/√2), the rational approximation above (the scalar twin of the AVX2 kernel).
+fn erf_scaled(x: f32) -> f32 {
     let z = (x * std::f32::consts::FRAC_1_SQRT_2).clamp(-4.0, 4.0);
     let z2 = z * z;
     let p = ALPHA.iter().rev().fold(0.0, |acc, &c| acc * z2 + c) * z;
     let q = BETA.iter().rev().fold(0.0, |acc, &c| acc * z2 + c);
-    0.5 * x * (1.0 + p / q)
+    p / q
+}
+
+fn gelu_scalar(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf_scaled(x))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -345,13 +350,9 @@ pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f32) -> Result<Tensor
     candle_nn::ops::layer_norm_slow(x, w, b, eps)
 }
 
-/// Exact-erf GELU's derivative `Φ(x) + x·φ(x)`, from the same erf as [`gelu_scalar`].
+/// Exact-erf GELU's derivative `Φ(x) + x·φ(x)`, from the same erf as [`gelu_scalar`] ([`erf_scaled`]).
 fn gelu_grad_scalar(x: f32) -> f32 {
-    let z = (x * std::f32::consts::FRAC_1_SQRT_2).clamp(-4.0, 4.0);
-    let z2 = z * z;
-    let p = ALPHA.iter().rev().fold(0.0, |acc, &c| acc * z2 + c) * z;
-    let q = BETA.iter().rev().fold(0.0, |acc, &c| acc * z2 + c);
-    let cdf = 0.5 * (1.0 + p / q);
+    let cdf = 0.5 * (1.0 + erf_scaled(x));
     let pdf = (-0.5 * x * x).exp()
         * (0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2);
     cdf + x * pdf
