@@ -225,15 +225,14 @@ struct SeedsReport<'a> {
 /// `checkpoints/tabular-any-seeds/seed-<s>`. Writes results/tabular-unseen-seeds.{json,md}.
 fn reproduce_seeds(cfg: UnseenConfig, n: usize, config_arg: Option<&Path>) -> Result<()> {
     use crate::seeds::{read_header, SeedTable};
-    anyhow::ensure!(n >= 1, "--seeds must be at least 1");
     let t0 = Instant::now();
     let dev = Device::Cpu;
     let (gen_path, _) = crate::pretrain::resolve_config(None, "tabular-any");
     let gen_cfg = AnyTableConfig::from_file(&gen_path)?;
+    let seeds = crate::seeds::seeds_of(gen_cfg.train.seed, n)?;
     let default = AnyTableConfig::default().to_table()?;
     let encoder = TextEncoder::load(&datasets::paths::minilm_dir()?, &dev)?;
     let machine = crate::reproduce::machine();
-    let seeds: Vec<u64> = (0..n as u64).map(|k| gen_cfg.train.seed + k).collect();
     let mut table: Option<SeedTable> = None;
     let mut checkpoints = Vec::new();
     for (k, &seed) in seeds.iter().enumerate() {
@@ -315,19 +314,8 @@ fn reproduce_seeds(cfg: UnseenConfig, n: usize, config_arg: Option<&Path>) -> Re
             comparisons,
             wall_secs: t0.elapsed().as_secs_f64(),
         };
-        let md = seeds_markdown(&report, n);
-        let dir = root().join("results");
-        std::fs::create_dir_all(&dir)?;
-        atomic_write(
-            &dir.join("tabular-unseen-seeds.json"),
-            serde_json::to_string_pretty(&report)?.as_bytes(),
-        )?;
-        atomic_write(&dir.join("tabular-unseen-seeds.md"), md.as_bytes())?;
-        eprintln!("{md}");
-        eprintln!(
-            "wrote results/tabular-unseen-seeds.{{json,md}} ({} of {n} generator seeds)",
-            k + 1
-        );
+        crate::results::write("tabular-unseen-seeds", &report, &seeds_markdown(&report, n))?;
+        eprintln!("({} of {n} generator seeds)", k + 1);
     }
     Ok(())
 }

@@ -16,13 +16,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use hyper_core::checkpoint::config_diff;
-use hyper_core::io::atomic_write;
 use hyper_train::cv::CvConfig;
 use hyper_train::nlp::NlpConfig;
 use serde::Serialize;
 
 use crate::pretrain::root;
-use crate::seeds::{mean_sd, read_header, state_int, Comparison, SeedTable};
+use crate::seeds::{mean_sd, read_header, seeds_of, state_int, Comparison, SeedTable};
 
 /// How one seed's generator was obtained.
 #[derive(Serialize)]
@@ -172,20 +171,8 @@ impl LoraSeedsReport {
             .filter(|(i, _)| *i < names.len())
             .filter_map(|(i, claim)| self.zero_shot.compare(&names[0], &names[*i], claim))
             .collect();
-        let md = markdown(self);
-        println!("{md}");
-        let res = root().join("results");
-        std::fs::create_dir_all(&res)?;
-        atomic_write(
-            &res.join(format!("{stem}-seeds.json")),
-            serde_json::to_string_pretty(self)?.as_bytes(),
-        )?;
-        atomic_write(&res.join(format!("{stem}-seeds.md")), md.as_bytes())?;
-        eprintln!(
-            "wrote results/{stem}-seeds.{{json,md}} ({} of {} seeds)",
-            self.checkpoints.len(),
-            self.seeds.len()
-        );
+        crate::results::write(&format!("{stem}-seeds"), self, &markdown(self))?;
+        eprintln!("({} of {} seeds)", self.checkpoints.len(), self.seeds.len());
         Ok(())
     }
 }
@@ -298,11 +285,6 @@ fn seed_checkpoint(
             .unwrap_or(f64::NAN),
         train_secs,
     })
-}
-
-fn seeds_of(first: u64, n: usize) -> Result<Vec<u64>> {
-    anyhow::ensure!(n >= 1, "--seeds must be at least 1");
-    Ok((0..n as u64).map(|k| first + k).collect())
 }
 
 /// One modality's part of `reproduce <modality> --seeds`: its config at a seed, how a

@@ -56,9 +56,10 @@ pub fn markdown_header(title: &str, j: &serde_json::Value) -> String {
 }
 
 /// Prints the table and writes results/<stem>.json and results/<stem>.md atomically.
-pub fn write(stem: &str, report: &serde_json::Value, md: &str) -> Result<()> {
+pub fn write(stem: &str, report: &impl serde::Serialize, md: &str) -> Result<()> {
     println!("{md}");
     let res = crate::pretrain::root().join("results");
+    std::fs::create_dir_all(&res)?;
     atomic_write(
         &res.join(format!("{stem}.json")),
         serde_json::to_string_pretty(report)?.as_bytes(),

@@ -13,7 +13,6 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use candle_core::Device;
 use hyper_core::checkpoint::{config_diff, CheckpointHeader};
-use hyper_core::io::atomic_write;
 use hyper_infer::Pipeline;
 use hyper_train::experiment::{reproduce_tabular, TabularReproduction};
 use hyper_train::TabularConfig;
@@ -193,6 +192,12 @@ struct SeedsReport {
     wall_secs: f64,
 }
 
+/// The `--seeds N` seeds: `first`, `first + 1`, … (`N ≥ 1`).
+pub fn seeds_of(first: u64, n: usize) -> Result<Vec<u64>> {
+    anyhow::ensure!(n >= 1, "--seeds must be at least 1");
+    Ok((0..n as u64).map(|k| first + k).collect())
+}
+
 /// The checked-out commit (short), or `unknown` outside a git checkout.
 pub fn git_commit() -> String {
     std::process::Command::new("git")
@@ -240,10 +245,9 @@ pub fn state_int(h: &CheckpointHeader, key: &str) -> Option<i64> {
 }
 
 pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()> {
-    anyhow::ensure!(n >= 1, "--seeds must be at least 1");
+    let seeds = seeds_of(cfg.train.seed, n)?;
     let t0 = Instant::now();
     let dev = Device::Cpu;
-    let seeds: Vec<u64> = (0..n as u64).map(|k| cfg.train.seed + k).collect();
     let mut runs: Vec<TabularReproduction> = Vec::new();
     let mut checkpoints = Vec::new();
     let mut meta_training = Vec::new();
@@ -342,17 +346,7 @@ pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()
         comparisons,
         wall_secs: t0.elapsed().as_secs_f64(),
     };
-    let md = markdown(&report);
-    println!("{md}");
-    let res = root().join("results");
-    std::fs::create_dir_all(&res)?;
-    atomic_write(
-        &res.join("tabular-seeds.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    atomic_write(&res.join("tabular-seeds.md"), md.as_bytes())?;
-    eprintln!("wrote results/tabular-seeds.{{json,md}}");
-    Ok(())
+    crate::results::write("tabular-seeds", &report, &markdown(&report))
 }
 
 fn pm(v: &[f64]) -> String {
