@@ -144,19 +144,37 @@ fn every_generator_tensor_gets_a_gradient_through_the_resnet() {
             tr.gen.target().slots.len() >= 4,
             "layer3 and layer4 convs adapted"
         );
-        let mut seen = vec![false; tr.opt.vars().len()];
+        let mut norm = vec![0f32; tr.opt.vars().len()];
         for ti in 0..2 {
             let (loss, grads) = tr.meta_gradients(ti, 0, &[0, 1, 2, 3]).unwrap();
             assert!(loss.is_finite(), "{mode}: loss {loss}");
             for (k, g) in grads.unwrap().into_iter().enumerate() {
                 if let Some(g) = g {
                     let n = g.abs().unwrap().sum_all().unwrap();
-                    seen[k] |= n.to_scalar::<f32>().unwrap() > 0.0;
+                    norm[k] += n.to_scalar::<f32>().unwrap();
                 }
             }
         }
-        for ((name, _), ok) in tr.opt.vars().iter().zip(&seen) {
-            assert!(ok, "{mode}: generator tensor `{name}` got no gradient");
+        let largest = norm.iter().cloned().fold(0f32, f32::max);
+        for ((name, _), n) in tr.opt.vars().iter().zip(&norm) {
+            if name == "head.bias.bias" {
+                // One scalar added to every class's bias: softmax cross-entropy is blind to
+                // it, so its exact gradient is Σ_c (p_c − y_c) = 0 (it serves regression
+                // heads). Rounding leaves ±1e-9 whose sign depends on the CPU's SIMD path,
+                // and δ mode's Adam-normalised local step turns that into ±lr, so only the
+                // direct gradient is checked, and for vanishing.
+                if mode == MetaGrad::Direct {
+                    assert!(
+                        *n <= 1e-5 * largest.max(1.0),
+                        "{mode}: `{name}` gradient {n} should vanish under softmax"
+                    );
+                }
+            } else {
+                assert!(
+                    *n > 0.0,
+                    "{mode}: generator tensor `{name}` got no gradient"
+                );
+            }
         }
     }
 }
