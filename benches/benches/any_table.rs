@@ -77,5 +77,10 @@ fn any_table(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, any_table);
+criterion_group! {
+    name = benches;
+    // As in our binaries: subnormals flushed (hyper_core::denormals).
+    config = { hyper_core::denormals::init(); Criterion::default() };
+    targets = any_table
+}
 criterion_main!(benches);

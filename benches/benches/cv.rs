@@ -181,5 +181,10 @@ fn conv_backward(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, generate_vs_finetune, training_step, conv_backward);
+criterion_group! {
+    name = benches;
+    // As in our binaries: subnormals flushed (hyper_core::denormals).
+    config = { hyper_core::denormals::init(); Criterion::default() };
+    targets = generate_vs_finetune, training_step, conv_backward
+}
 criterion_main!(benches);

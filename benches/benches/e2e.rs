@@ -59,5 +59,10 @@ fn e2e(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, e2e);
+criterion_group! {
+    name = benches;
+    // As in our binaries: subnormals flushed (hyper_core::denormals).
+    config = { hyper_core::denormals::init(); Criterion::default() };
+    targets = e2e
+}
 criterion_main!(benches);

@@ -70,5 +70,10 @@ fn resnet(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bert, resnet);
+criterion_group! {
+    name = benches;
+    // As in our binaries: subnormals flushed (hyper_core::denormals).
+    config = { hyper_core::denormals::init(); Criterion::default() };
+    targets = bert, resnet
+}
 criterion_main!(benches);

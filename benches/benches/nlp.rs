@@ -199,5 +199,10 @@ fn training_step(c: &mut Criterion) {
     benches::torch_same_run("torch_step.py", &[minilm.as_os_str()]);
 }
 
-criterion_group!(benches, generate_vs_finetune, training_step);
+criterion_group! {
+    name = benches;
+    // As in our binaries: subnormals flushed (hyper_core::denormals).
+    config = { hyper_core::denormals::init(); Criterion::default() };
+    targets = generate_vs_finetune, training_step
+}
 criterion_main!(benches);

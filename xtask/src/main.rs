@@ -50,6 +50,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    hyper_core::denormals::init();
     let result = match Cli::parse().command {
         Command::Fetch(a) => fetch::run(a),
         Command::Datasets(a) => datasets_cmd::run(a),

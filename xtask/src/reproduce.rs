@@ -101,8 +101,9 @@ pub fn machine() -> String {
         .and_then(|s| s.split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| "?".into());
     format!(
-        "{cpu}, {n} cores available, candle CPU, RAYON_NUM_THREADS={}, 1-min load average at start {load}",
-        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset (one per core)".into())
+        "{cpu}, {n} cores available, candle CPU, RAYON_NUM_THREADS={}, {}, 1-min load average at start {load}",
+        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset (one per core)".into()),
+        hyper_core::denormals::mode()
     )
 }
 

@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod data_generator;
+pub mod denormals;
 pub mod frozen;
 pub mod fused;
 pub mod generator;
