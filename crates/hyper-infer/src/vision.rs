@@ -416,6 +416,24 @@ impl ImageSetName {
         }
     }
 
+    /// One split of [`Self::load`]; Fashion-MNIST reads only that split's files (its
+    /// training split is 60,000 images an evaluation does not need).
+    pub fn load_split(self, split: ImageSplit) -> anyhow::Result<ImageSet> {
+        if self == Self::FashionMnist {
+            let file = match split {
+                ImageSplit::Train => "train",
+                ImageSplit::Test => "t10k",
+            };
+            let dir = datasets::paths::data_dir().join("fashion_mnist");
+            return Ok(datasets::images::load_fashion_mnist(&dir, file)?);
+        }
+        let (train, test) = self.load()?;
+        Ok(match split {
+            ImageSplit::Train => train,
+            ImageSplit::Test => test,
+        })
+    }
+
     /// (train, test) as read from disk: Fashion-MNIST's official splits; the other sets
     /// split 80/20 by a fixed seeded shuffle, so every method sees the same rows.
     pub fn load(self) -> anyhow::Result<(ImageSet, ImageSet)> {
@@ -445,6 +463,13 @@ impl ImageSetName {
     }
 }
 
+/// Which split of a built-in image set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageSplit {
+    Train,
+    Test,
+}
+
 /// The images `rows` of `set`, in that order.
 pub fn subset(set: &ImageSet, rows: &[usize]) -> ImageSet {
     let mut images = Vec::with_capacity(rows.len() * set.image_len());
@@ -466,6 +491,21 @@ pub fn subset(set: &ImageSet, rows: &[usize]) -> ImageSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_split_is_the_same_images_as_both() -> anyhow::Result<()> {
+        let (train, test) = ImageSetName::Digits.load()?;
+        for (split, want) in [(ImageSplit::Train, &train), (ImageSplit::Test, &test)] {
+            let got = ImageSetName::Digits.load_split(split)?;
+            assert_eq!((&got.labels, &got.images), (&want.labels, &want.images));
+        }
+        let fashion = ImageSetName::FashionMnist.load_split(ImageSplit::Test)?;
+        assert_eq!(
+            (fashion.n, fashion.height, fashion.class_names.len()),
+            (10_000, 28, 10)
+        );
+        Ok(())
+    }
 
     #[test]
     fn top_k_counts_rank_of_the_true_class() {

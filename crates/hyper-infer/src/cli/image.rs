@@ -10,7 +10,7 @@ use candle_core::Device;
 use datasets::images::ImageSet;
 use hyper_infer::image_model_dir::{ImageModelDir, ImageModelInfo, IMAGE_MODEL_FORMAT};
 use hyper_infer::requirement::describe;
-use hyper_infer::vision::{self, ImageGenerator, ImageSetName};
+use hyper_infer::vision::{self, ImageGenerator, ImageSetName, ImageSplit};
 use hyper_infer::BackendOptions;
 use llm_prompting::{DataProfile, TaskInput};
 
@@ -43,14 +43,12 @@ impl ImageSource<'_> {
         }
     }
 
-    /// (images to generate or train from, images to score).
-    fn load(&self) -> Result<(ImageSet, ImageSet)> {
+    /// The images to generate or train from (`Train`) or to score (`Test`): a built-in
+    /// set's split, or every image of a class folder for either.
+    fn load(&self, split: ImageSplit) -> Result<ImageSet> {
         match self {
-            Self::Folder(p) => {
-                let s = datasets::images::load_class_folders(p, None)?;
-                Ok((s.clone(), s))
-            }
-            Self::Set(s) => s.load(),
+            Self::Folder(p) => Ok(datasets::images::load_class_folders(p, None)?),
+            Self::Set(s) => s.load_split(split),
         }
     }
 }
@@ -72,7 +70,7 @@ pub struct ImageGenerate<'a> {
 /// The images a model is generated from and the requirement writers' input for them (a
 /// built-in set's own description unless the user gives one).
 pub fn task_input(source: ImageSource, description: Option<&str>) -> Result<(ImageSet, TaskInput)> {
-    let (train, _) = source.load()?;
+    let train = source.load(ImageSplit::Train)?;
     let what = description.or(match source {
         ImageSource::Set(s) => Some(s.description()),
         ImageSource::Folder(_) => None,
@@ -208,7 +206,7 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
 pub fn eval(dir: &Path, source: ImageSource, json: bool) -> Result<()> {
     let dev = Device::Cpu;
     let m = ImageModelDir::load(dir, &dev)?;
-    let (_, test) = source.load()?;
+    let test = source.load(ImageSplit::Test)?;
     if test.class_names != m.info.class_names {
         bail!(
             "{} has classes [{}] but the model in {} was generated for [{}]",
