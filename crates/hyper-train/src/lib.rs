@@ -12,6 +12,7 @@ pub mod experiment;
 pub mod lora_meta;
 pub mod meta;
 pub mod nlp;
+pub mod report;
 pub mod tabular_any;
 pub mod task;
 pub mod unseen;

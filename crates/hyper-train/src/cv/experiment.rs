@@ -319,11 +319,6 @@ pub fn reproduce_cv(
     let z_lora = vision::evaluate(model, &pm, &z.test)?;
     let (z_ft, ft_secs) = train_finetune(cfg, &ztrain, &z.test, &format!("{} Finetune", z.name()))?;
 
-    let epochs_of = |m: &str| match m {
-        "LoRA" | "Finetune" => b.epochs,
-        "ModelGPT-F" => b.finetune_f_epochs,
-        _ => 0,
-    };
     let order = [
         "LoRA",
         "Finetune",
@@ -332,23 +327,23 @@ pub fn reproduce_cv(
         "Control (wrong requirement)",
         "Majority",
     ];
-    let methods = order
-        .iter()
-        .filter_map(|m| rows.remove(m).map(|v| (m, v)))
-        .map(|(m, per_domain)| {
-            let uses_gen = m.starts_with("ModelGPT") || m.starts_with("Control");
-            let e2e: f64 = per_domain.iter().map(|o| o.e2e_secs).sum::<f64>()
-                + if uses_gen { gen.load_secs } else { 0.0 };
-            CvMethod {
-                method: m.to_string(),
-                epochs: epochs_of(m),
-                avg_top1: per_domain.iter().map(|o| o.acc.top1).sum::<f64>()
-                    / per_domain.len().max(1) as f64,
-                per_domain,
-                e2e_secs: e2e,
-            }
-        })
-        .collect();
+    let methods = crate::report::method_rows(
+        &mut rows,
+        &order,
+        (b.epochs, b.finetune_f_epochs),
+        gen.load_secs,
+        |o| o.acc.top1,
+        |o| o.e2e_secs,
+    )
+    .into_iter()
+    .map(|r| CvMethod {
+        method: r.method,
+        epochs: r.epochs,
+        per_domain: r.outcomes,
+        avg_top1: r.mean_score,
+        e2e_secs: r.e2e_secs,
+    })
+    .collect();
     Ok(CvReport {
         domains: tasks.iter().map(|t| t.name().to_string()).collect(),
         test_images: tasks.iter().map(|t| t.test.n).collect(),

@@ -317,11 +317,6 @@ pub fn reproduce_nlp(
         .count() as f64
         / zero_shot.dev.len().max(1) as f64;
 
-    let epochs_of = |m: &str| match m {
-        "LoRA" | "Finetune" => b.epochs,
-        "ModelGPT-F" => b.finetune_f_epochs,
-        _ => 0,
-    };
     let order = [
         "LoRA",
         "Finetune",
@@ -330,23 +325,23 @@ pub fn reproduce_nlp(
         "Control (wrong requirement)",
         "Majority / mean",
     ];
-    let methods = order
-        .iter()
-        .filter_map(|m| rows.remove(m).map(|v| (m, v)))
-        .map(|(m, per_task)| {
-            let uses_gen = m.starts_with("ModelGPT") || m.starts_with("Control");
-            let e2e: f64 = per_task.iter().map(|o| o.e2e_secs).sum::<f64>()
-                + if uses_gen { gen.load_secs } else { 0.0 };
-            NlpMethod {
-                method: m.to_string(),
-                epochs: epochs_of(m),
-                glue_score: per_task.iter().map(|o| o.score).sum::<f64>()
-                    / per_task.len().max(1) as f64,
-                per_task,
-                e2e_secs: e2e,
-            }
-        })
-        .collect();
+    let methods = crate::report::method_rows(
+        &mut rows,
+        &order,
+        (b.epochs, b.finetune_f_epochs),
+        gen.load_secs,
+        |o| o.score,
+        |o| o.e2e_secs,
+    )
+    .into_iter()
+    .map(|r| NlpMethod {
+        method: r.method,
+        epochs: r.epochs,
+        per_task: r.outcomes,
+        glue_score: r.mean_score,
+        e2e_secs: r.e2e_secs,
+    })
+    .collect();
     Ok(NlpReport {
         tasks: tasks.iter().map(|t| t.name().to_string()).collect(),
         dev_examples: tasks.iter().map(|t| t.dev.len()).collect(),
