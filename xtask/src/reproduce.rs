@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use candle_core::Device;
-use hyper_core::io::atomic_write;
 use hyper_infer::Pipeline;
 use hyper_train::experiment::{reproduce_tabular, LrChoice, MethodResult};
 use serde::Serialize;
@@ -210,16 +209,7 @@ pub fn run(a: Args) -> Result<()> {
             "Ablation rows (if any): test accuracy of each candidate lr applied to every dataset, shown for transparency only; no choice uses them. E2E: generation + that one finetuning + validation evaluation.".into(),
         ],
     };
-    let md = markdown(&report);
-    println!("{md}");
-    let res = root().join("results");
-    atomic_write(
-        &res.join(format!("{stem}.json")),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    atomic_write(&res.join(format!("{stem}.md")), md.as_bytes())?;
-    eprintln!("wrote results/{stem}.json and results/{stem}.md");
-    Ok(())
+    crate::results::write(&stem, &report, &markdown(&report))
 }
 
 fn markdown(r: &Report) -> String {
@@ -229,6 +219,11 @@ fn markdown(r: &Report) -> String {
     s.push_str(&format!(
         "Config `{}`, checkpoint `{}` (meta-grad {}), machine: {}; candle {}; commit {}.\n\n",
         r.config, r.checkpoint, r.meta_grad, r.machine, r.candle_version, r.git_commit
+    ));
+    s.push_str(&format!(
+        "One meta-training seed and one split seed. The spread over seeds (mean ± sd, paired \
+         differences): `{} --seeds 3` → `results/tabular-seeds.md`.\n\n",
+        r.command
     ));
     s.push_str(&format!(
         "| Method | {} | Average | #Epoch | E2E (s) | Relative efficiency | of which data load (s) | model time (s) | Rel. eff. (model time) |\n",
