@@ -612,6 +612,43 @@ pub fn load_unlabelled(dir: &Path, size: usize) -> Result<(Vec<PathBuf>, ImageSe
     Ok((files, set))
 }
 
+/// Shrinks every image to `height×width` by averaging: output pixel `o` along an axis
+/// of input length `n` averages inputs `floor(o·n/out)..ceil((o+1)·n/out)`, PyTorch's
+/// `adaptive_avg_pool2d` (the windows overlap when `out` does not divide `n`).
+pub fn area_downsample(set: &ImageSet, height: usize, width: usize) -> ImageSet {
+    let axis = |out: usize, inp: usize| -> Vec<(usize, usize)> {
+        (0..out)
+            .map(|o| (o * inp / out, ((o + 1) * inp).div_ceil(out)))
+            .collect()
+    };
+    let ys = axis(height, set.height);
+    let xs = axis(width, set.width);
+    let in_plane = set.height * set.width;
+    let mut images = Vec::with_capacity(set.n * set.channels * height * width);
+    if in_plane > 0 {
+        for plane in set.images.chunks_exact(in_plane) {
+            for &(y0, y1) in &ys {
+                for &(x0, x1) in &xs {
+                    let sum: f32 = (y0..y1)
+                        .map(|y| {
+                            plane[y * set.width + x0..y * set.width + x1]
+                                .iter()
+                                .sum::<f32>()
+                        })
+                        .sum();
+                    images.push(sum / ((y1 - y0) * (x1 - x0)) as f32);
+                }
+            }
+        }
+    }
+    ImageSet {
+        images,
+        height,
+        width,
+        ..set.clone_meta()
+    }
+}
+
 /// Bilinear resize of every image to `height×width`, with half-pixel centres and edge
 /// clamping: PyTorch's `interpolate(mode="bilinear", align_corners=False)`, which is what
 /// torchvision's `Resize` does when enlarging (8×8 and 28×28 digits to 32×32).

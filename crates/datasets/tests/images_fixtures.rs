@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use datasets::images::{load_csv_pixels, load_folder, load_idx, resize, ImageSet, DEFAULT_SIZE};
+use datasets::images::{
+    area_downsample, load_csv_pixels, load_folder, load_idx, resize, ImageSet, DEFAULT_SIZE,
+};
 use datasets::DataError;
 use image::{Rgb, RgbImage};
 
@@ -354,6 +356,26 @@ fn bilinear_resize_matches_hand_values() {
     assert_eq!((r.height, r.width), (7, 2));
     assert!(r.images.iter().all(|&v| (v - 0.4).abs() < 1e-6));
     assert_eq!(resize(&c, 3, 5), c);
+}
+
+#[test]
+fn area_downsample_averages_overlapping_windows() {
+    // 5 -> 2 along each axis: windows 0..3 and 2..5 (torch adaptive_avg_pool2d), so the
+    // middle row/column counts in both.
+    let s = one_image(5, 5, (0..25).map(|v| v as f32).collect());
+    let r = area_downsample(&s, 2, 2);
+    assert_eq!((r.height, r.width, r.n), (2, 2, 1));
+    // Top-left: rows 0..3 × cols 0..3 = {0,1,2,5,6,7,10,11,12}, mean 6.
+    // Top-right: rows 0..3 × cols 2..5 = {2,3,4,7,8,9,12,13,14}, mean 8; bottom rows +10.
+    assert_eq!(r.images, vec![6.0, 8.0, 16.0, 18.0]);
+    // 28 -> 8 (MNIST to Digits' size): a constant stays constant, labels ride along.
+    let c = one_image(28, 28, vec![0.25; 784]);
+    let r = area_downsample(&c, 8, 8);
+    assert_eq!(
+        (r.height, r.width, r.labels.clone()),
+        (8, 8, c.labels.clone())
+    );
+    assert!(r.images.iter().all(|&v| (v - 0.25).abs() < 1e-6));
 }
 
 #[test]

