@@ -123,14 +123,14 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
 }
 
 /// The contiguous f32 slice a fused op reads.
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
+pub(crate) fn slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
     match (s, l.contiguous_offsets()) {
         (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
         _ => candle_core::bail!("{op} takes contiguous f32 tensors"),
     }
 }
 
-fn fusable(ts: &[&Tensor]) -> bool {
+pub(crate) fn fusable(ts: &[&Tensor]) -> bool {
     ts.iter()
         .all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
 }

@@ -8,6 +8,7 @@ pub mod denormals;
 pub mod frozen;
 pub mod fused;
 pub mod generator;
+pub mod im2col;
 pub mod io;
 pub mod kernels;
 pub mod layers;
