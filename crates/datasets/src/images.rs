@@ -623,21 +623,33 @@ pub fn area_downsample(set: &ImageSet, height: usize, width: usize) -> ImageSet 
     };
     let ys = axis(height, set.height);
     let xs = axis(width, set.width);
+    remap(set, height, width, |plane, y, x| {
+        let ((y0, y1), (x0, x1)) = (ys[y], xs[x]);
+        let sum: f32 = (y0..y1)
+            .map(|r| {
+                plane[r * set.width + x0..r * set.width + x1]
+                    .iter()
+                    .sum::<f32>()
+            })
+            .sum();
+        sum / ((y1 - y0) * (x1 - x0)) as f32
+    })
+}
+
+/// Every image plane mapped to `height×width`, pixel `(y, x)` of the output being
+/// `f(input plane, y, x)`.
+fn remap(
+    set: &ImageSet,
+    height: usize,
+    width: usize,
+    f: impl Fn(&[f32], usize, usize) -> f32,
+) -> ImageSet {
     let in_plane = set.height * set.width;
     let mut images = Vec::with_capacity(set.n * set.channels * height * width);
     if in_plane > 0 {
         for plane in set.images.chunks_exact(in_plane) {
-            for &(y0, y1) in &ys {
-                for &(x0, x1) in &xs {
-                    let sum: f32 = (y0..y1)
-                        .map(|y| {
-                            plane[y * set.width + x0..y * set.width + x1]
-                                .iter()
-                                .sum::<f32>()
-                        })
-                        .sum();
-                    images.push(sum / ((y1 - y0) * (x1 - x0)) as f32);
-                }
+            for y in 0..height {
+                images.extend((0..width).map(|x| f(plane, y, x)));
             }
         }
     }
@@ -670,24 +682,11 @@ pub fn resize(set: &ImageSet, height: usize, width: usize) -> ImageSet {
     };
     let ys = axis(height, set.height);
     let xs = axis(width, set.width);
-    let in_plane = set.height * set.width;
-    let mut images = Vec::with_capacity(set.n * set.channels * height * width);
-    if in_plane > 0 {
-        for plane in set.images.chunks_exact(in_plane) {
-            for &(y0, y1, wy) in &ys {
-                let (r0, r1) = (&plane[y0 * set.width..], &plane[y1 * set.width..]);
-                for &(x0, x1, wx) in &xs {
-                    let top = r0[x0] + (r0[x1] - r0[x0]) * wx;
-                    let bot = r1[x0] + (r1[x1] - r1[x0]) * wx;
-                    images.push(top + (bot - top) * wy);
-                }
-            }
-        }
-    }
-    ImageSet {
-        images,
-        height,
-        width,
-        ..set.clone_meta()
-    }
+    remap(set, height, width, |plane, y, x| {
+        let ((y0, y1, wy), (x0, x1, wx)) = (ys[y], xs[x]);
+        let (r0, r1) = (&plane[y0 * set.width..], &plane[y1 * set.width..]);
+        let top = r0[x0] + (r0[x1] - r0[x0]) * wx;
+        let bot = r1[x0] + (r1[x1] - r1[x0]) * wx;
+        top + (bot - top) * wy
+    })
 }
