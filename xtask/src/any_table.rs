@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use candle_core::Device;
-use hyper_core::io::atomic_write;
 use hyper_infer::any_table::{default_any_table_checkpoint, AnyTableGenerator};
 use hyper_train::tabular_any::{AnyTableConfig, AnyTrainer};
 use hyper_train::unseen::{mean, reproduce_unseen, UnseenConfig, UnseenReport};
@@ -125,16 +124,7 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
         config: cfg,
         report: &r,
     };
-    let dir = root().join("results");
-    std::fs::create_dir_all(&dir)?;
-    atomic_write(
-        &dir.join("tabular-unseen.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    atomic_write(&dir.join("tabular-unseen.md"), markdown(&report).as_bytes())?;
-    eprintln!("{}", markdown(&report));
-    eprintln!("wrote results/tabular-unseen.{{json,md}}");
-    Ok(())
+    crate::results::write("tabular-unseen", &report, &markdown(&report))
 }
 
 fn markdown(rep: &Report) -> String {

@@ -154,7 +154,7 @@ pub fn run(a: Args) -> Result<()> {
         "this experiment has no reproduction (`reproduce tabular|tabular-unseen|nlp|cv`)",
     )?;
     if let Some(n) = a.seeds {
-        return crate::seeds::run(cfg, n, a.experiment.config.as_deref());
+        return crate::seeds::run(cfg, &stem, n, a.experiment.config.as_deref());
     }
     let ck = a
         .checkpoint
@@ -209,10 +209,10 @@ pub fn run(a: Args) -> Result<()> {
             "Ablation rows (if any): test accuracy of each candidate lr applied to every dataset, shown for transparency only; no choice uses them. E2E: generation + that one finetuning + validation evaluation.".into(),
         ],
     };
-    crate::results::write(&stem, &report, &markdown(&report))
+    crate::results::write(&stem, &report, &markdown(&report, &stem))
 }
 
-fn markdown(r: &Report) -> String {
+fn markdown(r: &Report, stem: &str) -> String {
     let pct = |v: f64| format!("{:.1}", 100.0 * v);
     let mut s = String::new();
     s.push_str(&format!("# Tabular results (`{}`)\n\n", r.command));
@@ -222,7 +222,7 @@ fn markdown(r: &Report) -> String {
     ));
     s.push_str(&format!(
         "One meta-training seed and one split seed. The spread over seeds (mean ± sd, paired \
-         differences): `{} --seeds 3` → `results/tabular-seeds.md`.\n\n",
+         differences): `{} --seeds 3` → `results/{stem}-seeds.md`.\n\n",
         r.command
     ));
     s.push_str(&format!(

@@ -2,8 +2,8 @@
 //! seed driving both the meta-training (init, shuffles) and the 60/10/30 split (the
 //! generator meta-trains on the training split of its seed, so scoring it on another
 //! seed's test rows would leak). Missing checkpoints are meta-trained first into
-//! `checkpoints/tabular-seeds/seed-<s>` (resumable). Every cell of
-//! `results/tabular-seeds.{json,md}` is mean ± sample standard deviation over the seeds,
+//! `checkpoints/<stem>-seeds/seed-<s>` (resumable; `<stem>` is the config's, `tabular` by
+//! default). Every cell of `results/<stem>-seeds.{json,md}` is mean ± sample standard deviation over the seeds,
 //! and every comparison the README makes is reported as a paired difference per seed.
 
 use std::fmt::Write as _;
@@ -244,7 +244,7 @@ pub fn state_int(h: &CheckpointHeader, key: &str) -> Option<i64> {
     h.state.get(key)?.as_integer()
 }
 
-pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()> {
+pub fn run(cfg: TabularConfig, stem: &str, n: usize, config_arg: Option<&Path>) -> Result<()> {
     let seeds = seeds_of(cfg.train.seed, n)?;
     let t0 = Instant::now();
     let dev = Device::Cpu;
@@ -255,7 +255,8 @@ pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()
         let mut c = cfg.clone();
         c.train.seed = seed;
         let dir = root()
-            .join("checkpoints/tabular-seeds")
+            .join("checkpoints")
+            .join(format!("{stem}-seeds"))
             .join(format!("seed-{seed}"));
         // Finished: `last` says all epochs ran; a clone has only the committed `best`
         // (the `last` files with optimizer state are not committed), which is final too.
@@ -346,7 +347,7 @@ pub fn run(cfg: TabularConfig, n: usize, config_arg: Option<&Path>) -> Result<()
         comparisons,
         wall_secs: t0.elapsed().as_secs_f64(),
     };
-    crate::results::write("tabular-seeds", &report, &markdown(&report))
+    crate::results::write(&format!("{stem}-seeds"), &report, &markdown(&report))
 }
 
 fn pm(v: &[f64]) -> String {
