@@ -49,19 +49,17 @@ pub fn pool_builder() -> rayon::ThreadPoolBuilder {
 }
 
 /// What a binary calls first: FTZ/DAZ on this thread and on rayon's global pool (which
-/// candle's matmuls and our fused ops use), unless `HYPER_KEEP_DENORMALS` is set. Returns
-/// the mode in words, for results files.
-pub fn init() -> &'static str {
+/// candle's matmuls and our fused ops use), unless `HYPER_KEEP_DENORMALS` is set.
+pub fn init() {
     if std::env::var_os(KEEP_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
-        return "subnormals kept (HYPER_KEEP_DENORMALS)";
+        return;
     }
     flush_on_this_thread();
     // Fails only when the global pool already exists (a second call): it was built here.
     let _ = pool_builder().build_global();
-    mode()
 }
 
-/// The calling thread's mode in words.
+/// The calling thread's mode in words, for results files.
 pub fn mode() -> &'static str {
     if flushing_on_this_thread() {
         "subnormals flushed to zero (FTZ/DAZ)"

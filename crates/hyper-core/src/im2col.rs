@@ -36,26 +36,42 @@ impl Patches {
         self.cin * self.kh * self.kw
     }
 
-    /// Calls `f(patch column, input offset within the image)` for every in-bounds tap of
-    /// output position `(oy, ox)`, in column order (padding taps are skipped: they are 0).
+    /// Values of one input image, `[cin, h, w]`.
+    fn image_len(&self) -> usize {
+        self.cin * self.h * self.w
+    }
+    /// Values of one image's patch matrix, `[ho·wo, k]`.
+    fn patches_len(&self) -> usize {
+        self.out_h() * self.out_w() * self.k()
+    }
+
+    /// Calls `f(offset in the image's patch matrix, offset in the image)` for every
+    /// in-bounds tap, output positions in row order and each row's taps in column order
+    /// (padding taps are skipped: they are 0).
     #[inline]
-    fn taps(&self, oy: usize, ox: usize, mut f: impl FnMut(usize, usize)) {
+    fn taps(&self, mut f: impl FnMut(usize, usize)) {
         let (p, s) = (self.padding as isize, self.stride as isize);
-        for c in 0..self.cin {
-            for ky in 0..self.kh {
-                let iy = oy as isize * s + ky as isize - p;
-                if iy < 0 || iy >= self.h as isize {
-                    continue;
-                }
-                for kx in 0..self.kw {
-                    let ix = ox as isize * s + kx as isize - p;
-                    if ix < 0 || ix >= self.w as isize {
-                        continue;
+        let (wo, k) = (self.out_w(), self.k());
+        for oy in 0..self.out_h() {
+            for ox in 0..wo {
+                let row = (oy * wo + ox) * k;
+                for c in 0..self.cin {
+                    for ky in 0..self.kh {
+                        let iy = oy as isize * s + ky as isize - p;
+                        if iy < 0 || iy >= self.h as isize {
+                            continue;
+                        }
+                        for kx in 0..self.kw {
+                            let ix = ox as isize * s + kx as isize - p;
+                            if ix < 0 || ix >= self.w as isize {
+                                continue;
+                            }
+                            f(
+                                row + (c * self.kh + ky) * self.kw + kx,
+                                (c * self.h + iy as usize) * self.w + ix as usize,
+                            );
+                        }
                     }
-                    f(
-                        (c * self.kh + ky) * self.kw + kx,
-                        (c * self.h + iy as usize) * self.w + ix as usize,
-                    );
                 }
             }
         }
@@ -72,21 +88,15 @@ impl CustomOp1 for Im2col {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let p = self.0;
         let x = slice(s, l, self.name())?;
-        let (ho, wo, k) = (p.out_h(), p.out_w(), p.k());
-        let plane = p.cin * p.h * p.w;
-        let n = x.len() / plane.max(1);
-        let mut dst = vec![0f32; n * ho * wo * k];
-        dst.par_chunks_mut(ho * wo * k)
-            .zip(x.par_chunks(plane))
-            .for_each(|(out, img)| {
-                for oy in 0..ho {
-                    for ox in 0..wo {
-                        let row = &mut out[(oy * wo + ox) * k..][..k];
-                        p.taps(oy, ox, |col, at| row[col] = img[at]);
-                    }
-                }
-            });
-        Ok((CpuStorage::F32(dst), Shape::from((n * ho * wo, k))))
+        let n = x.len() / p.image_len().max(1);
+        let mut dst = vec![0f32; n * p.patches_len()];
+        dst.par_chunks_mut(p.patches_len().max(1))
+            .zip(x.par_chunks(p.image_len().max(1)))
+            .for_each(|(cols, img)| p.taps(|at_col, at| cols[at_col] = img[at]));
+        Ok((
+            CpuStorage::F32(dst),
+            Shape::from((n * p.out_h() * p.out_w(), p.k())),
+        ))
     }
 
     fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
@@ -105,20 +115,11 @@ impl CustomOp1 for Col2im {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let p = self.0;
         let g = slice(s, l, self.name())?;
-        let (ho, wo, k) = (p.out_h(), p.out_w(), p.k());
-        let plane = p.cin * p.h * p.w;
-        let n = g.len() / (ho * wo * k).max(1);
-        let mut dst = vec![0f32; n * plane];
-        dst.par_chunks_mut(plane)
-            .zip(g.par_chunks(ho * wo * k))
-            .for_each(|(img, cols)| {
-                for oy in 0..ho {
-                    for ox in 0..wo {
-                        let row = &cols[(oy * wo + ox) * k..][..k];
-                        p.taps(oy, ox, |col, at| img[at] += row[col]);
-                    }
-                }
-            });
+        let n = g.len() / p.patches_len().max(1);
+        let mut dst = vec![0f32; n * p.image_len()];
+        dst.par_chunks_mut(p.image_len().max(1))
+            .zip(g.par_chunks(p.patches_len().max(1)))
+            .for_each(|(img, cols)| p.taps(|at_col, at| img[at] += cols[at_col]));
         Ok((CpuStorage::F32(dst), Shape::from((n, p.cin, p.h, p.w))))
     }
 }

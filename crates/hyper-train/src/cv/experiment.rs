@@ -312,24 +312,22 @@ pub fn reproduce_cv(
     let zs = vision::evaluate(model, &params, &z.test)?;
     // Every trained domain with the zero-shot domain's classes, its own adapter applied
     // unchanged; the first (else the first domain) is the headline comparison.
-    let mut trained_adapters = Vec::new();
-    for t in tasks.iter().filter(|t| t.class_names == z.class_names) {
+    let adapter_on_z = |t: &ImageTask| -> anyhow::Result<TopK> {
         let g = gen.generate(&t.requirements[0], &z.class_names)?;
-        trained_adapters.push((
-            t.name().to_string(),
-            vision::evaluate(model, &g.params, &z.test)?,
-        ));
-    }
-    let near = tasks
+        vision::evaluate(model, &g.params, &z.test)
+    };
+    let same_classes: Vec<&ImageTask> = tasks
         .iter()
-        .find(|t| t.class_names == z.class_names)
-        .unwrap_or(&tasks[0]);
+        .filter(|t| t.class_names == z.class_names)
+        .collect();
+    let near = same_classes.first().copied().unwrap_or(&tasks[0]);
+    let trained_adapters = same_classes
+        .iter()
+        .map(|t| Ok((t.name().to_string(), adapter_on_z(t)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let zn = match trained_adapters.first() {
         Some((_, acc)) => *acc,
-        None => {
-            let g = gen.generate(&near.requirements[0], &z.class_names)?;
-            vision::evaluate(model, &g.params, &z.test)?
-        }
+        None => adapter_on_z(near)?,
     };
     progress(&format!(
         "{}: LoRA and Finetune on its own images",
