@@ -79,8 +79,8 @@ fn any_table(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // As in our binaries: subnormals flushed (hyper_core::denormals).
-    config = { hyper_core::denormals::init(); Criterion::default() };
+    // As in our binaries (hyper_core::runtime): subnormals flushed, freed memory kept.
+    config = { hyper_core::runtime::init(); Criterion::default() };
     targets = any_table
 }
 criterion_main!(benches);

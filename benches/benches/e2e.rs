@@ -61,8 +61,8 @@ fn e2e(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // As in our binaries: subnormals flushed (hyper_core::denormals).
-    config = { hyper_core::denormals::init(); Criterion::default() };
+    // As in our binaries (hyper_core::runtime): subnormals flushed, freed memory kept.
+    config = { hyper_core::runtime::init(); Criterion::default() };
     targets = e2e
 }
 criterion_main!(benches);

@@ -72,8 +72,8 @@ fn resnet(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // As in our binaries: subnormals flushed (hyper_core::denormals).
-    config = { hyper_core::denormals::init(); Criterion::default() };
+    // As in our binaries (hyper_core::runtime): subnormals flushed, freed memory kept.
+    config = { hyper_core::runtime::init(); Criterion::default() };
     targets = bert, resnet
 }
 criterion_main!(benches);

@@ -32,3 +32,9 @@ pub fn torch_same_run(script: &str, args: &[&OsStr]) {
         Err(e) => eprintln!("PyTorch step not run ({}): {e}", script.display()),
     }
 }
+
+/// `configs/cv.toml`, the config the CV benches time.
+pub fn cv_config() -> hyper_train::cv::CvConfig {
+    hyper_train::cv::CvConfig::load(&datasets::paths::workspace_root().join("configs/cv.toml"))
+        .unwrap_or_else(|e| panic!("{e:#}"))
+}

@@ -50,7 +50,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    hyper_core::denormals::init();
+    hyper_core::runtime::init();
     let result = match Cli::parse().command {
         Command::Fetch(a) => fetch::run(a),
         Command::Datasets(a) => datasets_cmd::run(a),

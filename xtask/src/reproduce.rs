@@ -102,7 +102,7 @@ pub fn machine() -> String {
     format!(
         "{cpu}, {n} cores available, candle CPU, RAYON_NUM_THREADS={}, {}, 1-min load average at start {load}",
         std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset (one per core)".into()),
-        hyper_core::denormals::mode()
+        hyper_core::runtime::describe()
     )
 }
 

@@ -13,9 +13,11 @@ pub mod io;
 pub mod kernels;
 pub mod layers;
 pub mod lora_generator;
+pub mod malloc;
 pub mod metadata;
 pub mod optim;
 pub mod param;
+pub mod runtime;
 
 pub use generator::{GeneratorConfig, ParamGenerator, Resolution, TaskSpec};
 pub use metadata::Metadata;

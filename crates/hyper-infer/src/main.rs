@@ -38,7 +38,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    hyper_core::denormals::init();
+    hyper_core::runtime::init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Describe(args) => cli::describe::run(&args),

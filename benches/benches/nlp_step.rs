@@ -1,0 +1,83 @@
+//! Issue 11's training-step figure: one MiniLM training step (forward + backward + AdamW)
+//! at batch 32 × 128 tokens, `nlp_step/{full,lora}[_fused]`, with the composed ops and
+//! with hyper-core's fused ones (`_fused`). With `HYPER_TORCH_PYTHON` set to a Python with
+//! torch, the same step in PyTorch is timed in the same run by `benches/torch_step.py`.
+//! Its own bench target, so profiling or timing the step runs nothing else.
+//!
+//! `cargo bench -p benches --bench nlp_step -- --warm-up-time 1 --measurement-time 5`
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use criterion::{criterion_group, criterion_main, Criterion};
+use datasets::glue;
+use hyper_core::optim::{Adam, AdamConfig};
+use hyper_infer::text::{self, TextBatch};
+use hyper_train::nlp::experiment::finetune_model;
+use target_models::bert::BertModel;
+use target_models::lora::init_params;
+
+/// A batch of `b` sequences of `len` tokens (no padding), ids spread over the vocabulary.
+fn batch(b: usize, len: usize, dev: &Device) -> TextBatch {
+    let ids: Vec<u32> = (0..b * len)
+        .map(|i| 1000 + (i as u32 * 7919) % 28000)
+        .collect();
+    TextBatch {
+        ids: Tensor::from_vec(ids, (b, len), dev).unwrap(),
+        mask: Tensor::ones((b, len), DType::U32, dev).unwrap(),
+        types: Tensor::zeros((b, len), DType::U32, dev).unwrap(),
+    }
+}
+
+fn training_step(c: &mut Criterion) {
+    let dev = Device::Cpu;
+    let minilm = datasets::paths::minilm_dir().unwrap_or_else(|e| panic!("{e}"));
+    if !minilm.join("model.safetensors").is_file() {
+        eprintln!("skipping nlp_step: MiniLM not fetched (cargo xtask fetch)");
+        return;
+    }
+    let b = batch(32, 128, &dev);
+    let labels: Vec<glue::Label> = (0..32).map(|i| glue::Label::Class(i % 2)).collect();
+    let mut g = c.benchmark_group("nlp_step");
+    g.sample_size(10);
+    // `_fused`: the same step with hyper-core's fused layer norm, softmax and GELU on the
+    // training path (`BertModel::with_fused_training`).
+    for (suffix, fused) in [("", false), ("_fused", true)] {
+        let (model, head, mut vars) = finetune_model(&minilm, 2, 0, &dev).unwrap();
+        let model = model.with_fused_training(fused);
+        let (head, hv) = head.to_vars().unwrap();
+        vars.extend(hv);
+        let mut opt = Adam::new(vars, AdamConfig::adamw(5e-5, 0.01));
+        let mut step = || {
+            let loss =
+                text::loss(&text::logits(&model, &head, &b, true).unwrap(), &labels).unwrap();
+            opt.step(&loss.backward().unwrap()).unwrap();
+        };
+        g.bench_function(format!("full{suffix}"), |bch| bch.iter(&mut step));
+        drop(opt);
+        let lora_cfg = hyper_infer::text::NlpLoraConfig::default().lora_config();
+        let lora = BertModel::load(&minilm, lora_cfg, &dev)
+            .unwrap()
+            .with_fused_training(fused);
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+        let init = init_params(&lora.param_spec_for(2), &vb).unwrap();
+        let (params, vars) = init.to_vars().unwrap();
+        let mut opt = Adam::new(vars, AdamConfig::adamw(5e-4, 0.01));
+        let mut step = || {
+            let loss =
+                text::loss(&text::logits(&lora, &params, &b, true).unwrap(), &labels).unwrap();
+            opt.step(&loss.backward().unwrap()).unwrap();
+        };
+        g.bench_function(format!("lora{suffix}"), |bch| bch.iter(&mut step));
+    }
+    g.finish();
+    benches::torch_same_run("torch_step.py", &[minilm.as_os_str()]);
+}
+
+criterion_group! {
+    name = benches;
+    // As in our binaries (hyper_core::runtime): subnormals flushed, freed memory kept.
+    config = { hyper_core::runtime::init(); Criterion::default() };
+    targets = training_step
+}
+criterion_main!(benches);
