@@ -51,7 +51,7 @@ pub fn pool_builder() -> rayon::ThreadPoolBuilder {
 /// What a binary calls first: FTZ/DAZ on this thread and on rayon's global pool (which
 /// candle's matmuls and our fused ops use), unless `HYPER_KEEP_DENORMALS` is set.
 pub fn init() {
-    if std::env::var_os(KEEP_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
+    if crate::runtime::opted_out(KEEP_ENV) {
         return;
     }
     flush_on_this_thread();

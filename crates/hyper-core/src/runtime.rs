@@ -12,3 +12,8 @@ pub fn init() {
 pub fn describe() -> String {
     format!("{}, {}", crate::denormals::mode(), crate::malloc::mode())
 }
+
+/// Whether the environment variable `name` turns a default off: set, non-empty, not "0".
+pub(crate) fn opted_out(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0")
+}
