@@ -115,6 +115,10 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
     if let Some(n) = a.seeds {
         return crate::lora_seeds::run_cv(cfg, &stem, n, a.experiment.config.as_deref());
     }
+    let command = crate::reproduce::with_checkpoint(
+        "cargo xtask reproduce cv",
+        a.checkpoint.as_deref(),
+    );
     let ck = a
         .checkpoint
         .unwrap_or_else(|| hyper_infer::checkpoint_dir(&stem).join("best"));
@@ -124,7 +128,7 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
     let r = reproduction(&cfg, &ck, t0)?;
     let header = hyper_core::checkpoint::load(&ck, CV_CHECKPOINT_KIND, &dev)?.header;
     let mut report = crate::results::provenance(
-        "cargo xtask reproduce cv",
+        &command,
         a.experiment.config.as_deref(),
         &path,
         &ck,

@@ -75,6 +75,19 @@ fn mean(v: &[f64]) -> f64 {
 }
 
 /// The command that reproduces a results file, with `--config` when one was given.
+/// `base` plus `--checkpoint P` where the user named a checkpoint (P relative to the
+/// repository root), so a results file's command reruns what produced it.
+pub fn with_checkpoint(base: &str, checkpoint: Option<&std::path::Path>) -> String {
+    match checkpoint {
+        Some(p) => {
+            let root = crate::pretrain::root();
+            let p = p.strip_prefix(&root).unwrap_or(p);
+            format!("{base} --checkpoint {}", p.display())
+        }
+        None => base.to_string(),
+    }
+}
+
 pub fn command_line(base: &str, config: Option<&std::path::Path>) -> String {
     match config {
         Some(p) => format!("{base} --config {}", p.display()),
