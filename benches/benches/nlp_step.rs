@@ -3,10 +3,13 @@
 //! with hyper-core's fused ones (`_fused`). With `HYPER_TORCH_PYTHON` set to a Python with
 //! torch, the same step in PyTorch is timed in the same run by `benches/torch_step.py`.
 //! Its own bench target, so profiling or timing the step runs nothing else.
+//! `attention_bmm/{hyper_core,candle}`: one layer's two attention products (`q·kᵀ`,
+//! `probs·v`) forward + backward at that shape, through `hyper_core::bmm` and through
+//! candle's matmul, in the same run.
 //!
 //! `cargo bench -p benches --bench nlp_step -- --warm-up-time 1 --measurement-time 5`
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use criterion::{criterion_group, criterion_main, Criterion};
 use datasets::glue;
@@ -74,10 +77,33 @@ fn training_step(c: &mut Criterion) {
     benches::torch_same_run("torch_step.py", &[minilm.as_os_str()]);
 }
 
+fn attention_bmm(c: &mut Criterion) {
+    let dev = Device::Cpu;
+    // MiniLM at batch 32 × 128 tokens: 12 heads of 32 dims.
+    let q = Var::randn(0f32, 1., (32, 12, 128, 32), &dev).unwrap();
+    let k = Var::randn(0f32, 1., (32, 12, 128, 32), &dev).unwrap();
+    let v = Var::randn(0f32, 1., (32, 12, 128, 32), &dev).unwrap();
+    let mut g = c.benchmark_group("attention_bmm");
+    g.sample_size(20);
+    type Mm = fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>;
+    let ours: Mm = hyper_core::bmm::batched_matmul;
+    let theirs: Mm = |a, b| a.matmul(b);
+    for (name, mm) in [("hyper_core", ours), ("candle", theirs)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let s = mm(q.as_tensor(), &k.as_tensor().t().unwrap()).unwrap();
+                let ctx = mm(&s, v.as_tensor()).unwrap();
+                ctx.sum_all().unwrap().backward().unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     // As in our binaries (hyper_core::runtime): subnormals flushed, freed memory kept.
     config = { hyper_core::runtime::init(); Criterion::default() };
-    targets = training_step
+    targets = training_step, attention_bmm
 }
 criterion_main!(benches);

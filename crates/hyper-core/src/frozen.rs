@@ -5,36 +5,62 @@
 //! anything needs them (`backprop.rs`, `Op::Matmul`), so under LoRA every frozen linear
 //! pays a second full-size matmul per training step for a weight gradient that is then
 //! dropped: about a third of a MiniLM LoRA step on this machine. As a custom op the
-//! weight is a constant captured by the op, and the backward is one matmul `∂y · W`.
+//! weight is a detached operand whose gradient is never formed, and the backward is one
+//! matmul `∂y · W`.
 
-use candle_core::{CpuStorage, CustomOp1, Device, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
-struct FrozenMatmul {
-    /// `[out, in]`. The forward multiplies by its transposed view exactly as
-    /// [`crate::layers::linear`] does, so both paths give bit-identical outputs.
-    w: Tensor,
-}
+/// `x · wᵀ` with `x` `[n, in]` contiguous and `w` `[out, in]` (any strides). The forward
+/// is the single gemm candle's `x.matmul(&w.t())` makes, called on the two buffers
+/// directly (no copy in or out), so both paths give bit-identical outputs.
+struct FrozenMatmul;
 
-impl CustomOp1 for FrozenMatmul {
+impl CustomOp2 for FrozenMatmul {
     fn name(&self) -> &'static str {
         "frozen-matmul"
     }
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(v) = s else {
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(x), CpuStorage::F32(w)) = (xs, ws) else {
             candle_core::bail!("frozen_linear: only f32 inputs are supported");
         };
-        let Some((a, b)) = l.contiguous_offsets() else {
+        let Some((a, _)) = xl.contiguous_offsets() else {
             candle_core::bail!("frozen_linear: input must be contiguous");
         };
-        let x = Tensor::from_slice(&v[a..b], l.shape(), &Device::Cpu)?;
-        let y = x.matmul(&self.w.t()?)?;
-        let shape = y.shape().clone();
-        Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
+        let ((n, inp), (out, _)) = (xl.shape().dims2()?, wl.shape().dims2()?);
+        let (w_rs, w_cs) = (wl.stride()[0], wl.stride()[1]);
+        let threads = candle_core::utils::get_num_threads();
+        let par = if threads > 1 {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        let mut y = vec![0f32; n * out];
+        // wᵀ's (row, col) = w's (col, row): its strides swap.
+        crate::bmm::sgemm(
+            (n, out, inp),
+            &mut y,
+            (&x[a..], inp, 1),
+            (&w[wl.start_offset()..], w_cs, w_rs),
+            par,
+        );
+        Ok((CpuStorage::F32(y), Shape::from((n, out))))
     }
 
-    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(grad_res.matmul(&self.w)?))
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((Some(grad_res.matmul(w)?), None))
     }
 }
 
@@ -55,8 +81,10 @@ pub fn frozen_linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tenso
         .last()
         .ok_or_else(|| candle_core::Error::Msg("frozen_linear: scalar input".into()))?;
     let n: usize = dims[..dims.len() - 1].iter().product();
-    let op = FrozenMatmul { w: w.detach() };
-    let y = x.reshape((n, inp))?.contiguous()?.apply_op1(op)?;
+    let y = x
+        .reshape((n, inp))?
+        .contiguous()?
+        .apply_op2(&w.detach(), FrozenMatmul)?;
     let mut out = dims[..dims.len() - 1].to_vec();
     out.push(w.dim(0)?);
     let y = y.reshape(out)?;
@@ -69,7 +97,7 @@ pub fn frozen_linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tenso
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Var;
+    use candle_core::{Device, Var};
 
     #[test]
     fn matches_linear_values_and_input_gradient() -> Result<()> {

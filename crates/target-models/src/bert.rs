@@ -19,7 +19,9 @@
 //! switches the `train = false` path to the fused ops (and a vectorised erf GELU) for
 //! speed; [`BertModel::with_fused_training`] switches the `train = true` path to
 //! `hyper_core::fused`'s ops, which have a backward (opt-in: they sum in another order, so
-//! the committed training results were produced without them).
+//! the committed training results were produced without them). Both fused modes also run
+//! attention's two batched products through `hyper_core::bmm` (batches spread over the
+//! threads; the same sums as candle's matmul).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -654,6 +656,15 @@ impl BertModel {
         )
     }
 
+    /// Attention's batched products: `hyper_core::bmm` in the fused modes.
+    fn bmm(&self, a: &Tensor, b: &Tensor, train: bool) -> Result<Tensor> {
+        if (self.fused && !train) || (self.fused_training && train) {
+            hyper_core::bmm::batched_matmul(a, b)
+        } else {
+            a.matmul(b)
+        }
+    }
+
     fn layer_norm(&self, x: &Tensor, ln: &Ln, train: bool) -> Result<Tensor> {
         let eps = self.cfg.layer_norm_eps as f32;
         if self.fused && !train {
@@ -766,7 +777,7 @@ impl BertModel {
         let q = heads(self.lin(q, x, params, train)?)?;
         let k = heads(self.lin(k, x, params, train)?)?;
         let v = heads(self.lin(v, x, params, train)?)?;
-        let mut scores = (q.matmul(&k.t()?)? * (1.0 / (dh as f64).sqrt()))?;
+        let mut scores = (self.bmm(&q, &k.t()?, train)? * (1.0 / (dh as f64).sqrt()))?;
         if let Some(m) = mask_add {
             scores = scores.broadcast_add(m)?;
         }
@@ -778,8 +789,8 @@ impl BertModel {
             candle_nn::ops::softmax(&scores, D::Minus1)?
         };
         let probs = lora::dropout(&probs, self.cfg.attention_dropout, train)?;
-        let ctx = probs
-            .matmul(&v)?
+        let ctx = self
+            .bmm(&probs, &v, train)?
             .transpose(1, 2)?
             .contiguous()?
             .reshape((bsz, seq, h))?;
