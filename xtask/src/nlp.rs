@@ -105,10 +105,8 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
     if let Some(n) = a.seeds {
         return crate::lora_seeds::run_nlp(cfg, &path, &stem, n, a.experiment.config.as_deref());
     }
-    let command = crate::reproduce::with_checkpoint(
-        "cargo xtask reproduce nlp",
-        a.checkpoint.as_deref(),
-    );
+    let command =
+        crate::reproduce::with_checkpoint("cargo xtask reproduce nlp", a.checkpoint.as_deref());
     let ck = a
         .checkpoint
         .unwrap_or_else(|| hyper_infer::checkpoint_dir(&stem).join("best"));
