@@ -5,7 +5,10 @@
 //! Its own bench target, so profiling or timing the step runs nothing else.
 //! `attention_bmm/{hyper_core,candle}`: one layer's two attention products (`q·kᵀ`,
 //! `probs·v`) forward + backward at that shape, through `hyper_core::bmm` and through
-//! candle's matmul, in the same run.
+//! candle's matmul, in the same run. `attention_probs/{hyper_core,candle}`: attention's
+//! scale, padding mask, softmax and dropout forward + backward at that shape, as
+//! `hyper_core::attention`'s one op, as the chain the fused path ran before it (hyper-core's
+//! fused softmax between candle's scale, mask add and dropout), and as candle's ops.
 //!
 //! `cargo bench -p benches --bench nlp_step -- --warm-up-time 1 --measurement-time 5`
 
@@ -100,10 +103,61 @@ fn attention_bmm(c: &mut Criterion) {
     g.finish();
 }
 
+fn attention_probs(c: &mut Criterion) {
+    let dev = Device::Cpu;
+    let x = Var::randn(0f32, 1., (32, 12, 128, 128), &dev).unwrap();
+    // Padding on the last 16 keys of every other sequence.
+    let keep: Vec<f32> = (0..32 * 128)
+        .map(|i| {
+            if (i / 128) % 2 == 1 && i % 128 >= 112 {
+                0.0
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let m = Tensor::from_vec(keep, (32, 1, 1, 128), &dev).unwrap();
+    let mask = (m.affine(-1.0, 1.0).unwrap() * f32::MIN as f64).unwrap();
+    let scale = 1.0 / 32f64.sqrt();
+    let mut g = c.benchmark_group("attention_probs");
+    g.sample_size(20);
+    g.bench_function("hyper_core", |b| {
+        b.iter(|| {
+            let p = hyper_core::attention::attention_probs(
+                x.as_tensor(),
+                scale as f32,
+                Some(&mask),
+                0.1,
+                true,
+            )
+            .unwrap();
+            p.sum_all().unwrap().backward().unwrap()
+        })
+    });
+    // The chain the fused training path ran before (hyper-core's fused softmax), and the
+    // composed one of the default path.
+    type Softmax = fn(&Tensor) -> candle_core::Result<Tensor>;
+    let fused: Softmax = hyper_core::fused::softmax_last_dim;
+    let composed: Softmax = |s| candle_nn::ops::softmax(s, candle_core::D::Minus1);
+    for (name, softmax) in [("fused_softmax_chain", fused), ("candle", composed)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let s = (x.as_tensor() * scale)
+                    .unwrap()
+                    .broadcast_add(&mask)
+                    .unwrap();
+                let p = hyper_core::layers::dropout(&softmax(&s).unwrap(), 0.1, true).unwrap();
+                p.sum_all().unwrap().backward().unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     // As in our binaries (hyper_core::runtime): subnormals flushed, freed memory kept.
     config = { hyper_core::runtime::init(); Criterion::default() };
-    targets = training_step, attention_bmm
+    targets = training_step, attention_bmm, attention_probs
 }
 criterion_main!(benches);

@@ -57,6 +57,19 @@ pub fn dropout_draws() -> u64 {
     DROPOUT_RNG.with(|r| r.borrow().as_ref().map_or(0, |(_, n)| *n))
 }
 
+/// A 64-bit key for a counter-based dropout mask ([`crate::attention::attention_probs`]):
+/// two values of this thread's seeded dropout stream (counted in [`dropout_draws`], so a
+/// resumed run skips them like any other), else from rand's thread RNG.
+pub fn dropout_key() -> u64 {
+    let seeded = DROPOUT_RNG.with(|r| {
+        r.borrow_mut().as_mut().map(|(rng, drawn)| {
+            *drawn += 2;
+            (u64::from(rng.random::<u32>()) << 32) | u64::from(rng.random::<u32>())
+        })
+    });
+    seeded.unwrap_or_else(rand::random)
+}
+
 /// Inverted dropout; identity when `!train` or `p == 0`. Masks come from the RNG set by
 /// [`seed_dropout`] on this thread, else from candle's.
 pub fn dropout(x: &Tensor, p: f32, train: bool) -> Result<Tensor> {

@@ -2,6 +2,7 @@
 //! metadata schema, functional layers that take their weights as inputs, the Parameter
 //! Generator, and checkpoint I/O.
 
+pub mod attention;
 pub mod bmm;
 pub mod checkpoint;
 pub mod data_generator;

@@ -21,7 +21,9 @@
 //! `hyper_core::fused`'s ops, which have a backward (opt-in: they sum in another order, so
 //! the committed training results were produced without them). Both fused modes also run
 //! attention's two batched products through `hyper_core::bmm` (batches spread over the
-//! threads; the same sums as candle's matmul).
+//! threads; the same sums as candle's matmul), and fused training computes attention's
+//! scale, padding mask, softmax and dropout as one op (`hyper_core::attention`, whose
+//! dropout masks are another stream than the composed path's).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -777,18 +779,28 @@ impl BertModel {
         let q = heads(self.lin(q, x, params, train)?)?;
         let k = heads(self.lin(k, x, params, train)?)?;
         let v = heads(self.lin(v, x, params, train)?)?;
-        let mut scores = (self.bmm(&q, &k.t()?, train)? * (1.0 / (dh as f64).sqrt()))?;
-        if let Some(m) = mask_add {
-            scores = scores.broadcast_add(m)?;
-        }
-        let probs = if self.fused && !train {
-            candle_nn::ops::softmax_last_dim(&scores)?
-        } else if self.fused_training && train {
-            hyper_core::fused::softmax_last_dim(&scores)?
+        let scale = 1.0 / (dh as f64).sqrt();
+        let raw = self.bmm(&q, &k.t()?, train)?;
+        let probs = if self.fused_training && train {
+            hyper_core::attention::attention_probs(
+                &raw,
+                scale as f32,
+                mask_add,
+                self.cfg.attention_dropout,
+                train,
+            )?
         } else {
-            candle_nn::ops::softmax(&scores, D::Minus1)?
+            let mut scores = (raw * scale)?;
+            if let Some(m) = mask_add {
+                scores = scores.broadcast_add(m)?;
+            }
+            let probs = if self.fused && !train {
+                candle_nn::ops::softmax_last_dim(&scores)?
+            } else {
+                candle_nn::ops::softmax(&scores, D::Minus1)?
+            };
+            lora::dropout(&probs, self.cfg.attention_dropout, train)?
         };
-        let probs = lora::dropout(&probs, self.cfg.attention_dropout, train)?;
         let ctx = self
             .bmm(&probs, &v, train)?
             .transpose(1, 2)?
