@@ -10,6 +10,10 @@
 //! backward recomputes the softmax from the scores and the mask from its key (the
 //! masks come from a counter-based hash, so nothing is stored) in one pass per row.
 //!
+//! [`dropout`] is the same counter-hash dropout for any tensor (BERT's hidden-state
+//! dropouts under fused training): one pass forward, one backward, and no gradient formed
+//! for the mask.
+//!
 //! The dropout masks are not the ones [`crate::layers::dropout`] draws: the key comes
 //! from the same seeded stream ([`crate::layers::dropout_key`]), so a seeded run
 //! repeats, but it is another stream of masks than the composed path's.
@@ -45,6 +49,23 @@ struct Params {
 }
 
 impl Params {
+    /// Dropout at `p` (drawing a key when `p > 0`) for softmax rows of `scale`.
+    fn dropout(p: f32, scale: f32, rows_per_batch: usize) -> Self {
+        let on = p > 0.0;
+        Self {
+            scale,
+            mask: Vec::new(),
+            rows_per_batch,
+            drop_below: if on {
+                ((p as f64) * (1u64 << 32) as f64) as u64
+            } else {
+                0
+            },
+            keep: if on { 1.0 / (1.0 - p) } else { 1.0 },
+            key: if on { crate::layers::dropout_key() } else { 0 },
+        }
+    }
+
     /// The kept-and-rescaled factor of element `i` (0 where dropped).
     fn factor(&self, i: usize) -> f32 {
         if self.drop_below == 0 || (hash(self.key, i as u64) >> 32) >= self.drop_below {
@@ -110,6 +131,53 @@ impl CustomOp1 for AttentionProbs {
         let op = AttentionProbsBwd(self.0.clone());
         Ok(Some(x.apply_op2_no_bwd(&g.contiguous()?, &op)?))
     }
+}
+
+/// `y = x ⊙ factor` elementwise; its backward is the same op on the gradient.
+struct HashDropout(Params);
+
+impl CustomOp1 for HashDropout {
+    fn name(&self) -> &'static str {
+        "hash-dropout"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let src = slice(s, l, self.name())?;
+        let p = &self.0;
+        let mut dst = vec![0f32; src.len()];
+        const CHUNK: usize = 1 << 14;
+        dst.par_chunks_mut(CHUNK)
+            .zip(src.par_chunks(CHUNK))
+            .enumerate()
+            .for_each(|(c, (o, x))| {
+                for (j, (o, &x)) in o.iter_mut().zip(x).enumerate() {
+                    *o = x * p.factor(c * CHUNK + j);
+                }
+            });
+        Ok((CpuStorage::F32(dst), l.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+        let op = HashDropout(self.0.clone());
+        Ok(Some(g.contiguous()?.apply_op1_no_bwd(&op)?))
+    }
+}
+
+/// Inverted dropout with the counter-hash masks of [`attention_probs`] (key from
+/// [`crate::layers::dropout_key`]); identity when `!train` or `p == 0`. Off the CPU or for
+/// non-f32 input it is [`crate::layers::dropout`].
+pub fn dropout(x: &Tensor, p: f32, train: bool) -> Result<Tensor> {
+    if !(0.0..1.0).contains(&p) {
+        candle_core::bail!("dropout probability must be in [0, 1), got {p}");
+    }
+    if !train || p == 0.0 {
+        return Ok(x.clone());
+    }
+    if !fusable(&[x]) {
+        return crate::layers::dropout(x, p, train);
+    }
+    x.contiguous()?
+        .apply_op1(HashDropout(Params::dropout(p, 0.0, 0)))
 }
 
 /// `dx = scale · P ⊙ (dP − Σ dP⊙P)` per row, with `P` recomputed from `x` and
@@ -192,25 +260,10 @@ pub fn attention_probs(
         };
         return crate::layers::dropout(&crate::fused::softmax_last_dim(&s)?, p, dropout);
     }
-    let params = Params {
-        scale,
-        mask: match mask {
-            Some(m) => m.flatten_all()?.to_vec1::<f32>()?,
-            None => Vec::new(),
-        },
-        rows_per_batch: h * q,
-        drop_below: if dropout {
-            ((p as f64) * (1u64 << 32) as f64) as u64
-        } else {
-            0
-        },
-        keep: if dropout { 1.0 / (1.0 - p) } else { 1.0 },
-        key: if dropout {
-            crate::layers::dropout_key()
-        } else {
-            0
-        },
-    };
+    let mut params = Params::dropout(if dropout { p } else { 0.0 }, scale, h * q);
+    if let Some(m) = mask {
+        params.mask = m.flatten_all()?.to_vec1::<f32>()?;
+    }
     scores.contiguous()?.apply_op1(AttentionProbs(params))
 }
 
@@ -299,6 +352,40 @@ mod tests {
         assert_eq!(again.flatten_all()?.to_vec1::<f32>()?, ov);
         let next = attention_probs(x.as_tensor(), 0.35, Some(&mask), 0.25, true)?;
         assert_ne!(next.flatten_all()?.to_vec1::<f32>()?, ov);
+        Ok(())
+    }
+
+    #[test]
+    fn hash_dropout_scales_kept_values_and_its_gradient_is_the_mask() -> Result<()> {
+        let d = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1., (40, 500), &d)?)?;
+        crate::layers::seed_dropout(3);
+        let y = dropout(x.as_tensor(), 0.2, true)?;
+        let (xv, yv) = (
+            x.as_tensor().flatten_all()?.to_vec1::<f32>()?,
+            y.flatten_all()?.to_vec1::<f32>()?,
+        );
+        let dropped = yv.iter().filter(|&&v| v == 0.0).count() as f32 / yv.len() as f32;
+        assert!(
+            (0.18..0.22).contains(&dropped),
+            "dropped {dropped} of p = 0.2"
+        );
+        for (&x, &y) in xv.iter().zip(&yv) {
+            assert!(y == 0.0 || (y - x / 0.8).abs() < 1e-6, "{x} -> {y}");
+        }
+        // d(Σ y⊙w)/dx = w ⊙ factor, and the factor is y / x.
+        let w = Tensor::randn(0f32, 1., (40, 500), &d)?;
+        let g = (&y * &w)?.sum_all()?.backward()?;
+        let gv = g.get(&x).expect("grad").flatten_all()?.to_vec1::<f32>()?;
+        let wv = w.flatten_all()?.to_vec1::<f32>()?;
+        for i in 0..xv.len() {
+            let f = if yv[i] == 0.0 { 0.0 } else { 1.0 / 0.8 };
+            assert!((gv[i] - wv[i] * f).abs() < 1e-5);
+        }
+        assert_eq!(
+            dropout(x.as_tensor(), 0.2, false)?.to_vec2::<f32>()?,
+            x.to_vec2::<f32>()?
+        );
         Ok(())
     }
 

@@ -22,8 +22,9 @@
 //! the committed training results were produced without them). Both fused modes also run
 //! attention's two batched products through `hyper_core::bmm` (batches spread over the
 //! threads; the same sums as candle's matmul), and fused training computes attention's
-//! scale, padding mask, softmax and dropout as one op (`hyper_core::attention`, whose
-//! dropout masks are another stream than the composed path's).
+//! scale, padding mask, softmax and dropout as one op and its hidden-state dropouts with
+//! the same counter-hash masks (`hyper_core::attention`: another mask stream than the
+//! composed path's).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -658,6 +659,16 @@ impl BertModel {
         )
     }
 
+    /// Hidden-state dropout: `hyper_core::attention`'s counter-hash dropout under fused
+    /// training (one pass each way, no gradient for the mask).
+    fn dropout(&self, x: &Tensor, p: f32, train: bool) -> Result<Tensor> {
+        if self.fused_training && train {
+            hyper_core::attention::dropout(x, p, train)
+        } else {
+            lora::dropout(x, p, train)
+        }
+    }
+
     /// Attention's batched products: `hyper_core::bmm` in the fused modes.
     fn bmm(&self, a: &Tensor, b: &Tensor, train: bool) -> Result<Tensor> {
         if (self.fused && !train) || (self.fused_training && train) {
@@ -740,7 +751,7 @@ impl BertModel {
         let positions = Tensor::arange(0u32, seq as u32, dev)?;
         x = x.broadcast_add(&self.pos.index_select(&positions, 0)?)?;
         x = self.layer_norm(&x, &self.emb_ln, train)?;
-        x = lora::dropout(&x, self.cfg.hidden_dropout, train)?;
+        x = self.dropout(&x, self.cfg.hidden_dropout, train)?;
 
         let mask_add = match mask {
             Some(m) => {
@@ -806,14 +817,14 @@ impl BertModel {
             .transpose(1, 2)?
             .contiguous()?
             .reshape((bsz, seq, h))?;
-        let attn = lora::dropout(
+        let attn = self.dropout(
             &self.lin(o, &ctx, params, train)?,
             self.cfg.hidden_dropout,
             train,
         )?;
         let x = self.layer_norm(&(x + attn)?, &layer.ln1, train)?;
         let ff = self.act(&self.lin(f1, &x, params, train)?, train)?;
-        let ff = lora::dropout(
+        let ff = self.dropout(
             &self.lin(f2, &ff, params, train)?,
             self.cfg.hidden_dropout,
             train,
@@ -851,7 +862,7 @@ impl BertModel {
                 lora::linear(cls, w, Some(b))?.relu()?
             }
         };
-        let pooled = lora::dropout(&pooled, self.cfg.classifier_dropout, train)?;
+        let pooled = self.dropout(&pooled, self.cfg.classifier_dropout, train)?;
         let (w, b) = (p("classifier.weight")?, p("classifier.bias")?);
         if w.rank() != 2 || w.dim(1)? != h {
             candle_core::bail!(

@@ -364,13 +364,15 @@ fn fused_training_matches_the_composed_training_path() -> Result<()> {
         (Flavor::Bert, 0.0),
         (Flavor::Bert, 0.1),
     ] {
-        // Fused attention draws its dropout masks from another stream than the composed
-        // path (hyper_core::attention), so the paths agree only without attention
-        // dropout; with it, the fused path must repeat itself under one seed and still
+        // Fused training draws its attention and hidden dropout masks from another stream
+        // than the composed path (hyper_core::attention), so the paths agree only without
+        // those dropouts (LoRA's own dropout stays on in both); with them, the fused path must repeat itself under one seed and still
         // reach every trained tensor.
         let dir = tempfile::tempdir().unwrap();
         let cfg = BertConfig {
             attention_dropout,
+            hidden_dropout: attention_dropout,
+            classifier_dropout: attention_dropout,
             ..BertConfig::tiny(flavor, 3)
         };
         write_hf_checkpoint(dir.path(), &cfg);
