@@ -74,7 +74,6 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
-/// The command that reproduces a results file, with `--config` when one was given.
 /// `base` plus `--checkpoint P` where the user named a checkpoint (P relative to the
 /// repository root), so a results file's command reruns what produced it.
 pub fn with_checkpoint(base: &str, checkpoint: Option<&std::path::Path>) -> String {
@@ -88,6 +87,7 @@ pub fn with_checkpoint(base: &str, checkpoint: Option<&std::path::Path>) -> Stri
     }
 }
 
+/// The command that reproduces a results file, with `--config` when one was given.
 pub fn command_line(base: &str, config: Option<&std::path::Path>) -> String {
     match config {
         Some(p) => format!("{base} --config {}", p.display()),

@@ -34,7 +34,48 @@ fn hash(key: u64, i: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// What one call needs in both passes.
+/// A counter-hash dropout mask: element `i` is dropped where `(hash(key, i) >> 32) <
+/// drop_below`; kept ones scale by `keep`. `drop_below == 0` is no dropout.
+#[derive(Clone, Copy)]
+struct Mask {
+    drop_below: u64,
+    keep: f32,
+    key: u64,
+}
+
+impl Mask {
+    /// Dropout at `p`, drawing a key from [`crate::layers::dropout_key`] when `p > 0`.
+    fn new(p: f32) -> Self {
+        if p > 0.0 {
+            Self {
+                drop_below: ((p as f64) * (1u64 << 32) as f64) as u64,
+                keep: 1.0 / (1.0 - p),
+                key: crate::layers::dropout_key(),
+            }
+        } else {
+            Self {
+                drop_below: 0,
+                keep: 1.0,
+                key: 0,
+            }
+        }
+    }
+
+    fn on(&self) -> bool {
+        self.drop_below > 0
+    }
+
+    /// The kept-and-rescaled factor of element `i` (0 where dropped).
+    fn factor(&self, i: usize) -> f32 {
+        if !self.on() || (hash(self.key, i as u64) >> 32) >= self.drop_below {
+            self.keep
+        } else {
+            0.0
+        }
+    }
+}
+
+/// What one `attention_probs` call needs in both passes.
 #[derive(Clone)]
 struct Params {
     scale: f32,
@@ -42,39 +83,10 @@ struct Params {
     mask: Vec<f32>,
     /// Rows per batch element (heads × queries).
     rows_per_batch: usize,
-    /// Dropout: a value `(hash >> 32) < drop_below` is dropped, kept ones scale by `keep`.
-    drop_below: u64,
-    keep: f32,
-    key: u64,
+    dropout: Mask,
 }
 
 impl Params {
-    /// Dropout at `p` (drawing a key when `p > 0`) for softmax rows of `scale`.
-    fn dropout(p: f32, scale: f32, rows_per_batch: usize) -> Self {
-        let on = p > 0.0;
-        Self {
-            scale,
-            mask: Vec::new(),
-            rows_per_batch,
-            drop_below: if on {
-                ((p as f64) * (1u64 << 32) as f64) as u64
-            } else {
-                0
-            },
-            keep: if on { 1.0 / (1.0 - p) } else { 1.0 },
-            key: if on { crate::layers::dropout_key() } else { 0 },
-        }
-    }
-
-    /// The kept-and-rescaled factor of element `i` (0 where dropped).
-    fn factor(&self, i: usize) -> f32 {
-        if self.drop_below == 0 || (hash(self.key, i as u64) >> 32) >= self.drop_below {
-            self.keep
-        } else {
-            0.0
-        }
-    }
-
     /// Row `r`'s softmax of `x · scale + mask` into `p`.
     fn softmax_row(&self, r: usize, x: &[f32], p: &mut [f32]) {
         let k = x.len();
@@ -117,9 +129,9 @@ impl CustomOp1 for AttentionProbs {
                 for (i, (o, x)) in o.chunks_mut(k).zip(x.chunks(k)).enumerate() {
                     let r = blk * ROW_BLOCK + i;
                     p.softmax_row(r, x, o);
-                    if p.drop_below > 0 {
+                    if p.dropout.on() {
                         for (j, o) in o.iter_mut().enumerate() {
-                            *o *= p.factor(r * k + j);
+                            *o *= p.dropout.factor(r * k + j);
                         }
                     }
                 }
@@ -134,7 +146,7 @@ impl CustomOp1 for AttentionProbs {
 }
 
 /// `y = x ⊙ factor` elementwise; its backward is the same op on the gradient.
-struct HashDropout(Params);
+struct HashDropout(Mask);
 
 impl CustomOp1 for HashDropout {
     fn name(&self) -> &'static str {
@@ -143,7 +155,7 @@ impl CustomOp1 for HashDropout {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let src = slice(s, l, self.name())?;
-        let p = &self.0;
+        let m = self.0;
         let mut dst = vec![0f32; src.len()];
         const CHUNK: usize = 1 << 14;
         dst.par_chunks_mut(CHUNK)
@@ -151,15 +163,16 @@ impl CustomOp1 for HashDropout {
             .enumerate()
             .for_each(|(c, (o, x))| {
                 for (j, (o, &x)) in o.iter_mut().zip(x).enumerate() {
-                    *o = x * p.factor(c * CHUNK + j);
+                    *o = x * m.factor(c * CHUNK + j);
                 }
             });
         Ok((CpuStorage::F32(dst), l.shape().clone()))
     }
 
     fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        let op = HashDropout(self.0.clone());
-        Ok(Some(g.contiguous()?.apply_op1_no_bwd(&op)?))
+        Ok(Some(
+            g.contiguous()?.apply_op1_no_bwd(&HashDropout(self.0))?,
+        ))
     }
 }
 
@@ -167,17 +180,14 @@ impl CustomOp1 for HashDropout {
 /// [`crate::layers::dropout_key`]); identity when `!train` or `p == 0`. Off the CPU or for
 /// non-f32 input it is [`crate::layers::dropout`].
 pub fn dropout(x: &Tensor, p: f32, train: bool) -> Result<Tensor> {
-    if !(0.0..1.0).contains(&p) {
-        candle_core::bail!("dropout probability must be in [0, 1), got {p}");
-    }
+    crate::layers::check_dropout_p(p)?;
     if !train || p == 0.0 {
         return Ok(x.clone());
     }
     if !fusable(&[x]) {
         return crate::layers::dropout(x, p, train);
     }
-    x.contiguous()?
-        .apply_op1(HashDropout(Params::dropout(p, 0.0, 0)))
+    x.contiguous()?.apply_op1(HashDropout(Mask::new(p)))
 }
 
 /// `dx = scale · P ⊙ (dP − Σ dP⊙P)` per row, with `P` recomputed from `x` and
@@ -214,7 +224,7 @@ impl CustomOp2 for AttentionProbsBwd {
                     p.softmax_row(r, x, o);
                     let mut dot = 0f32;
                     for (j, ((d, &g), &pj)) in dp.iter_mut().zip(g).zip(o.iter()).enumerate() {
-                        *d = g * p.factor(r * k + j);
+                        *d = g * p.dropout.factor(r * k + j);
                         dot += *d * pj;
                     }
                     for (o, &d) in o.iter_mut().zip(&dp) {
@@ -238,9 +248,7 @@ pub fn attention_probs(
     p: f32,
     train: bool,
 ) -> Result<Tensor> {
-    if !(0.0..1.0).contains(&p) {
-        candle_core::bail!("dropout probability must be in [0, 1), got {p}");
-    }
+    crate::layers::check_dropout_p(p)?;
     let (b, h, q, k) = scores.dims4()?;
     if let Some(m) = mask {
         if m.dims() != [b, 1, 1, k] {
@@ -260,10 +268,15 @@ pub fn attention_probs(
         };
         return crate::layers::dropout(&crate::fused::softmax_last_dim(&s)?, p, dropout);
     }
-    let mut params = Params::dropout(if dropout { p } else { 0.0 }, scale, h * q);
-    if let Some(m) = mask {
-        params.mask = m.flatten_all()?.to_vec1::<f32>()?;
-    }
+    let params = Params {
+        scale,
+        mask: match mask {
+            Some(m) => m.flatten_all()?.to_vec1::<f32>()?,
+            None => Vec::new(),
+        },
+        rows_per_batch: h * q,
+        dropout: Mask::new(if dropout { p } else { 0.0 }),
+    };
     scores.contiguous()?.apply_op1(AttentionProbs(params))
 }
 

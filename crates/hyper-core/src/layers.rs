@@ -70,15 +70,21 @@ pub fn dropout_key() -> u64 {
     seeded.unwrap_or_else(rand::random)
 }
 
+/// A dropout probability must lie in [0, 1).
+pub(crate) fn check_dropout_p(p: f32) -> Result<()> {
+    if !(0.0..1.0).contains(&p) {
+        candle_core::bail!("dropout probability must be in [0, 1), got {p}");
+    }
+    Ok(())
+}
+
 /// Inverted dropout; identity when `!train` or `p == 0`. Masks come from the RNG set by
 /// [`seed_dropout`] on this thread, else from candle's.
 pub fn dropout(x: &Tensor, p: f32, train: bool) -> Result<Tensor> {
     if !train || p <= 0.0 {
         return Ok(x.clone());
     }
-    if !(0.0..1.0).contains(&p) {
-        candle_core::bail!("dropout probability must be in [0, 1), got {p}");
-    }
+    check_dropout_p(p)?;
     let keep = 1.0 / (1.0 - p);
     let mask = DROPOUT_RNG.with(|r| {
         r.borrow_mut().as_mut().map(|(rng, drawn)| {

@@ -356,7 +356,7 @@ fn lora_training_reaches_every_factor_and_the_head() -> Result<()> {
 
 /// `with_fused_training` (hyper-core's fused layer norm, softmax and GELU, each with a
 /// backward) gives the composed path's training logits and LoRA/head gradients within
-/// 1e-5, dropout masks included (seeded alike), for both flavours.
+/// 1e-5 for both flavours, LoRA's dropout masks included (seeded alike).
 #[test]
 fn fused_training_matches_the_composed_training_path() -> Result<()> {
     for (flavor, attention_dropout) in [
@@ -366,8 +366,8 @@ fn fused_training_matches_the_composed_training_path() -> Result<()> {
     ] {
         // Fused training draws its attention and hidden dropout masks from another stream
         // than the composed path (hyper_core::attention), so the paths agree only without
-        // those dropouts (LoRA's own dropout stays on in both); with them, the fused path must repeat itself under one seed and still
-        // reach every trained tensor.
+        // those dropouts (LoRA's own dropout stays on in both); with them, the fused path
+        // must repeat itself under one seed and still reach every trained tensor.
         let dir = tempfile::tempdir().unwrap();
         let cfg = BertConfig {
             attention_dropout,
