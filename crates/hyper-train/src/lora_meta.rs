@@ -223,8 +223,9 @@ impl<C: TrainerConfig, T: LoraTasks> LoraMetaTrainer<C, T> {
                 self.step + 1
             );
         }
-        self.opt
-            .step_grads(&grads, clip_scale(norm, self.cfg.train().clip_norm))?;
+        let t = self.cfg.train();
+        self.opt.cfg.lr = t.gen_lr_schedule.lr(t.gen_lr, self.step, t.steps);
+        self.opt.step_grads(&grads, clip_scale(norm, t.clip_norm))?;
         self.step += 1;
         Ok(loss)
     }

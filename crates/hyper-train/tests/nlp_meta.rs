@@ -6,7 +6,7 @@ use candle_nn::{VarBuilder, VarMap};
 use datasets::glue::{GlueTask, Label};
 use hyper_core::lora_generator::LoraGeneratorConfig;
 use hyper_infer::text::{Encoded, NlpArchitecture, NlpLoraConfig};
-use hyper_train::config::MetaGrad;
+use hyper_train::config::{LrSchedule, MetaGrad};
 use hyper_train::nlp::{nlp_trainer, NlpConfig, NlpTrainer, TextSet, TextTask};
 use target_models::bert::{BertConfig, BertModel, Flavor};
 use target_models::lora::LoraConfig;
@@ -104,7 +104,10 @@ fn tiny_cfg(meta_grad: MetaGrad) -> NlpConfig {
 }
 
 fn trainer(dir: &std::path::Path, meta_grad: MetaGrad) -> NlpTrainer {
-    let cfg = tiny_cfg(meta_grad);
+    trainer_with(dir, tiny_cfg(meta_grad))
+}
+
+fn trainer_with(dir: &std::path::Path, cfg: NlpConfig) -> NlpTrainer {
     let model = tiny_bert(dir, cfg.architecture.lora.lora_config());
     let tasks = vec![task(GlueTask::Sst2, 1), task(GlueTask::Stsb, 2)];
     let emb = |s: f32| -> Vec<Tensor> {
@@ -191,19 +194,37 @@ fn meta_training_lowers_the_generated_models_loss() {
     );
 }
 
+/// Resuming holds for both op paths, and under a per-step lr schedule.
 #[test]
 fn interrupted_run_resumes_bit_identically() {
+    let losses: Vec<f64> = [false, true]
+        .map(|fused_ops| {
+            let mut cfg = tiny_cfg(MetaGrad::Delta);
+            cfg.train.fused_ops = fused_ops;
+            cfg.train.gen_lr_schedule = LrSchedule::Cosine;
+            resumes_bit_identically(cfg)
+        })
+        .to_vec();
+    // The fused path draws other dropout masks: `fused_ops` reached the model.
+    assert_ne!(losses[0], losses[1]);
+}
+
+/// Runs `cfg` whole and interrupted + resumed, asserts they match; the last train loss.
+fn resumes_bit_identically(cfg: NlpConfig) -> f64 {
     let base = tempfile::tempdir().unwrap();
     let full_dir = tempfile::tempdir().unwrap();
-    let mut full = trainer(base.path(), MetaGrad::Delta);
+    let mut full = trainer_with(base.path(), cfg.clone());
     full.fit(full_dir.path(), None, false).unwrap();
+    let (gen_lr, steps) = (cfg.train.gen_lr, cfg.train.steps);
+    let last_lr = LrSchedule::Cosine.lr(gen_lr, steps - 1, steps);
+    assert!((full.opt.cfg.lr - last_lr).abs() < 1e-15 && last_lr < gen_lr / 9.0);
 
     let part_dir = tempfile::tempdir().unwrap();
-    let mut part = trainer(base.path(), MetaGrad::Delta);
+    let mut part = trainer_with(base.path(), cfg.clone());
     part.fit(part_dir.path(), Some(3), false).unwrap();
     assert_eq!(part.step, 3);
     drop(part);
-    let mut resumed = trainer(base.path(), MetaGrad::Delta);
+    let mut resumed = trainer_with(base.path(), cfg);
     resumed.resume(&part_dir.path().join("last")).unwrap();
     assert_eq!(resumed.step, 3);
     resumed.fit(part_dir.path(), None, false).unwrap();
@@ -226,6 +247,7 @@ fn interrupted_run_resumes_bit_identically() {
         assert_eq!(d, 0.0, "{n} differs by {d} after resuming");
     }
     assert!(part_dir.path().join("best.toml").exists());
+    full.history.last().unwrap().train_loss
 }
 
 #[test]

@@ -105,6 +105,10 @@ impl CvConfig {
         }
         self.architecture.backbone.resnet()?;
         ensure!(
+            !self.train.fused_ops,
+            "train.fused_ops: the ResNet target has no fused training path (BERT only)"
+        );
+        ensure!(
             self.architecture.backbone.image_size >= 8,
             "architecture.backbone.image_size must be at least 8"
         );

@@ -8,7 +8,7 @@ use datasets::glue::GlueTask;
 use hyper_infer::text::NlpArchitecture;
 use serde::{Deserialize, Serialize};
 
-use crate::config::MetaGrad;
+use crate::config::{LrSchedule, MetaGrad};
 
 /// Which GLUE tasks, and how much of each the CPU budget allows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +62,9 @@ pub struct NlpTrainConfig {
     pub steps: usize,
     pub batch_size: usize,
     pub gen_lr: f64,
+    /// Per step (so a resumed run matches): `cosine` decays `gen_lr` to a tenth by the
+    /// last step, letting the noisy δ steps settle.
+    pub gen_lr_schedule: LrSchedule,
     pub gen_weight_decay: f64,
     /// The target optimizer (Adam, amsgrad) whose one step gives δ.
     pub target_lr: f64,
@@ -73,6 +76,10 @@ pub struct NlpTrainConfig {
     /// task epoch), so a checkpoint holds everything a resumed run needs.
     pub checkpoint_every: usize,
     pub seed: u64,
+    /// Train through `hyper_core`'s fused ops (BERT only: `BertModel::with_fused_training`).
+    /// Faster, but they sum in another order and draw other dropout masks, so a run with
+    /// them is not bit-identical to one without.
+    pub fused_ops: bool,
 }
 
 impl Default for NlpTrainConfig {
@@ -81,6 +88,7 @@ impl Default for NlpTrainConfig {
             steps: 900,
             batch_size: 16,
             gen_lr: 2e-4,
+            gen_lr_schedule: LrSchedule::Constant,
             gen_weight_decay: 1e-4,
             target_lr: 1e-4,
             target_weight_decay: 1e-4,
@@ -88,6 +96,7 @@ impl Default for NlpTrainConfig {
             meta_grad: MetaGrad::Delta,
             checkpoint_every: 100,
             seed: 2024,
+            fused_ops: false,
         }
     }
 }

@@ -113,6 +113,7 @@ pub fn nlp_trainer(
     dev: &Device,
 ) -> anyhow::Result<NlpTrainer> {
     let target = model.lora_target();
+    let model = model.with_fused_training(cfg.train.fused_ops);
     LoraMetaTrainer::new(
         cfg,
         NlpTasks { model, tasks },
