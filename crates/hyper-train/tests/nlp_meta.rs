@@ -215,9 +215,9 @@ fn resumes_bit_identically(cfg: NlpConfig) -> f64 {
     let full_dir = tempfile::tempdir().unwrap();
     let mut full = trainer_with(base.path(), cfg.clone());
     full.fit(full_dir.path(), None, false).unwrap();
-    let (gen_lr, steps) = (cfg.train.gen_lr, cfg.train.steps);
-    let last_lr = LrSchedule::Cosine.lr(gen_lr, steps - 1, steps);
-    assert!((full.opt.cfg.lr - last_lr).abs() < 1e-15 && last_lr < gen_lr / 9.0);
+    let t = &cfg.train;
+    let last_lr = t.gen_lr_schedule.lr(t.gen_lr, t.steps - 1, t.steps);
+    assert!((full.opt.cfg.lr - last_lr).abs() < 1e-15 && last_lr < t.gen_lr / 9.0);
 
     let part_dir = tempfile::tempdir().unwrap();
     let mut part = trainer_with(base.path(), cfg.clone());
