@@ -117,11 +117,10 @@ impl CvConfig {
             "architecture.lora.r must be positive"
         );
         ensure!(
-            self.train.batch_size > 0
-                && self.baseline.batch_size > 0
-                && self.backbone_train.batch_size > 0,
+            self.train.batch_size > 0 && self.backbone_train.batch_size > 0,
             "batch sizes must be positive"
         );
+        self.baseline.validate()?;
         ensure!(
             self.data.train_cap > 0 && self.data.requirements_per_task > 0,
             "data.train_cap and data.requirements_per_task must be positive"

@@ -280,7 +280,7 @@ pub fn reproduce_cv(
             &pm,
             vars,
             &train,
-            &options(cfg, b.finetune_f_epochs, b.lora_lr),
+            &options(cfg, b.finetune_f_epochs, b.finetune_f_lr()),
             &format!("{} ModelGPT-F", t.name()),
         )?;
         let secs = mg_secs + t.load_secs + t0.elapsed().as_secs_f64();

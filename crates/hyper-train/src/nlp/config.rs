@@ -113,8 +113,34 @@ pub struct NlpBaselineConfig {
     pub lora_lr: f64,
     pub finetune_lr: f64,
     pub weight_decay: f64,
-    /// ModelGPT-F: epochs of LoRA training from the generated adapter, at `lora_lr`.
+    /// ModelGPT-F: epochs of LoRA training from the generated adapter.
     pub finetune_f_epochs: usize,
+    /// ModelGPT-F's lr; unset means `lora_lr`. A generated adapter already sits near
+    /// a good solution, so PEFT's lr for training from scratch can knock it off.
+    pub finetune_f_lr: Option<f64>,
+}
+
+impl NlpBaselineConfig {
+    /// The lr ModelGPT-F trains at.
+    pub fn finetune_f_lr(&self) -> f64 {
+        self.finetune_f_lr.unwrap_or(self.lora_lr)
+    }
+
+    /// Checks shared by the NLP and CV configs.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        ensure!(self.batch_size > 0, "baseline.batch_size must be positive");
+        for (key, lr) in [
+            ("lora_lr", self.lora_lr),
+            ("finetune_lr", self.finetune_lr),
+            ("finetune_f_lr", self.finetune_f_lr()),
+        ] {
+            ensure!(
+                lr.is_finite() && lr > 0.0,
+                "baseline.{key} must be a positive number, got {lr}"
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Default for NlpBaselineConfig {
@@ -127,6 +153,7 @@ impl Default for NlpBaselineConfig {
             finetune_lr: 5e-5,
             weight_decay: 0.01,
             finetune_f_epochs: 1,
+            finetune_f_lr: None,
         }
     }
 }
@@ -165,9 +192,10 @@ impl NlpConfig {
             "data.train_cap and data.requirements_per_task must be positive"
         );
         ensure!(
-            self.train.batch_size > 0 && self.baseline.batch_size > 0,
-            "batch sizes must be positive"
+            self.train.batch_size > 0,
+            "train.batch_size must be positive"
         );
+        self.baseline.validate()?;
         ensure!(
             self.architecture.lora.r > 0,
             "architecture.lora.r must be positive"

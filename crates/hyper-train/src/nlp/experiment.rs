@@ -272,7 +272,7 @@ pub fn reproduce_nlp(
             &TrainOptions {
                 epochs: b.finetune_f_epochs,
                 batch_size: b.batch_size,
-                lr: b.lora_lr,
+                lr: b.finetune_f_lr(),
                 weight_decay: b.weight_decay,
                 seed,
             },

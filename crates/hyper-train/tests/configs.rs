@@ -1,0 +1,40 @@
+//! The committed NLP and CV configs load and validate, and the ModelGPT-F lr
+//! falls back to the LoRA lr unless set.
+
+use std::path::{Path, PathBuf};
+
+use hyper_train::cv::config::CvConfig;
+use hyper_train::nlp::config::NlpConfig;
+
+fn configs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs")
+}
+
+#[test]
+fn committed_nlp_and_cv_configs_load() {
+    for name in ["nlp.toml", "nlp-phase1.toml"] {
+        NlpConfig::load(&configs().join(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    }
+    for name in ["cv.toml", "cv-budget.toml", "cv-lowres.toml"] {
+        CvConfig::load(&configs().join(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    }
+}
+
+#[test]
+fn modelgpt_f_lr_defaults_to_lora_lr_and_rejects_non_positive() {
+    let mut cfg = NlpConfig::default();
+    cfg.baseline.lora_lr = 3e-4;
+    assert_eq!(cfg.baseline.finetune_f_lr(), 3e-4);
+    cfg.baseline.finetune_f_lr = Some(1e-4);
+    assert_eq!(cfg.baseline.finetune_f_lr(), 1e-4);
+    cfg.validate().unwrap();
+
+    cfg.baseline.finetune_f_lr = Some(0.0);
+    let err = format!("{:#}", cfg.validate().unwrap_err());
+    assert!(err.contains("baseline.finetune_f_lr"), "{err}");
+
+    let mut cv = CvConfig::default();
+    cv.baseline.finetune_f_lr = Some(f64::NAN);
+    let err = format!("{:#}", cv.validate().unwrap_err());
+    assert!(err.contains("baseline.finetune_f_lr"), "{err}");
+}
