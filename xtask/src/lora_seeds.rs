@@ -391,10 +391,10 @@ pub fn run_cv(cfg: CvConfig, stem: &str, n: usize, config_arg: Option<&Path>) ->
     run_seeds(CvRun(cfg), stem, n, config_arg)
 }
 
-/// The committed NLP generator came from two phases (checkpoints/nlp/README.md):
-/// `<stem>-phase1.toml` (a higher generator lr) stopped after this many steps, then
-/// `<stem>.toml` from phase 1's best. Each seed repeats that recipe; a config without a
-/// `-phase1` sibling trains in one phase.
+/// The two-phase NLP recipe (checkpoints/nlp-two-phase/README.md): `<stem>-phase1.toml`
+/// (a higher generator lr) stopped after this many steps, then `<stem>.toml` from phase
+/// 1's best. Each seed repeats that recipe; a config without a `-phase1` sibling (as
+/// `configs/nlp.toml`) trains in one phase.
 const NLP_PHASE1_STEPS: usize = 300;
 
 struct NlpRun {

@@ -12,7 +12,11 @@ fn configs() -> PathBuf {
 
 #[test]
 fn committed_nlp_and_cv_configs_load() {
-    for name in ["nlp.toml", "nlp-phase1.toml"] {
+    for name in [
+        "nlp.toml",
+        "nlp-two-phase.toml",
+        "nlp-two-phase-phase1.toml",
+    ] {
         NlpConfig::load(&configs().join(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
     for name in ["cv.toml", "cv-budget.toml", "cv-lowres.toml"] {
