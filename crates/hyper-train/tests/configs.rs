@@ -14,6 +14,7 @@ fn configs() -> PathBuf {
 fn committed_nlp_and_cv_configs_load() {
     for name in [
         "nlp.toml",
+        "nlp-budget.toml",
         "nlp-two-phase.toml",
         "nlp-two-phase-phase1.toml",
     ] {
