@@ -234,10 +234,7 @@ impl TabularConfig {
             "train.requirements_per_task must be positive"
         );
         for (i, &lr) in self.baseline.f_lr_candidates().iter().enumerate() {
-            anyhow::ensure!(
-                lr.is_finite() && lr > 0.0,
-                "baseline.finetune_f_lr_candidates[{i}] = {lr}: must be a positive finite number"
-            );
+            ensure_positive(&format!("baseline.finetune_f_lr_candidates[{i}]"), lr)?;
         }
         self.architecture.validate()
     }
@@ -255,6 +252,15 @@ impl TabularConfig {
         t.remove("baseline");
         Ok(t)
     }
+}
+
+/// Config value `key` (a learning rate) must be a positive finite number.
+pub(crate) fn ensure_positive(key: &str, v: f64) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        v.is_finite() && v > 0.0,
+        "{key} = {v}: must be a positive finite number"
+    );
+    Ok(())
 }
 
 /// Reads and parses a TOML config file, naming the file in every error.

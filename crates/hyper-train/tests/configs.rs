@@ -1,5 +1,5 @@
-//! The committed NLP and CV configs load and validate, and the ModelGPT-F lr
-//! falls back to the LoRA lr unless set.
+//! The committed NLP and CV configs load and validate, the `-budget` configs stay equal
+//! to their base but for `[baseline]`, and the ModelGPT-F lr falls back to the LoRA lr.
 
 use std::path::{Path, PathBuf};
 
@@ -42,4 +42,21 @@ fn modelgpt_f_lr_defaults_to_lora_lr_and_rejects_non_positive() {
     cv.baseline.finetune_f_lr = Some(f64::NAN);
     let err = format!("{:#}", cv.validate().unwrap_err());
     assert!(err.contains("baseline.finetune_f_lr"), "{err}");
+}
+
+/// The `-budget` configs score the committed generators with other baselines, so every
+/// section but `[baseline]` must stay equal to their base config's.
+#[test]
+fn budget_configs_differ_from_their_base_only_in_baseline() {
+    let nlp = |n: &str| NlpConfig::load(&configs().join(n)).unwrap();
+    let (base, mut budget) = (nlp("nlp.toml"), nlp("nlp-budget.toml"));
+    assert_ne!(base.baseline, budget.baseline);
+    budget.baseline = base.baseline.clone();
+    assert_eq!(base, budget);
+
+    let cv = |n: &str| CvConfig::load(&configs().join(n)).unwrap();
+    let (base, mut budget) = (cv("cv.toml"), cv("cv-budget.toml"));
+    assert_ne!(base.baseline, budget.baseline);
+    budget.baseline = base.baseline.clone();
+    assert_eq!(base, budget);
 }

@@ -134,10 +134,7 @@ impl NlpBaselineConfig {
             ("finetune_lr", self.finetune_lr),
             ("finetune_f_lr", self.finetune_f_lr()),
         ] {
-            ensure!(
-                lr.is_finite() && lr > 0.0,
-                "baseline.{key} must be a positive number, got {lr}"
-            );
+            crate::config::ensure_positive(&format!("baseline.{key}"), lr)?;
         }
         Ok(())
     }
