@@ -234,7 +234,7 @@ fn markdown(j: &serde_json::Value, r: &CvReport, cfg: &CvConfig) -> String {
         a.lora.target_modules,
     ));
     out.push_str(&format!(
-        "- LoRA and Finetune: {} epoch(s) over the first {} training images per domain ({}), batch {}, AdamW lr {} (LoRA) / {} (Finetune: every conv and `fc`, BatchNorm frozen); ModelGPT-F: {} epoch(s) of the same LoRA training from the generated adapter at lr {}. Test splits: {} images.\n",
+        "- LoRA and Finetune: {} epoch(s) over the first {} training images per domain ({}), batch {}, AdamW lr {} (LoRA) / {} (Finetune: every conv and `fc`, BatchNorm frozen); ModelGPT-F: {} epoch(s) of {} at lr {}. Test splits: {} images.\n",
         b.epochs,
         b.train_cap,
         r.train_images_per_domain.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", "),
@@ -242,6 +242,7 @@ fn markdown(j: &serde_json::Value, r: &CvReport, cfg: &CvConfig) -> String {
         b.lora_lr,
         b.finetune_lr,
         b.finetune_f_epochs,
+        b.finetune_f_mode.describe(),
         b.finetune_f_lr(),
         r.test_images.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", "),
     ));

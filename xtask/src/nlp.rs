@@ -222,7 +222,7 @@ fn markdown(j: &serde_json::Value, r: &NlpReport, cfg: &NlpConfig) -> String {
     ));
     let b = &cfg.baseline;
     out.push_str(&format!(
-        "- Scale (CPU, smaller than the paper): target all-MiniLM-L6-v2 (6 layers, 384 wide; the paper uses DistilBERT), LoRA r={} alpha={} on query/value, max {} tokens per example. LoRA and Finetune: {} epoch(s) over the first {} training examples per task ({}), batch {}, AdamW lr {} (LoRA) / {} (Finetune), trained from PEFT's / the pretrained init; ModelGPT-F: {} epoch(s) of the same LoRA training from the generated adapter at lr {}. GLUE dev is scored whole.\n",
+        "- Scale (CPU, smaller than the paper): target all-MiniLM-L6-v2 (6 layers, 384 wide; the paper uses DistilBERT), LoRA r={} alpha={} on query/value, max {} tokens per example. LoRA and Finetune: {} epoch(s) over the first {} training examples per task ({}), batch {}, AdamW lr {} (LoRA) / {} (Finetune), trained from PEFT's / the pretrained init; ModelGPT-F: {} epoch(s) of {} at lr {}. GLUE dev is scored whole.\n",
         cfg.architecture.lora.r,
         cfg.architecture.lora.alpha,
         cfg.architecture.max_len,
@@ -233,6 +233,7 @@ fn markdown(j: &serde_json::Value, r: &NlpReport, cfg: &NlpConfig) -> String {
         b.lora_lr,
         b.finetune_lr,
         b.finetune_f_epochs,
+        b.finetune_f_mode.describe(),
         b.finetune_f_lr(),
     ));
     out.push_str(&format!(

@@ -286,3 +286,46 @@ fn backbone_pretraining_moves_running_stats_and_resumes_exactly() {
     );
     assert!(m.is_ok());
 }
+
+/// ModelGPT-F in mode `full` starts from exactly the generated model: the adapters merged
+/// into trainable convs and the generated `fc` give the same probabilities as the LoRA
+/// model, and every conv plus `fc` is trainable.
+#[test]
+fn full_finetune_start_equals_the_generated_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let tr = trainer(dir.path(), MetaGrad::Delta);
+    let raw = tr.generate(0, 0).unwrap();
+    let p = tr.data.model.from_generated(&raw).unwrap();
+    let b_norm: f32 = p
+        .iter()
+        .filter(|(k, _)| k.contains("lora_B"))
+        .map(|(_, t)| {
+            t.abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        })
+        .sum();
+    assert!(b_norm > 0.0, "the generated adapters are all zero");
+    let set = &tr.data.tasks[0].test;
+    let lora = hyper_infer::vision::probabilities(&tr.data.model, &p, set, 8).unwrap();
+    let (ft, fc, vars) =
+        hyper_train::cv::experiment::finetune_from_generated(&tr.cfg, &p, &Device::Cpu).unwrap();
+    let full = hyper_infer::vision::probabilities(&ft, &fc, set, 8).unwrap();
+    let diff = lora
+        .iter()
+        .flatten()
+        .zip(full.iter().flatten())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        diff < 1e-5,
+        "merged start differs from the generated model by {diff}"
+    );
+    let convs = tr.data.model.param_spec_for(4).len(); // adapters (2 per conv) + fc
+    assert!(vars.len() > convs / 2, "{} vars", vars.len());
+    assert!(vars.iter().any(|(k, _)| k == "fc.weight"));
+    assert!(vars.iter().any(|(k, _)| k == "conv1.weight"));
+}

@@ -193,6 +193,54 @@ pub fn merge_conv(w: &Tensor, a: &Tensor, b: &Tensor, scaling: f64) -> Result<Te
     hyper_core::kernels::merge_lora(w, a, b, scaling)
 }
 
+/// ModelGPT-F's full-parameter start (the paper finetunes *all* parameters after
+/// generation): every adapter pair in `params` folded into its base weight among the
+/// trainable `vars` (`M.weight ← M.weight + scaling·B·A`); returns the rest of `params`
+/// (the head). The base is `M.weight` itself, else the one var named by its dot-suffix
+/// (a checkpoint without the model prefix: MiniLM's file has no `bert.`). An adapter with no
+/// base, or a lone factor, is an error, so nothing generated is silently dropped.
+pub fn merge_into_vars(
+    params: &ParamMap,
+    vars: &[(String, candle_core::Var)],
+    scaling: f64,
+) -> Result<ParamMap> {
+    let mut rest = ParamMap::new();
+    for (name, t) in params.iter() {
+        if let Some(module) = name.strip_suffix(".lora_A.weight") {
+            let b = params.get(&format!("{module}.lora_B.weight"))?;
+            let base = format!("{module}.weight");
+            let exact = vars.iter().find(|(k, _)| *k == base);
+            let mut hits = exact.into_iter().chain(
+                vars.iter()
+                    .filter(|(k, _)| exact.is_none() && base.ends_with(&format!(".{k}"))),
+            );
+            let var = match (hits.next(), hits.next()) {
+                (Some((_, v)), None) => v,
+                (None, _) => candle_core::bail!(
+                    "adapter `{name}`: no trainable base weight `{base}` to merge into"
+                ),
+                (Some(_), Some(_)) => {
+                    candle_core::bail!(
+                        "adapter `{name}`: more than one base weight matches `{base}`"
+                    )
+                }
+            };
+            let merged = hyper_core::kernels::merge_lora(
+                var.as_tensor(),
+                &t.detach(),
+                &b.detach(),
+                scaling,
+            )?;
+            var.set(&merged)?;
+        } else if let Some(module) = name.strip_suffix(".lora_B.weight") {
+            params.get(&format!("{module}.lora_A.weight"))?;
+        } else {
+            rest.insert(name.clone(), t.detach());
+        }
+    }
+    Ok(rest)
+}
+
 /// Fetches the LoRA pair of `module` from `params` and checks its shapes against the base.
 pub fn factors<'a>(
     params: &'a ParamMap,
@@ -391,5 +439,47 @@ mod tests {
             assert!(diff < 1e-5, "stride {stride} pad {pad}: {diff}");
         }
         Ok(())
+    }
+
+    /// W ← W + s·B·A on the matched var only (by dot-suffix when the file has no
+    /// prefix); the head comes back; an unmatched adapter or a lone factor is an error.
+    #[test]
+    fn merge_into_vars_folds_adapters_and_returns_the_head() {
+        let d = Device::Cpu;
+        let t = |v: &[f32], s: &[usize]| Tensor::from_slice(v, s, &d).unwrap();
+        let q = candle_core::Var::from_tensor(&t(&[1., 2., 3., 4.], &[2, 2])).unwrap();
+        let k = candle_core::Var::from_tensor(&t(&[5., 6., 7., 8.], &[2, 2])).unwrap();
+        let vars = vec![
+            ("enc.q.weight".to_string(), q.clone()),
+            ("enc.k.weight".into(), k.clone()),
+        ];
+        let mut p = ParamMap::new();
+        p.insert("model.enc.q.lora_A.weight", t(&[1., -1.], &[1, 2]));
+        p.insert("model.enc.q.lora_B.weight", t(&[2., 3.], &[2, 1]));
+        p.insert("head.weight", t(&[9.], &[1, 1]));
+        let rest = merge_into_vars(&p, &vars, 0.5).unwrap();
+        // B·A = [[2,-2],[3,-3]]; ×0.5 added to [[1,2],[3,4]].
+        assert_eq!(
+            q.as_tensor().to_vec2::<f32>().unwrap(),
+            [[2., 1.], [4.5, 2.5]]
+        );
+        assert_eq!(
+            k.as_tensor().to_vec2::<f32>().unwrap(),
+            [[5., 6.], [7., 8.]]
+        );
+        assert_eq!(
+            rest.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            ["head.weight"]
+        );
+
+        let mut lone = ParamMap::new();
+        lone.insert("enc.k.lora_B.weight", t(&[1., 1.], &[2, 1]));
+        let e = merge_into_vars(&lone, &vars, 1.0).unwrap_err().to_string();
+        assert!(e.contains("enc.k.lora_A.weight"), "{e}");
+        let mut stray = ParamMap::new();
+        stray.insert("enc.v.lora_A.weight", t(&[1., 1.], &[1, 2]));
+        stray.insert("enc.v.lora_B.weight", t(&[1., 1.], &[2, 1]));
+        let e = merge_into_vars(&stray, &vars, 1.0).unwrap_err().to_string();
+        assert!(e.contains("enc.v.weight"), "{e}");
     }
 }

@@ -2,7 +2,8 @@
 //! on each domain's test split: the majority baseline, LoRA (conv adapters + `fc`) and
 //! Finetune (every conv + `fc`, BatchNorm frozen) trained for `baseline.epochs` over the
 //! first `baseline.train_cap` training images, ModelGPT (0 epochs: requirement → adapter),
-//! ModelGPT-F (+`finetune_f_epochs` of LoRA training from the generated adapter) and a
+//! ModelGPT-F (+`finetune_f_epochs` from the generated adapter: LoRA training, or in mode
+//! `full` the paper's finetuning of every conv with the adapter merged in) and a
 //! wrong-requirement control; plus the zero-shot domain, whose adapter comes from a
 //! requirement written from its data, against the majority rate, the first trained
 //! domain's adapter applied unchanged, and LoRA/Finetune trained on it (the upper bound).
@@ -30,6 +31,7 @@ use target_models::resnet::ResNet;
 
 use super::config::CvConfig;
 use super::task::ImageTask;
+use crate::nlp::config::FinetuneFMode;
 
 /// One method on one domain.
 #[derive(Debug, Clone, Serialize)]
@@ -122,14 +124,9 @@ pub fn seeded_lora_init(
     Ok(p)
 }
 
-/// Finetune: the backbone file's convs as trainable vars (BatchNorm frozen with the
-/// file's statistics) and a fresh `fc`; returns the model, `fc`, and every trainable var.
-pub fn finetune_model(
-    cfg: &CvConfig,
-    classes: usize,
-    seed: u64,
-    dev: &Device,
-) -> anyhow::Result<(ResNet, ParamMap, NamedVars)> {
+/// The backbone file's convs as trainable vars (BatchNorm frozen with the file's
+/// statistics): Finetune's model, before its head.
+fn finetune_backbone(cfg: &CvConfig, dev: &Device) -> anyhow::Result<(ResNet, NamedVars)> {
     let path = cfg.architecture.backbone_path();
     let file = candle_core::safetensors::load(&path, dev)
         .with_context(|| format!("reading {}", path.display()))?;
@@ -148,8 +145,35 @@ pub fn finetune_model(
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     let vb = VarBuilder::from_varmap(&vm, DType::F32, dev);
     let model = ResNet::from_vb(&vb, cfg.architecture.backbone.resnet()?, LoraConfig::none())?;
+    Ok((model, vars))
+}
+
+/// Finetune: [`finetune_backbone`] and a fresh `fc`; returns the model, `fc`, and every
+/// trainable var.
+pub fn finetune_model(
+    cfg: &CvConfig,
+    classes: usize,
+    seed: u64,
+    dev: &Device,
+) -> anyhow::Result<(ResNet, ParamMap, NamedVars)> {
+    let (model, mut vars) = finetune_backbone(cfg, dev)?;
     let init = seeded_lora_init(&model, classes, seed, dev)?;
     let (fc, fc_vars) = init.to_vars()?;
+    vars.extend(fc_vars);
+    Ok((model, fc, vars))
+}
+
+/// ModelGPT-F in mode `full`: [`finetune_backbone`] with the generated adapters merged
+/// into its convs and the generated `fc`; returns what [`finetune_model`] does.
+pub fn finetune_from_generated(
+    cfg: &CvConfig,
+    generated: &ParamMap,
+    dev: &Device,
+) -> anyhow::Result<(ResNet, ParamMap, NamedVars)> {
+    let (model, mut vars) = finetune_backbone(cfg, dev)?;
+    let scaling = cfg.architecture.lora.lora_config().scaling();
+    let head = target_models::lora::merge_into_vars(generated, &vars, scaling)?;
+    let (fc, fc_vars) = head.to_vars()?;
     vars.extend(fc_vars);
     Ok((model, fc, vars))
 }
@@ -208,6 +232,37 @@ fn train_finetune(
     )?;
     let secs = t0.elapsed().as_secs_f64();
     Ok((vision::evaluate(&ft, &fc, test)?, secs))
+}
+
+/// ModelGPT-F: `finetune_f_epochs` from the generated `params` (`finetune_f_mode`:
+/// the adapter and `fc` on the shared backbone, or every conv with the adapter merged in
+/// plus `fc`), scored on `test`; returns the scores and the seconds spent.
+fn train_from_generated(
+    cfg: &CvConfig,
+    model: &ResNet,
+    params: &ParamMap,
+    train: &ImageSet,
+    test: &ImageSet,
+    name: &str,
+) -> anyhow::Result<(TopK, f64)> {
+    let t0 = Instant::now();
+    let b = &cfg.baseline;
+    let o = options(cfg, b.finetune_f_epochs, b.finetune_f_lr());
+    let what = format!("{name} ModelGPT-F");
+    let (merged, pm, vars) = match b.finetune_f_mode {
+        FinetuneFMode::Lora => {
+            let (pm, vars) = params.to_vars()?;
+            (None, pm, vars)
+        }
+        FinetuneFMode::Full => {
+            let (ft, fc, vars) = finetune_from_generated(cfg, params, &Device::Cpu)?;
+            (Some(ft), fc, vars)
+        }
+    };
+    let m = merged.as_ref().unwrap_or(model);
+    vision::train_epochs(m, &pm, vars, train, &o, &what)?;
+    let secs = t0.elapsed().as_secs_f64();
+    Ok((vision::evaluate(m, &pm, test)?, secs))
 }
 
 /// Runs the whole protocol with the loaded generator (its backbone serves every LoRA
@@ -273,23 +328,8 @@ pub fn reproduce_cv(
         requirements.push(req);
 
         progress(&format!("{}: ModelGPT-F", t.name()));
-        let t0 = Instant::now();
-        let (pm, vars) = params.to_vars()?;
-        vision::train_epochs(
-            model,
-            &pm,
-            vars,
-            &train,
-            &options(cfg, b.finetune_f_epochs, b.finetune_f_lr()),
-            &format!("{} ModelGPT-F", t.name()),
-        )?;
-        let secs = mg_secs + t.load_secs + t0.elapsed().as_secs_f64();
-        push(
-            "ModelGPT-F",
-            t,
-            vision::evaluate(model, &pm, &t.test)?,
-            secs,
-        );
+        let (acc, secs) = train_from_generated(cfg, model, &params, &train, &t.test, t.name())?;
+        push("ModelGPT-F", t, acc, mg_secs + t.load_secs + secs);
 
         progress(&format!("{}: control", t.name()));
         let other = &tasks[(ti + 1) % tasks.len()];

@@ -113,17 +113,49 @@ pub struct NlpBaselineConfig {
     pub lora_lr: f64,
     pub finetune_lr: f64,
     pub weight_decay: f64,
-    /// ModelGPT-F: epochs of LoRA training from the generated adapter.
+    /// ModelGPT-F: epochs of training from the generated model.
     pub finetune_f_epochs: usize,
-    /// ModelGPT-F's lr; unset means `lora_lr`. A generated adapter already sits near
-    /// a good solution, so PEFT's lr for training from scratch can knock it off.
+    /// What those epochs train (see [`FinetuneFMode`]).
+    pub finetune_f_mode: FinetuneFMode,
+    /// ModelGPT-F's lr; unset means `lora_lr` (mode `lora`) or `finetune_lr` (mode
+    /// `full`, the paper's "consistent hyperparameter settings"). A generated adapter
+    /// already sits near a good solution, so PEFT's lr for training from scratch can
+    /// knock it off.
     pub finetune_f_lr: Option<f64>,
+}
+
+/// What ModelGPT-F's epochs train from the generated model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinetuneFMode {
+    /// The generated adapter and head, as the LoRA baseline trains (the base frozen).
+    #[default]
+    Lora,
+    /// The paper's ModelGPT-F ("a single epoch of finetuning involving all parameters"):
+    /// the adapter merged into the base weights, then every weight Finetune trains plus
+    /// the generated head.
+    Full,
+}
+
+impl FinetuneFMode {
+    /// How the table names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Lora => "LoRA training from the generated adapter",
+            Self::Full => {
+                "full finetuning (every weight Finetune trains, plus the generated head) from the generated adapter merged into the base"
+            }
+        }
+    }
 }
 
 impl NlpBaselineConfig {
     /// The lr ModelGPT-F trains at.
     pub fn finetune_f_lr(&self) -> f64 {
-        self.finetune_f_lr.unwrap_or(self.lora_lr)
+        self.finetune_f_lr.unwrap_or(match self.finetune_f_mode {
+            FinetuneFMode::Lora => self.lora_lr,
+            FinetuneFMode::Full => self.finetune_lr,
+        })
     }
 
     /// Checks shared by the NLP and CV configs.
@@ -150,6 +182,7 @@ impl Default for NlpBaselineConfig {
             finetune_lr: 5e-5,
             weight_decay: 0.01,
             finetune_f_epochs: 1,
+            finetune_f_mode: FinetuneFMode::Lora,
             finetune_f_lr: None,
         }
     }

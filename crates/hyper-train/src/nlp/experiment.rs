@@ -2,7 +2,8 @@
 //! run on GLUE dev: per task, the constant (majority / mean) baseline, LoRA and Finetune
 //! trained from scratch for `baseline.epochs` over the first `baseline.train_cap`
 //! examples of the training pool, ModelGPT (0 epochs: requirement → adapter), ModelGPT-F
-//! (+`finetune_f_epochs` of LoRA training from the generated adapter) and a
+//! (+`finetune_f_epochs` from the generated adapter: LoRA training, or in mode `full` the
+//! paper's finetuning of every weight with the adapter merged in) and a
 //! wrong-requirement control (another task's requirement, this task's labels); plus the
 //! zero-shot task scored from a requirement written from its unlabelled dev rows.
 //!
@@ -28,7 +29,7 @@ use serde::Serialize;
 use target_models::bert::BertModel;
 use target_models::lora::{seeded_init_params, LoraConfig};
 
-use super::config::NlpConfig;
+use super::config::{FinetuneFMode, NlpConfig};
 use super::task::{TextSet, TextTask};
 
 /// One method on one task.
@@ -262,9 +263,23 @@ pub fn reproduce_nlp(
 
         progress(&format!("{}: ModelGPT-F", t.name()));
         let t0 = Instant::now();
-        let (pm, vars) = g.params.to_vars()?;
+        let (merged, pm, vars) = match b.finetune_f_mode {
+            FinetuneFMode::Lora => {
+                let (pm, vars) = g.params.to_vars()?;
+                (None, pm, vars)
+            }
+            FinetuneFMode::Full => {
+                let (ft, _, mut vars) = finetune_model(minilm, num_outputs(t), task_seed, &dev)?;
+                let scaling = cfg.architecture.lora.lora_config().scaling();
+                let head = target_models::lora::merge_into_vars(&g.params, &vars, scaling)?;
+                let (head, hv) = head.to_vars()?;
+                vars.extend(hv);
+                (Some(ft), head, vars)
+            }
+        };
+        let m = merged.as_ref().unwrap_or(lora_model);
         train_epochs(
-            lora_model,
+            m,
             &pm,
             vars,
             &train.examples,
@@ -280,9 +295,11 @@ pub fn reproduce_nlp(
         )?;
         // + tokenizing the training examples (counted, like the baselines', in `load_secs`).
         let secs = mg_secs + t.load_secs + t0.elapsed().as_secs_f64();
-        rows.entry("ModelGPT-F")
-            .or_default()
-            .push(dev_outcome(lora_model, &pm, t, secs)?);
+        let outcome = match merged {
+            Some(ft) => dev_outcome(&ft.with_fused_inference(true), &pm, t, secs)?,
+            None => dev_outcome(lora_model, &pm, t, secs)?,
+        };
+        rows.entry("ModelGPT-F").or_default().push(outcome);
 
         progress(&format!("{}: control", t.name()));
         let other = &tasks[(ti + 1) % tasks.len()];
