@@ -234,7 +234,7 @@ fn markdown(j: &serde_json::Value, r: &CvReport, cfg: &CvConfig) -> String {
         a.lora.target_modules,
     ));
     out.push_str(&format!(
-        "- LoRA and Finetune: {} epoch(s) over the first {} training images per domain ({}), batch {}, AdamW lr {} (LoRA) / {} (Finetune: every conv and `fc`, BatchNorm frozen); ModelGPT-F: {} epoch(s) of {} at lr {}. Test splits: {} images.\n",
+        "- LoRA and Finetune: {} epoch(s) over the first {} training images per domain ({}), batch {}, AdamW lr {} (LoRA) / {} (Finetune: every conv and `fc`, BatchNorm frozen); ModelGPT-F: {} epoch(s) of {} at {}. Test splits: {} images.\n",
         b.epochs,
         b.train_cap,
         r.train_images_per_domain.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", "),
@@ -243,7 +243,7 @@ fn markdown(j: &serde_json::Value, r: &CvReport, cfg: &CvConfig) -> String {
         b.finetune_lr,
         b.finetune_f_epochs,
         b.finetune_f_mode.describe(),
-        b.finetune_f_lr(),
+        finetune_f_lr_text(cfg, r),
         r.test_images.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", "),
     ));
     out.push_str(&format!(
@@ -260,4 +260,36 @@ fn markdown(j: &serde_json::Value, r: &CvReport, cfg: &CvConfig) -> String {
     }
     out.push_str(&format!("- {} (zero-shot): {}\n", z.domain, z.requirement));
     out
+}
+
+/// ModelGPT-F's lr as the notes state it: the one value, or the candidates and what the
+/// validation split picked per domain.
+fn finetune_f_lr_text(cfg: &CvConfig, r: &CvReport) -> String {
+    let b = &cfg.baseline;
+    if b.finetune_f_lr_candidates.is_empty() {
+        return format!("lr {}", b.finetune_f_lr());
+    }
+    let picks: Vec<String> = r
+        .finetune_f_lr
+        .iter()
+        .map(|c| {
+            let vals: Vec<String> = c
+                .candidates
+                .iter()
+                .map(|(lr, v)| format!("{lr}: {:.1}", v * 100.0))
+                .collect();
+            format!(
+                "{} {} (validation top-1 {})",
+                c.dataset,
+                c.chosen_lr,
+                vals.join(", ")
+            )
+        })
+        .collect();
+    format!(
+        "the lr of {:?} with the best top-1 on the domain's {} held-out training images (ties → smaller lr; its E2E pays for every candidate): {}",
+        b.finetune_f_lr_candidates,
+        cfg.data.val_per_task,
+        picks.join("; ")
+    )
 }

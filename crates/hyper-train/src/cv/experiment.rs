@@ -31,6 +31,7 @@ use target_models::resnet::ResNet;
 
 use super::config::CvConfig;
 use super::task::ImageTask;
+use crate::experiment::LrChoice;
 use crate::nlp::config::FinetuneFMode;
 
 /// One method on one domain.
@@ -82,6 +83,9 @@ pub struct CvReport {
     pub zero_shot: CvZeroShot,
     pub requirements: Vec<String>,
     pub control_requirements: Vec<String>,
+    /// ModelGPT-F's lr per domain (`(lr, validation top-1)` per candidate; one candidate
+    /// is not validated).
+    pub finetune_f_lr: Vec<LrChoice>,
     /// Loading the generator checkpoint, the backbone and the text encoder (counted once
     /// in ModelGPT's E2E).
     pub generator_load_secs: f64,
@@ -236,33 +240,65 @@ fn train_finetune(
 
 /// ModelGPT-F: `finetune_f_epochs` from the generated `params` (`finetune_f_mode`:
 /// the adapter and `fc` on the shared backbone, or every conv with the adapter merged in
-/// plus `fc`), scored on `test`; returns the scores and the seconds spent.
+/// plus `fc`) once per lr of `finetune_f_lrs()`; the top-1 on `val` picks one (ties →
+/// smaller lr), scored on `test`. Returns the scores, the seconds spent on every
+/// candidate, and the choice.
 fn train_from_generated(
     cfg: &CvConfig,
     model: &ResNet,
     params: &ParamMap,
+    t: &ImageTask,
     train: &ImageSet,
-    test: &ImageSet,
-    name: &str,
-) -> anyhow::Result<(TopK, f64)> {
+) -> anyhow::Result<(TopK, f64, LrChoice)> {
     let t0 = Instant::now();
     let b = &cfg.baseline;
-    let o = options(cfg, b.finetune_f_epochs, b.finetune_f_lr());
-    let what = format!("{name} ModelGPT-F");
-    let (merged, pm, vars) = match b.finetune_f_mode {
-        FinetuneFMode::Lora => {
-            let (pm, vars) = params.to_vars()?;
-            (None, pm, vars)
+    let lrs = b.finetune_f_lrs();
+    let mut trials = Vec::new();
+    let mut best: Option<(f64, TopK)> = None;
+    let mut test_secs = 0.0;
+    for &lr in &lrs {
+        let what = format!("{} ModelGPT-F (lr {lr})", t.name());
+        let (merged, pm, vars) = match b.finetune_f_mode {
+            FinetuneFMode::Lora => {
+                let (pm, vars) = params.to_vars()?;
+                (None, pm, vars)
+            }
+            FinetuneFMode::Full => {
+                let (ft, fc, vars) = finetune_from_generated(cfg, params, &Device::Cpu)?;
+                (Some(ft), fc, vars)
+            }
+        };
+        let m = merged.as_ref().unwrap_or(model);
+        vision::train_epochs(
+            m,
+            &pm,
+            vars,
+            train,
+            &options(cfg, b.finetune_f_epochs, lr),
+            &what,
+        )?;
+        // One candidate needs no validation pass (and pays for none).
+        let val = if lrs.len() > 1 {
+            vision::evaluate(m, &pm, &t.val)?.top1
+        } else {
+            f64::NAN
+        };
+        trials.push((lr, val));
+        if lrs.len() == 1 || crate::baselines::select_lr(&trials) == Some(trials.len() - 1) {
+            let te = Instant::now();
+            best = Some((lr, vision::evaluate(m, &pm, &t.test)?));
+            test_secs += te.elapsed().as_secs_f64();
         }
-        FinetuneFMode::Full => {
-            let (ft, fc, vars) = finetune_from_generated(cfg, params, &Device::Cpu)?;
-            (Some(ft), fc, vars)
-        }
+    }
+    // Scoring on the test split is not part of the user's time.
+    let secs = t0.elapsed().as_secs_f64() - test_secs;
+    let (chosen_lr, acc) = best.ok_or_else(|| anyhow!("no ModelGPT-F lr to try"))?;
+    let choice = LrChoice {
+        dataset: t.name().to_string(),
+        candidates: trials,
+        chosen_lr,
     };
-    let m = merged.as_ref().unwrap_or(model);
-    vision::train_epochs(m, &pm, vars, train, &o, &what)?;
-    let secs = t0.elapsed().as_secs_f64();
-    Ok((vision::evaluate(m, &pm, test)?, secs))
+    Ok((acc, secs, choice))
 }
 
 /// Runs the whole protocol with the loaded generator (its backbone serves every LoRA
@@ -288,6 +324,7 @@ pub fn reproduce_cv(
     };
     let mut requirements = Vec::new();
     let mut control_requirements = Vec::new();
+    let mut finetune_f_lr = Vec::new();
     // The user path: requirement from the training split as read from disk, then one pass.
     let modelgpt = |t: &ImageTask| -> anyhow::Result<(ParamMap, String, f64)> {
         let t0 = Instant::now();
@@ -328,8 +365,9 @@ pub fn reproduce_cv(
         requirements.push(req);
 
         progress(&format!("{}: ModelGPT-F", t.name()));
-        let (acc, secs) = train_from_generated(cfg, model, &params, &train, &t.test, t.name())?;
+        let (acc, secs, choice) = train_from_generated(cfg, model, &params, t, &train)?;
         push("ModelGPT-F", t, acc, mg_secs + t.load_secs + secs);
+        finetune_f_lr.push(choice);
 
         progress(&format!("{}: control", t.name()));
         let other = &tasks[(ti + 1) % tasks.len()];
@@ -425,6 +463,7 @@ pub fn reproduce_cv(
         },
         requirements,
         control_requirements,
+        finetune_f_lr,
         generator_load_secs: gen.load_secs,
     })
 }

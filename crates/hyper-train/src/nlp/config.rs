@@ -122,6 +122,11 @@ pub struct NlpBaselineConfig {
     /// already sits near a good solution, so PEFT's lr for training from scratch can
     /// knock it off.
     pub finetune_f_lr: Option<f64>,
+    /// CV only: ModelGPT-F trains once per lr here and keeps the one with the best top-1
+    /// on the domain's validation images (never the test split; ties → smaller lr), as
+    /// the tabular reproduction does; its E2E pays for every candidate. Empty means
+    /// `finetune_f_lr` alone.
+    pub finetune_f_lr_candidates: Vec<f64>,
 }
 
 /// What ModelGPT-F's epochs train from the generated model.
@@ -158,6 +163,15 @@ impl NlpBaselineConfig {
         })
     }
 
+    /// The lrs ModelGPT-F tries: `finetune_f_lr_candidates`, or `[finetune_f_lr]`.
+    pub fn finetune_f_lrs(&self) -> Vec<f64> {
+        if self.finetune_f_lr_candidates.is_empty() {
+            vec![self.finetune_f_lr()]
+        } else {
+            self.finetune_f_lr_candidates.clone()
+        }
+    }
+
     /// Checks shared by the NLP and CV configs.
     pub fn validate(&self) -> anyhow::Result<()> {
         ensure!(self.batch_size > 0, "baseline.batch_size must be positive");
@@ -167,6 +181,9 @@ impl NlpBaselineConfig {
             ("finetune_f_lr", self.finetune_f_lr()),
         ] {
             crate::config::ensure_positive(&format!("baseline.{key}"), lr)?;
+        }
+        for (i, &lr) in self.finetune_f_lr_candidates.iter().enumerate() {
+            crate::config::ensure_positive(&format!("baseline.finetune_f_lr_candidates[{i}]"), lr)?;
         }
         Ok(())
     }
@@ -184,6 +201,7 @@ impl Default for NlpBaselineConfig {
             finetune_f_epochs: 1,
             finetune_f_mode: FinetuneFMode::Lora,
             finetune_f_lr: None,
+            finetune_f_lr_candidates: Vec::new(),
         }
     }
 }
@@ -226,6 +244,11 @@ impl NlpConfig {
             "train.batch_size must be positive"
         );
         self.baseline.validate()?;
+        ensure!(
+            self.baseline.finetune_f_lr_candidates.is_empty(),
+            "baseline.finetune_f_lr_candidates: the NLP reproduction trains ModelGPT-F at \
+             finetune_f_lr only (validation-picked lrs are CV and tabular only)"
+        );
         ensure!(
             self.architecture.lora.r > 0,
             "architecture.lora.r must be positive"
