@@ -20,7 +20,12 @@ fn committed_nlp_and_cv_configs_load() {
     ] {
         NlpConfig::load(&configs().join(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
-    for name in ["cv.toml", "cv-budget.toml", "cv-lowres.toml"] {
+    for name in [
+        "cv.toml",
+        "cv-budget.toml",
+        "cv-budget-full-f.toml",
+        "cv-lowres.toml",
+    ] {
         CvConfig::load(&configs().join(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
 }
@@ -55,8 +60,32 @@ fn budget_configs_differ_from_their_base_only_in_baseline() {
     assert_eq!(base, budget);
 
     let cv = |n: &str| CvConfig::load(&configs().join(n)).unwrap();
-    let (base, mut budget) = (cv("cv.toml"), cv("cv-budget.toml"));
-    assert_ne!(base.baseline, budget.baseline);
-    budget.baseline = base.baseline.clone();
-    assert_eq!(base, budget);
+    for name in ["cv-budget.toml", "cv-budget-full-f.toml"] {
+        let (base, mut budget) = (cv("cv.toml"), cv(name));
+        assert_ne!(base.baseline, budget.baseline, "{name}");
+        budget.baseline = base.baseline.clone();
+        assert_eq!(base, budget, "{name}");
+    }
+}
+
+/// Mode `full` trains at Finetune's lr unless told otherwise; lr candidates are checked
+/// one by one, and the NLP reproduction, which has no selection, refuses them.
+#[test]
+fn full_mode_defaults_to_finetune_lr_and_candidates_are_checked() {
+    use hyper_train::nlp::config::FinetuneFMode;
+    let mut cv = CvConfig::default();
+    cv.baseline.finetune_f_mode = FinetuneFMode::Full;
+    assert_eq!(cv.baseline.finetune_f_lr(), cv.baseline.finetune_lr);
+    assert_eq!(cv.baseline.finetune_f_lrs(), vec![cv.baseline.finetune_lr]);
+    cv.baseline.finetune_f_lr_candidates = vec![1e-4, -1.0];
+    let err = format!("{:#}", cv.validate().unwrap_err());
+    assert!(err.contains("finetune_f_lr_candidates[1]"), "{err}");
+    cv.baseline.finetune_f_lr_candidates = vec![1e-4, 2e-4];
+    cv.validate().unwrap();
+    assert_eq!(cv.baseline.finetune_f_lrs(), vec![1e-4, 2e-4]);
+
+    let mut nlp = NlpConfig::load(&configs().join("nlp.toml")).unwrap();
+    nlp.baseline.finetune_f_lr_candidates = vec![1e-4];
+    let err = format!("{:#}", nlp.validate().unwrap_err());
+    assert!(err.contains("finetune_f_lr_candidates"), "{err}");
 }

@@ -263,3 +263,41 @@ fn a_changed_config_refuses_to_resume() {
         .to_string();
     assert!(e.contains("train.meta_grad"), "{e}");
 }
+
+/// ModelGPT-F in mode `full` starts from exactly the generated model: the adapters
+/// merged into a trainable copy of the checkpoint (whose file names lack the `bert.`
+/// prefix the adapters carry) and the generated head give the LoRA model's predictions.
+#[test]
+fn full_finetune_start_equals_the_generated_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let tr = trainer(dir.path(), MetaGrad::Delta);
+    let p = tr.generate(0, 0).unwrap();
+    assert!(p.iter().any(|(k, _)| k.contains("lora_B")), "no adapters");
+    let t = &tr.data.tasks[0];
+    let pred = |m: &BertModel, p: &hyper_core::ParamMap| {
+        hyper_infer::text::predict(m, p, &t.dev.examples, false, None, 4)
+            .unwrap()
+            .probs
+    };
+    let lora = pred(&tr.data.model, &p);
+    let (ft, _, vars) =
+        hyper_train::nlp::experiment::finetune_model(dir.path(), 2, 0, &Device::Cpu).unwrap();
+    let scaling = tr.cfg.architecture.lora.lora_config().scaling();
+    let head = target_models::lora::merge_into_vars(&p, &vars, scaling).unwrap();
+    assert!(head.iter().all(|(k, _)| !k.contains("lora_")));
+    let full = pred(&ft.with_fused_inference(true), &head);
+    let diff = lora
+        .iter()
+        .flatten()
+        .zip(full.iter().flatten())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        diff < 1e-5,
+        "merged start differs from the generated model by {diff}"
+    );
+    // The merge did something: the unmerged checkpoint with the same head predicts otherwise.
+    let (plain, _, _) =
+        hyper_train::nlp::experiment::finetune_model(dir.path(), 2, 0, &Device::Cpu).unwrap();
+    assert_ne!(full, pred(&plain.with_fused_inference(true), &head));
+}
