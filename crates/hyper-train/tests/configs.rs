@@ -15,6 +15,7 @@ fn committed_nlp_and_cv_configs_load() {
     for name in [
         "nlp.toml",
         "nlp-budget.toml",
+        "nlp-budget-full-f.toml",
         "nlp-two-phase.toml",
         "nlp-two-phase-phase1.toml",
     ] {
@@ -54,10 +55,12 @@ fn modelgpt_f_lr_defaults_to_lora_lr_and_rejects_non_positive() {
 #[test]
 fn budget_configs_differ_from_their_base_only_in_baseline() {
     let nlp = |n: &str| NlpConfig::load(&configs().join(n)).unwrap();
-    let (base, mut budget) = (nlp("nlp.toml"), nlp("nlp-budget.toml"));
-    assert_ne!(base.baseline, budget.baseline);
-    budget.baseline = base.baseline.clone();
-    assert_eq!(base, budget);
+    for name in ["nlp-budget.toml", "nlp-budget-full-f.toml"] {
+        let (base, mut budget) = (nlp("nlp.toml"), nlp(name));
+        assert_ne!(base.baseline, budget.baseline, "{name}");
+        budget.baseline = base.baseline.clone();
+        assert_eq!(base, budget, "{name}");
+    }
 
     let cv = |n: &str| CvConfig::load(&configs().join(n)).unwrap();
     for name in ["cv-budget.toml", "cv-budget-full-f.toml"] {
