@@ -314,12 +314,7 @@ fn full_finetune_start_equals_the_generated_model() {
     let (ft, fc, vars) =
         hyper_train::cv::experiment::finetune_from_generated(&tr.cfg, &p, &Device::Cpu).unwrap();
     let full = hyper_infer::vision::probabilities(&ft, &fc, set, 8).unwrap();
-    let diff = lora
-        .iter()
-        .flatten()
-        .zip(full.iter().flatten())
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let diff = test_support::max_abs_diff_slices(&lora.concat(), &full.concat());
     assert!(
         diff < 1e-5,
         "merged start differs from the generated model by {diff}"

@@ -286,12 +286,7 @@ fn full_finetune_start_equals_the_generated_model() {
     let head = target_models::lora::merge_into_vars(&p, &vars, scaling).unwrap();
     assert!(head.iter().all(|(k, _)| !k.contains("lora_")));
     let full = pred(&ft.with_fused_inference(true), &head);
-    let diff = lora
-        .iter()
-        .flatten()
-        .zip(full.iter().flatten())
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let diff = test_support::max_abs_diff_slices(&lora.concat(), &full.concat());
     assert!(
         diff < 1e-5,
         "merged start differs from the generated model by {diff}"
