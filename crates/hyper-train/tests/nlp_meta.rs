@@ -280,11 +280,19 @@ fn full_finetune_start_equals_the_generated_model() {
             .probs
     };
     let lora = pred(&tr.data.model, &p);
-    let (ft, _, vars) =
-        hyper_train::nlp::experiment::finetune_model(dir.path(), 2, 0, &Device::Cpu).unwrap();
     let scaling = tr.cfg.architecture.lora.lora_config().scaling();
-    let head = target_models::lora::merge_into_vars(&p, &vars, scaling).unwrap();
+    let (ft, head, vars) = hyper_train::nlp::experiment::finetune_from_generated(
+        dir.path(),
+        &p,
+        scaling,
+        &Device::Cpu,
+    )
+    .unwrap();
     assert!(head.iter().all(|(k, _)| !k.contains("lora_")));
+    assert!(
+        vars.iter().any(|(k, _)| k == "classifier.weight"),
+        "head not trainable"
+    );
     let full = pred(&ft.with_fused_inference(true), &head);
     let diff = test_support::max_abs_diff_slices(&lora.concat(), &full.concat());
     assert!(

@@ -131,15 +131,12 @@ fn capped(set: &TextSet, cap: usize) -> TextSet {
     }
 }
 
-/// Finetune: every MiniLM weight (as trainable vars, from the pretrained checkpoint in
-/// `minilm`) plus a fresh Hugging Face-initialised head drawn from `seed`; returns the
-/// model, the head and every base var (the caller makes the head trainable).
-pub fn finetune_model(
+/// Every MiniLM weight as a trainable var, from the pretrained checkpoint in `minilm`:
+/// Finetune's model, before its head.
+fn trainable_minilm(
     minilm: &std::path::Path,
-    num_labels: usize,
-    seed: u64,
     dev: &Device,
-) -> anyhow::Result<(BertModel, ParamMap, NamedVars)> {
+) -> anyhow::Result<(BertModel, NamedVars)> {
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, dev);
     let cfg = target_models::bert::BertConfig::load(&minilm.join("config.json"))?;
@@ -148,12 +145,41 @@ pub fn finetune_model(
     let mut vm = vm;
     vm.load(&weights)
         .with_context(|| format!("loading {} into trainable weights", weights.display()))?;
-    let head = seeded_init_params(&model.param_spec_for(num_labels), seed, dev)?;
     let data = vm
         .data()
         .lock()
         .map_err(|_| anyhow::anyhow!("var map lock"))?;
     let vars: NamedVars = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    Ok((model, vars))
+}
+
+/// Finetune: [`trainable_minilm`] plus a fresh Hugging Face-initialised head drawn from
+/// `seed`; returns the model, the head and every base var (the caller makes the head
+/// trainable).
+pub fn finetune_model(
+    minilm: &std::path::Path,
+    num_labels: usize,
+    seed: u64,
+    dev: &Device,
+) -> anyhow::Result<(BertModel, ParamMap, NamedVars)> {
+    let (model, vars) = trainable_minilm(minilm, dev)?;
+    let head = seeded_init_params(&model.param_spec_for(num_labels), seed, dev)?;
+    Ok((model, head, vars))
+}
+
+/// ModelGPT-F in mode `full`: [`trainable_minilm`] with the generated adapters merged
+/// into its weights (`scaling` = alpha / r) and the generated head made trainable;
+/// returns the model, the head and every trainable var (base and head).
+pub fn finetune_from_generated(
+    minilm: &std::path::Path,
+    generated: &ParamMap,
+    scaling: f64,
+    dev: &Device,
+) -> anyhow::Result<(BertModel, ParamMap, NamedVars)> {
+    let (model, mut vars) = trainable_minilm(minilm, dev)?;
+    let head = target_models::lora::merge_into_vars(generated, &vars, scaling)?;
+    let (head, head_vars) = head.to_vars()?;
+    vars.extend(head_vars);
     Ok((model, head, vars))
 }
 
@@ -269,11 +295,8 @@ pub fn reproduce_nlp(
                 (None, pm, vars)
             }
             FinetuneFMode::Full => {
-                let (ft, _, mut vars) = finetune_model(minilm, num_outputs(t), task_seed, &dev)?;
                 let scaling = cfg.architecture.lora.lora_config().scaling();
-                let head = target_models::lora::merge_into_vars(&g.params, &vars, scaling)?;
-                let (head, hv) = head.to_vars()?;
-                vars.extend(hv);
+                let (ft, head, vars) = finetune_from_generated(minilm, &g.params, scaling, &dev)?;
                 (Some(ft), head, vars)
             }
         };
