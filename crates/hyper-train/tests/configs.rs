@@ -26,6 +26,8 @@ fn committed_nlp_and_cv_configs_load() {
         "cv-budget.toml",
         "cv-budget-full-f.toml",
         "cv-lowres.toml",
+        "cv-blocks.toml",
+        "cv-blocks-budget.toml",
     ] {
         CvConfig::load(&configs().join(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
@@ -63,12 +65,29 @@ fn budget_configs_differ_from_their_base_only_in_baseline() {
     }
 
     let cv = |n: &str| CvConfig::load(&configs().join(n)).unwrap();
-    for name in ["cv-budget.toml", "cv-budget-full-f.toml"] {
-        let (base, mut budget) = (cv("cv.toml"), cv(name));
+    for (base, name) in [
+        ("cv.toml", "cv-budget.toml"),
+        ("cv.toml", "cv-budget-full-f.toml"),
+        ("cv-blocks.toml", "cv-blocks-budget.toml"),
+    ] {
+        let (base, mut budget) = (cv(base), cv(name));
         assert_ne!(base.baseline, budget.baseline, "{name}");
         budget.baseline = base.baseline.clone();
         assert_eq!(base, budget, "{name}");
     }
+}
+
+/// `cv-blocks` is an ablation of `cv`: only where the adapters sit may differ.
+#[test]
+fn cv_blocks_differs_from_cv_only_in_the_adapted_convs() {
+    let cv = |n: &str| CvConfig::load(&configs().join(n)).unwrap();
+    let (base, mut blocks) = (cv("cv.toml"), cv("cv-blocks.toml"));
+    assert_ne!(
+        base.architecture.lora.target_modules,
+        blocks.architecture.lora.target_modules
+    );
+    blocks.architecture.lora.target_modules = base.architecture.lora.target_modules.clone();
+    assert_eq!(base, blocks);
 }
 
 /// Mode `full` trains at Finetune's lr unless told otherwise; lr candidates are checked
