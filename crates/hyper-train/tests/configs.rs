@@ -28,6 +28,8 @@ fn committed_nlp_and_cv_configs_load() {
         "cv-lowres.toml",
         "cv-blocks.toml",
         "cv-blocks-budget.toml",
+        "cv-shift.toml",
+        "cv-shift-budget.toml",
     ] {
         CvConfig::load(&configs().join(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
@@ -69,6 +71,7 @@ fn budget_configs_differ_from_their_base_only_in_baseline() {
         ("cv.toml", "cv-budget.toml"),
         ("cv.toml", "cv-budget-full-f.toml"),
         ("cv-blocks.toml", "cv-blocks-budget.toml"),
+        ("cv-shift.toml", "cv-shift-budget.toml"),
     ] {
         let (base, mut budget) = (cv(base), cv(name));
         assert_ne!(base.baseline, budget.baseline, "{name}");
@@ -77,17 +80,23 @@ fn budget_configs_differ_from_their_base_only_in_baseline() {
     }
 }
 
-/// `cv-blocks` is an ablation of `cv`: only where the adapters sit may differ.
+/// `cv-blocks` and `cv-shift` are ablations of `cv`: only where the adapters sit, or
+/// whether meta-training batches are shifted, may differ.
 #[test]
-fn cv_blocks_differs_from_cv_only_in_the_adapted_convs() {
+fn cv_ablations_differ_from_cv_only_in_their_one_setting() {
     let cv = |n: &str| CvConfig::load(&configs().join(n)).unwrap();
-    let (base, mut blocks) = (cv("cv.toml"), cv("cv-blocks.toml"));
+    let base = cv("cv.toml");
+    let mut blocks = cv("cv-blocks.toml");
     assert_ne!(
         base.architecture.lora.target_modules,
         blocks.architecture.lora.target_modules
     );
     blocks.architecture.lora.target_modules = base.architecture.lora.target_modules.clone();
     assert_eq!(base, blocks);
+    let mut shift = cv("cv-shift.toml");
+    assert_eq!((base.data.augment_shift, shift.data.augment_shift), (0, 2));
+    shift.data.augment_shift = 0;
+    assert_eq!(base, shift);
 }
 
 /// Mode `full` trains at Finetune's lr unless told otherwise; lr candidates are checked

@@ -100,8 +100,14 @@ fn task(set: ImageSetName, classes: usize, seed: usize) -> ImageTask {
 }
 
 fn trainer(dir: &std::path::Path, mode: MetaGrad) -> CvTrainer {
+    shifted_trainer(dir, mode, 0)
+}
+
+/// [`trainer`] with `data.augment_shift = augment_shift`.
+fn shifted_trainer(dir: &std::path::Path, mode: MetaGrad, augment_shift: usize) -> CvTrainer {
     let mut cfg = tiny_cfg(dir);
     cfg.train.meta_grad = mode;
+    cfg.data.augment_shift = augment_shift;
     let model = backbone(&cfg);
     let target = model.lora_target();
     let emb = |s: f32| -> Vec<Tensor> {
@@ -125,6 +131,8 @@ fn trainer(dir: &std::path::Path, mode: MetaGrad) -> CvTrainer {
                 task(ImageSetName::Mnist5k, 4, 0),
                 task(ImageSetName::FashionMnist, 3, 5),
             ],
+            augment_shift,
+            seed: 2024,
         },
         target,
         CV_CHECKPOINT_KIND,
@@ -217,31 +225,46 @@ fn frozen_batch_norm_and_backbone_never_change_under_meta_training() {
     );
 }
 
+fn generator_values(tr: &CvTrainer) -> Vec<(String, Vec<f32>)> {
+    tr.gen
+        .state_tensors()
+        .iter()
+        .map(|(k, t)| {
+            (
+                k.clone(),
+                t.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Also with shifted batches: their shifts are a function of the batch, not of state.
 #[test]
 fn interrupted_meta_training_resumes_bit_identically() {
     let base = tempfile::tempdir().unwrap();
-    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut full = trainer(base.path(), MetaGrad::Delta);
-    full.fit(a.path(), None, false).unwrap();
-    let mut first = trainer(base.path(), MetaGrad::Delta);
-    first.fit(b.path(), Some(3), false).unwrap();
-    let mut second = trainer(base.path(), MetaGrad::Delta);
-    second.resume(&b.path().join("last")).unwrap();
-    second.fit(b.path(), None, false).unwrap();
-    assert_eq!(full.history.len(), second.history.len());
-    for ((k, x), (_, y)) in full
-        .gen
-        .state_tensors()
-        .iter()
-        .zip(second.gen.state_tensors())
-    {
-        let (x, y) = (x.flatten_all().unwrap(), y.flatten_all().unwrap());
-        assert_eq!(
-            x.to_vec1::<f32>().unwrap(),
-            y.to_vec1::<f32>().unwrap(),
-            "{k}"
-        );
+    let mut finals = Vec::new();
+    for shift in [0, 2] {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut full = shifted_trainer(base.path(), MetaGrad::Delta, shift);
+        full.fit(a.path(), None, false).unwrap();
+        let mut first = shifted_trainer(base.path(), MetaGrad::Delta, shift);
+        first.fit(b.path(), Some(3), false).unwrap();
+        let mut second = shifted_trainer(base.path(), MetaGrad::Delta, shift);
+        second.resume(&b.path().join("last")).unwrap();
+        second.fit(b.path(), None, false).unwrap();
+        assert_eq!(full.history.len(), second.history.len());
+        for ((k, x), (_, y)) in generator_values(&full)
+            .iter()
+            .zip(generator_values(&second))
+        {
+            assert_eq!(x, &y, "shift {shift}: {k}");
+        }
+        finals.push(generator_values(&full));
     }
+    assert_ne!(
+        finals[0], finals[1],
+        "shifted batches train another generator"
+    );
 }
 
 #[test]

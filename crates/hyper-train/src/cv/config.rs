@@ -60,6 +60,9 @@ pub struct CvDataConfig {
     /// Test images scored per task (the first of its test split; 0 = all).
     pub test_cap: usize,
     pub requirements_per_task: usize,
+    /// Meta-training batches move each image by up to this many pixels in each direction
+    /// ([`super::augment`]); 0 = off (the committed `checkpoints/cv` generator).
+    pub augment_shift: usize,
 }
 
 impl Default for CvDataConfig {
@@ -71,6 +74,7 @@ impl Default for CvDataConfig {
             val_per_task: 128,
             test_cap: 0,
             requirements_per_task: 5,
+            augment_shift: 0,
         }
     }
 }

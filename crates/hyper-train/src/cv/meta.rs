@@ -11,6 +11,7 @@ use hyper_infer::vision::{self, CV_CHECKPOINT_KIND};
 use target_models::resnet::ResNet;
 use target_models::TextEncoder;
 
+use super::augment;
 use super::config::CvConfig;
 use super::task::ImageTask;
 use crate::lora_meta::{embed_requirements, LoraMetaTrainer, LoraTasks, TrainerConfig};
@@ -20,6 +21,9 @@ use crate::nlp::config::NlpTrainConfig;
 pub struct ImageTasks {
     pub model: ResNet,
     pub tasks: Vec<ImageTask>,
+    /// `data.augment_shift`, and the seed its shifts are drawn from with each batch.
+    pub augment_shift: usize,
+    pub seed: u64,
 }
 
 impl LoraTasks for ImageTasks {
@@ -43,7 +47,14 @@ impl LoraTasks for ImageTasks {
         train: bool,
     ) -> anyhow::Result<Tensor> {
         let params = self.model.from_generated(theta)?;
-        vision::batch_loss(&self.model, &params, &self.tasks[ti].train, rows, train)
+        let set = &self.tasks[ti].train;
+        if train && self.augment_shift > 0 {
+            let seed = augment::batch_seed(self.seed, ti, rows);
+            let batch = augment::random_shift(set, rows, self.augment_shift, seed);
+            let all: Vec<usize> = (0..batch.n).collect();
+            return vision::batch_loss(&self.model, &params, &batch, &all, train);
+        }
+        vision::batch_loss(&self.model, &params, set, rows, train)
     }
 
     fn validate(&self, ti: usize, theta: &ParamMap) -> anyhow::Result<(f64, f64)> {
@@ -115,13 +126,11 @@ pub fn trainer_from_config(
         .collect();
     let (reqs, labels) = embed_requirements(&encoder, &named)?;
     let target = model.lora_target();
-    LoraMetaTrainer::new(
-        cfg,
-        ImageTasks { model, tasks },
-        target,
-        CV_CHECKPOINT_KIND,
-        reqs,
-        labels,
-        dev,
-    )
+    let data = ImageTasks {
+        model,
+        tasks,
+        augment_shift: cfg.data.augment_shift,
+        seed: cfg.train.seed,
+    };
+    LoraMetaTrainer::new(cfg, data, target, CV_CHECKPOINT_KIND, reqs, labels, dev)
 }

@@ -2,6 +2,7 @@
 //! and freezes, Algorithm-1 meta-training of the conv-LoRA generator on image domains,
 //! and the LoRA/Finetune baselines it is compared with.
 
+pub mod augment;
 pub mod backbone;
 pub mod config;
 pub mod experiment;
