@@ -1,7 +1,8 @@
 //! How much the adapter family allows on one image domain: the LoRA baseline of
-//! `reproduce cv` (PEFT's start, `[baseline]` lr, batch and image cap of the config)
-//! trained with each given placement and rank, scored on the domain's test split. This is
-//! what chose `configs/cv-blocks.toml`'s `target_modules`.
+//! `reproduce cv` (`hyper_train::cv::experiment::train_lora`: PEFT's start, the config's
+//! `[baseline]` epochs, lr, batch and image cap) trained with each given placement and
+//! rank, scored on the domain's test split. This is what chose `configs/cv-blocks.toml`'s
+//! `target_modules`.
 //!
 //! ```text
 //! cargo run -p hyper-train --example cv_lora_placement -- configs/cv-budget.toml mnist5k \
@@ -10,14 +11,12 @@
 //! Each placement is `REGEX@RANK` (alpha = 2·rank, as the committed configs).
 
 use std::path::Path;
-use std::time::Instant;
 
 use anyhow::{bail, Context};
 use candle_core::Device;
-use hyper_infer::finetune::TrainOptions;
 use hyper_infer::vision::{self, ImageSetName};
 use hyper_train::cv::config::CvConfig;
-use hyper_train::cv::experiment::seeded_lora_init;
+use hyper_train::cv::experiment::{capped, train_lora};
 use hyper_train::cv::task::ImageTask;
 use target_models::lora::TargetModules;
 
@@ -30,7 +29,6 @@ fn main() -> anyhow::Result<()> {
     let set: ImageSetName = serde_json::from_str(&format!("\"{domain}\""))
         .with_context(|| format!("unknown image set {domain:?}"))?;
     let d = &cfg.data;
-    let (seed, b) = (cfg.train.seed, cfg.baseline.clone());
     let task = ImageTask::load(
         set,
         &cfg.architecture.backbone,
@@ -38,17 +36,9 @@ fn main() -> anyhow::Result<()> {
         d.val_per_task,
         d.test_cap,
         1,
-        seed,
+        cfg.train.seed,
     )?;
-    let rows: Vec<usize> = (0..b.train_cap.min(task.train.n)).collect();
-    let train = vision::subset(&task.train, &rows);
-    let opts = TrainOptions {
-        epochs: b.epochs,
-        batch_size: b.batch_size,
-        lr: b.lora_lr,
-        weight_decay: b.weight_decay,
-        seed,
-    };
+    let train = capped(&task.train, cfg.baseline.train_cap);
     for spec in placements {
         let (re, r) = spec
             .rsplit_once('@')
@@ -58,19 +48,15 @@ fn main() -> anyhow::Result<()> {
         lora.r = r.parse().with_context(|| format!("{spec:?}: rank"))?;
         lora.alpha = 2.0 * lora.r as f64;
         let model = cfg.architecture.load_backbone(&Device::Cpu)?;
-        let t0 = Instant::now();
-        let (params, vars) =
-            seeded_lora_init(&model, train.num_classes(), seed, &Device::Cpu)?.to_vars()?;
-        let trainable: usize = vars.iter().map(|(_, v)| v.elem_count()).sum();
-        vision::train_epochs(&model, &params, vars, &train, &opts, spec)?;
+        let (params, secs) = train_lora(&cfg, &model, &train, spec)?;
         let acc = vision::evaluate(&model, &params, &task.test)?;
+        let trainable: usize = params.iter().map(|(_, t)| t.elem_count()).sum();
         println!(
-            "{domain} {spec}: {trainable} trainable, {} epochs over {} images: test top-1 {:.1} / @3 {:.1} ({:.0} s)",
-            b.epochs,
+            "{domain} {spec}: {trainable} trainable, {} epochs over {} images: test top-1 {:.1} / @3 {:.1} ({secs:.0} s)",
+            cfg.baseline.epochs,
             train.n,
             acc.top1 * 100.0,
             acc.top3 * 100.0,
-            t0.elapsed().as_secs_f64()
         );
     }
     Ok(())

@@ -5,6 +5,7 @@
 //! the baselines or a user's images.
 
 use datasets::images::ImageSet;
+use hyper_infer::vision;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 /// A seed that is a function of the batch (domain and rows), so a resumed run draws the
@@ -26,28 +27,14 @@ pub fn random_shift(set: &ImageSet, rows: &[usize], max_shift: usize, seed: u64)
     let mut rng = StdRng::seed_from_u64(seed);
     let s = max_shift as i64;
     let (c, h, w) = (set.channels, set.height, set.width);
-    let mut images = Vec::with_capacity(rows.len() * set.image_len());
-    for &i in rows {
-        let (dy, dx) = if s == 0 {
-            (0, 0)
-        } else {
-            (
-                rng.random_range(-s..=s) as isize,
-                rng.random_range(-s..=s) as isize,
-            )
-        };
-        images.extend(shifted(set.image(i), c, h, w, dy, dx));
+    let mut out = vision::subset(set, rows);
+    for img in out.images.chunks_exact_mut(set.image_len()) {
+        let dy = rng.random_range(-s..=s) as isize;
+        let dx = rng.random_range(-s..=s) as isize;
+        let moved = shifted(img, c, h, w, dy, dx);
+        img.copy_from_slice(&moved);
     }
-    ImageSet {
-        images,
-        labels: rows.iter().map(|&i| set.labels[i]).collect(),
-        n: rows.len(),
-        channels: c,
-        height: h,
-        width: w,
-        class_names: set.class_names.clone(),
-        source: set.source.clone(),
-    }
+    out
 }
 
 /// `img` (`c×h×w`) with pixel `(y, x)` moved to `(y + dy, x + dx)`.

@@ -100,7 +100,7 @@ fn majority(train: &ImageSet, test: &ImageSet) -> TopK {
 }
 
 /// The first `cap` images.
-fn capped(set: &ImageSet, cap: usize) -> ImageSet {
+pub fn capped(set: &ImageSet, cap: usize) -> ImageSet {
     let rows: Vec<usize> = (0..cap.min(set.n)).collect();
     vision::subset(set, &rows)
 }
@@ -194,7 +194,7 @@ fn options(cfg: &CvConfig, epochs: usize, lr: f64) -> TrainOptions {
 }
 
 /// LoRA from PEFT's start on `train`; returns the trained params and the seconds spent.
-fn train_lora(
+pub fn train_lora(
     cfg: &CvConfig,
     model: &ResNet,
     train: &ImageSet,
