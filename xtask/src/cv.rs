@@ -113,7 +113,13 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
 
     let (cfg, path, stem) = load(a.experiment.config.as_deref())?;
     if let Some(n) = a.seeds {
-        return crate::lora_seeds::run_cv(cfg, &stem, n, a.experiment.config.as_deref());
+        let args = crate::lora_seeds::SeedsArgs {
+            stem: &stem,
+            n,
+            config_arg: a.experiment.config.as_deref(),
+            checkpoint: a.checkpoint.as_deref(),
+        };
+        return crate::lora_seeds::run_cv(cfg, &args);
     }
     let command =
         crate::reproduce::with_checkpoint("cargo xtask reproduce cv", a.checkpoint.as_deref());

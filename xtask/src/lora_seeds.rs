@@ -4,9 +4,10 @@
 //! requirement paraphrases and the baselines' LoRA init; the frozen backbone / MiniLM and
 //! the test sets (GLUE dev, the image test splits) are the same for every seed.
 //!
-//! Each seed's generator is `checkpoints/<stem>/best` when that checkpoint was trained with
-//! exactly this seed's config (the committed one, for the first seed), else it is
-//! meta-trained (resumable) into `checkpoints/<stem>-seeds/seed-<s>`. Every cell of
+//! Each seed's generator is `checkpoints/<stem>/best` (or the `--checkpoint D/best` given)
+//! when that checkpoint was trained with exactly this seed's config (the committed one, for
+//! the first seed), else it is meta-trained (resumable) into `checkpoints/<stem>-seeds/seed-<s>`
+//! (`D-seeds/seed-<s>`). Every cell of
 //! `results/<stem>-seeds.{json,md}` is mean ± sample sd over the seeds, and each
 //! acceptance claim is a paired difference per seed.
 
@@ -125,12 +126,20 @@ struct LoraSeedsReport {
 }
 
 impl LoraSeedsReport {
-    fn new(spec: &'static Spec, seeds: Vec<u64>, config_arg: Option<&Path>) -> Self {
+    fn new(
+        spec: &'static Spec,
+        seeds: Vec<u64>,
+        config_arg: Option<&Path>,
+        checkpoint: Option<&Path>,
+    ) -> Self {
         let n = seeds.len();
         Self {
             spec,
             command: crate::reproduce::command_line(
-                &format!("cargo xtask reproduce {} --seeds {n}", spec.modality),
+                &crate::reproduce::with_checkpoint(
+                    &format!("cargo xtask reproduce {} --seeds {n}", spec.modality),
+                    checkpoint,
+                ),
                 config_arg,
             ),
             machine: crate::reproduce::machine(),
@@ -212,13 +221,13 @@ pub fn training_diff(have: &toml::Table, want: &toml::Table, default: &toml::Tab
     config_diff(&have, &want)
 }
 
-/// The generator for seed index `k`: the committed `checkpoints/<stem>/best` when it was
-/// trained with exactly `want` (only tried for `k = 0`), else `<stem>-seeds/seed-<s>/best`,
+/// The generator for seed index `k`: the committed `committed` (`D/best`) when it was
+/// trained with exactly `want` (only tried for `k = 0`), else `D-seeds/seed-<s>/best`,
 /// calling `train(dir)` first unless `dir/last` has reached `steps` (or only a `best` with
 /// this config is there, as in a clone). A finished checkpoint from another config is
 /// refused rather than silently standing in for this seed.
 fn seed_checkpoint(
-    stem: &str,
+    committed: &Path,
     k: usize,
     seed: u64,
     want: &toml::Table,
@@ -226,11 +235,8 @@ fn seed_checkpoint(
     steps: usize,
     train: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<SeedCheckpoint> {
-    let committed = hyper_infer::checkpoint_dir(stem).join("best");
-    let dir = root()
-        .join("checkpoints")
-        .join(format!("{stem}-seeds"))
-        .join(format!("seed-{seed}"));
+    let committed = committed.to_path_buf();
+    let dir = seeds_dir(&committed)?.join(format!("seed-{seed}"));
     let mut train_secs = 0.0;
     let reuse = match (k, differs(&committed, want, default)?) {
         (0, Some(d)) if d.is_empty() => true,
@@ -287,6 +293,22 @@ fn seed_checkpoint(
     })
 }
 
+/// `D-seeds` for the checkpoint `D/best`: where the other seeds' generators live.
+fn seeds_dir(committed: &Path) -> Result<PathBuf> {
+    let dir = committed
+        .parent()
+        .filter(|d| d.file_name().is_some())
+        .with_context(|| {
+            format!(
+                "--checkpoint {}: expected a checkpoint stem inside a folder (D/best)",
+                committed.display()
+            )
+        })?;
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push("-seeds");
+    Ok(dir.with_file_name(name))
+}
+
 /// One modality's part of `reproduce <modality> --seeds`: its config at a seed, how a
 /// seed's generator is meta-trained, and how a checkpoint is scored into the tables.
 trait SeedRun: Sized {
@@ -302,16 +324,30 @@ trait SeedRun: Sized {
     fn score(&self, ck: &Path, t0: Instant, rep: &mut LoraSeedsReport) -> Result<()>;
 }
 
+/// How `reproduce cv|nlp --seeds N` was asked for: the config's stem (the results file),
+/// `--config` and `--checkpoint` as given.
+pub struct SeedsArgs<'a> {
+    pub stem: &'a str,
+    pub n: usize,
+    pub config_arg: Option<&'a Path>,
+    pub checkpoint: Option<&'a Path>,
+}
+
 /// The seeds loop shared by `reproduce cv|nlp --seeds N`.
-fn run_seeds<R: SeedRun>(base: R, stem: &str, n: usize, config_arg: Option<&Path>) -> Result<()> {
+fn run_seeds<R: SeedRun>(base: R, a: &SeedsArgs) -> Result<()> {
     let t0 = Instant::now();
-    let seeds = seeds_of(base.seed(), n)?;
-    let mut rep = LoraSeedsReport::new(R::SPEC, seeds.clone(), config_arg);
+    let stem = a.stem;
+    let seeds = seeds_of(base.seed(), a.n)?;
+    let committed = a
+        .checkpoint
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| hyper_infer::checkpoint_dir(stem).join("best"));
+    let mut rep = LoraSeedsReport::new(R::SPEC, seeds.clone(), a.config_arg, a.checkpoint);
     let default = R::default_table()?;
     for (k, &seed) in seeds.iter().enumerate() {
         let run = base.with_seed(seed);
         let ck = seed_checkpoint(
-            stem,
+            &committed,
             k,
             seed,
             &run.config_table()?,
@@ -387,8 +423,8 @@ impl SeedRun for CvRun {
 }
 
 /// `reproduce cv --seeds N`.
-pub fn run_cv(cfg: CvConfig, stem: &str, n: usize, config_arg: Option<&Path>) -> Result<()> {
-    run_seeds(CvRun(cfg), stem, n, config_arg)
+pub fn run_cv(cfg: CvConfig, a: &SeedsArgs) -> Result<()> {
+    run_seeds(CvRun(cfg), a)
 }
 
 /// The two-phase NLP recipe (checkpoints/nlp-two-phase/README.md): `<stem>-phase1.toml`
@@ -487,19 +523,13 @@ impl SeedRun for NlpRun {
 
 /// `reproduce nlp --seeds N` (`path`: the config file, whose `<stem>-phase1.toml` sibling
 /// is the recipe's first phase when it exists).
-pub fn run_nlp(
-    cfg: NlpConfig,
-    path: &Path,
-    stem: &str,
-    n: usize,
-    config_arg: Option<&Path>,
-) -> Result<()> {
-    let phase1_path = path.with_file_name(format!("{stem}-phase1.toml"));
+pub fn run_nlp(cfg: NlpConfig, path: &Path, a: &SeedsArgs) -> Result<()> {
+    let phase1_path = path.with_file_name(format!("{}-phase1.toml", a.stem));
     let phase1 = match phase1_path.exists() {
         true => Some((phase1_path.clone(), NlpConfig::load(&phase1_path)?)),
         false => None,
     };
-    run_seeds(NlpRun { cfg, phase1 }, stem, n, config_arg)
+    run_seeds(NlpRun { cfg, phase1 }, a)
 }
 
 /// E2E Finetune ÷ E2E ModelGPT of one run (NaN when either is missing).

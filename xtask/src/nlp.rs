@@ -103,7 +103,13 @@ pub fn reproduce(a: crate::reproduce::Args) -> Result<()> {
     let (path, stem) = crate::pretrain::resolve_config(a.experiment.config.as_deref(), "nlp");
     let cfg = NlpConfig::load(&path)?;
     if let Some(n) = a.seeds {
-        return crate::lora_seeds::run_nlp(cfg, &path, &stem, n, a.experiment.config.as_deref());
+        let args = crate::lora_seeds::SeedsArgs {
+            stem: &stem,
+            n,
+            config_arg: a.experiment.config.as_deref(),
+            checkpoint: a.checkpoint.as_deref(),
+        };
+        return crate::lora_seeds::run_nlp(cfg, &path, &args);
     }
     let command =
         crate::reproduce::with_checkpoint("cargo xtask reproduce nlp", a.checkpoint.as_deref());

@@ -24,8 +24,9 @@ pub struct Args {
     pub checkpoint: Option<PathBuf>,
     /// Run over this many seeds (`tabular`, `nlp`, `cv`): each seed meta-trains its own
     /// checkpoint under checkpoints/<stem>-seeds/ if missing; mean ± sd →
-    /// results/<stem>-seeds.{json,md}.
-    #[arg(long, conflicts_with = "checkpoint")]
+    /// results/<stem>-seeds.{json,md}. `nlp` and `cv` take `--checkpoint D/best` as the
+    /// first seed's generator (others then go to D-seeds/).
+    #[arg(long)]
     pub seeds: Option<usize>,
 }
 
@@ -167,6 +168,12 @@ pub fn run(a: Args) -> Result<()> {
         "this experiment has no reproduction (`reproduce tabular|tabular-unseen|nlp|cv`)",
     )?;
     if let Some(n) = a.seeds {
+        if a.checkpoint.is_some() {
+            anyhow::bail!(
+                "reproduce tabular --seeds takes no --checkpoint: each seed's generator is \
+                 checkpoints/{stem}/best or checkpoints/{stem}-seeds/seed-<s>"
+            );
+        }
         return crate::seeds::run(cfg, &stem, n, a.experiment.config.as_deref());
     }
     let ck = a

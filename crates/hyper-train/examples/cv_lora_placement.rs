@@ -5,7 +5,7 @@
 //! `target_modules`.
 //!
 //! ```text
-//! cargo run -p hyper-train --example cv_lora_placement -- configs/cv-budget.toml mnist5k \
+//! cargo run -p hyper-train --example cv_lora_placement -- configs/cv-noshift-budget.toml mnist5k \
 //!     'layer[34]\..\.conv.@4' 'layer[1234]\..\.conv.@4'
 //! ```
 //! Each placement is `REGEX@RANK` (alpha = 2·rank, as the committed configs).

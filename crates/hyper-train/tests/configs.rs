@@ -24,12 +24,13 @@ fn committed_nlp_and_cv_configs_load() {
     for name in [
         "cv.toml",
         "cv-budget.toml",
-        "cv-budget-full-f.toml",
+        "cv-budget-augmented.toml",
+        "cv-noshift.toml",
+        "cv-noshift-budget.toml",
+        "cv-noshift-budget-full-f.toml",
         "cv-lowres.toml",
         "cv-blocks.toml",
         "cv-blocks-budget.toml",
-        "cv-shift.toml",
-        "cv-shift-budget.toml",
     ] {
         CvConfig::load(&configs().join(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
@@ -69,9 +70,10 @@ fn budget_configs_differ_from_their_base_only_in_baseline() {
     let cv = |n: &str| CvConfig::load(&configs().join(n)).unwrap();
     for (base, name) in [
         ("cv.toml", "cv-budget.toml"),
-        ("cv.toml", "cv-budget-full-f.toml"),
+        ("cv.toml", "cv-budget-augmented.toml"),
+        ("cv-noshift.toml", "cv-noshift-budget.toml"),
+        ("cv-noshift.toml", "cv-noshift-budget-full-f.toml"),
         ("cv-blocks.toml", "cv-blocks-budget.toml"),
-        ("cv-shift.toml", "cv-shift-budget.toml"),
     ] {
         let (base, mut budget) = (cv(base), cv(name));
         assert_ne!(base.baseline, budget.baseline, "{name}");
@@ -80,12 +82,13 @@ fn budget_configs_differ_from_their_base_only_in_baseline() {
     }
 }
 
-/// `cv-blocks` and `cv-shift` are ablations of `cv`: only where the adapters sit, or
-/// whether meta-training batches are shifted, may differ.
+/// `cv-blocks` and `cv` are ablations of `cv-noshift`: only where the adapters sit, or
+/// whether meta-training batches are shifted, may differ. `cv-budget-augmented` is
+/// `cv-budget` with the same shifts for every trained row.
 #[test]
 fn cv_ablations_differ_from_cv_only_in_their_one_setting() {
     let cv = |n: &str| CvConfig::load(&configs().join(n)).unwrap();
-    let base = cv("cv.toml");
+    let base = cv("cv-noshift.toml");
     let mut blocks = cv("cv-blocks.toml");
     assert_ne!(
         base.architecture.lora.target_modules,
@@ -93,10 +96,22 @@ fn cv_ablations_differ_from_cv_only_in_their_one_setting() {
     );
     blocks.architecture.lora.target_modules = base.architecture.lora.target_modules.clone();
     assert_eq!(base, blocks);
-    let mut shift = cv("cv-shift.toml");
+    let mut shift = cv("cv.toml");
     assert_eq!((base.data.augment_shift, shift.data.augment_shift), (0, 2));
     shift.data.augment_shift = 0;
     assert_eq!(base, shift);
+
+    let budget = cv("cv-budget.toml");
+    let mut augmented = cv("cv-budget-augmented.toml");
+    assert_eq!(
+        (
+            budget.baseline.augment_shift,
+            augmented.baseline.augment_shift
+        ),
+        (0, budget.data.augment_shift)
+    );
+    augmented.baseline.augment_shift = 0;
+    assert_eq!(budget, augmented);
 }
 
 /// Mode `full` trains at Finetune's lr unless told otherwise; lr candidates are checked
@@ -119,4 +134,25 @@ fn full_mode_defaults_to_finetune_lr_and_candidates_are_checked() {
     nlp.baseline.finetune_f_lr_candidates = vec![1e-4];
     let err = format!("{:#}", nlp.validate().unwrap_err());
     assert!(err.contains("finetune_f_lr_candidates"), "{err}");
+}
+
+/// Pixel shifts for the trained rows are an image option: the NLP config names the key,
+/// and a CV baseline without shifts serialises as before (old headers and results compare
+/// equal).
+#[test]
+fn baseline_shifts_are_cv_only_and_off_by_default() {
+    let mut nlp = NlpConfig::load(&configs().join("nlp.toml")).unwrap();
+    nlp.baseline.augment_shift = 2;
+    let err = format!("{:#}", nlp.validate().unwrap_err());
+    assert!(err.contains("baseline.augment_shift"), "{err}");
+
+    let mut cv = CvConfig::default();
+    assert!(!cv.to_table().unwrap()["baseline"]
+        .as_table()
+        .unwrap()
+        .contains_key("augment_shift"));
+    cv.baseline.augment_shift = 2;
+    cv.validate().unwrap();
+    let t = cv.to_table().unwrap();
+    assert_eq!(t["baseline"]["augment_shift"].as_integer(), Some(2));
 }

@@ -1,12 +1,16 @@
 //! Random translations of meta-training batches. The generator memorises its ≤ 4,000
 //! images per domain (training loss → 0 while validation loss rises, see
 //! `checkpoints/cv/README.md`); moving each image a few pixels is the usual remedy for
-//! small image sets. Used only inside Algorithm 1's target loss, never for validation,
-//! the baselines or a user's images.
+//! small image sets. Used inside Algorithm 1's target loss, and by the reproduction's
+//! trained rows when `baseline.augment_shift` asks; never for validation, scoring or a
+//! user's images.
 
+use candle_core::Tensor;
 use datasets::images::ImageSet;
+use hyper_core::ParamMap;
 use hyper_infer::vision;
 use rand::{rngs::StdRng, Rng, SeedableRng};
+use target_models::resnet::ResNet;
 
 /// A seed that is a function of the batch (domain and rows), so a resumed run draws the
 /// same shifts as an uninterrupted one without storing any state.
@@ -35,6 +39,21 @@ pub fn random_shift(set: &ImageSet, rows: &[usize], max_shift: usize, seed: u64)
         img.copy_from_slice(&moved);
     }
     out
+}
+
+/// The training loss of `rows` of `set`, each image shifted as [`random_shift`] draws
+/// them for this batch ([`batch_seed`] of `seed`, `task` and the rows).
+pub fn shifted_batch_loss(
+    model: &ResNet,
+    params: &ParamMap,
+    set: &ImageSet,
+    rows: &[usize],
+    max_shift: usize,
+    (seed, task): (u64, usize),
+) -> anyhow::Result<Tensor> {
+    let batch = random_shift(set, rows, max_shift, batch_seed(seed, task, rows));
+    let all: Vec<usize> = (0..batch.n).collect();
+    vision::batch_loss(model, params, &batch, &all, true)
 }
 
 /// `img` (`c×h×w`) with pixel `(y, x)` moved to `(y + dy, x + dx)`.

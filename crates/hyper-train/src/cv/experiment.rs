@@ -182,6 +182,26 @@ pub fn finetune_from_generated(
     Ok((model, fc, vars))
 }
 
+/// `vision::train_epochs`, with each batch moved by up to `baseline.augment_shift` pixels
+/// per image (a function of the batch, as in meta-training) when that is set.
+fn train_epochs(
+    cfg: &CvConfig,
+    model: &ResNet,
+    params: &ParamMap,
+    vars: Vec<(String, Var)>,
+    set: &ImageSet,
+    o: &TrainOptions,
+    what: &str,
+) -> anyhow::Result<Vec<f64>> {
+    let shift = cfg.baseline.augment_shift;
+    if shift == 0 {
+        return vision::train_epochs(model, params, vars, set, o, what);
+    }
+    hyper_infer::finetune::train_batches(set.n, vars, o, what, |rows| {
+        super::augment::shifted_batch_loss(model, params, set, rows, shift, (cfg.train.seed, 0))
+    })
+}
+
 fn options(cfg: &CvConfig, epochs: usize, lr: f64) -> TrainOptions {
     let b = &cfg.baseline;
     TrainOptions {
@@ -205,7 +225,8 @@ pub fn train_lora(
     let init = seeded_lora_init(model, train.num_classes(), cfg.train.seed, &dev)?;
     let (pm, vars) = init.to_vars()?;
     let b = &cfg.baseline;
-    vision::train_epochs(
+    train_epochs(
+        cfg,
         model,
         &pm,
         vars,
@@ -226,7 +247,8 @@ fn train_finetune(
     let t0 = Instant::now();
     let (ft, fc, vars) = finetune_model(cfg, train.num_classes(), cfg.train.seed, &Device::Cpu)?;
     let b = &cfg.baseline;
-    vision::train_epochs(
+    train_epochs(
+        cfg,
         &ft,
         &fc,
         vars,
@@ -269,7 +291,8 @@ fn train_from_generated(
             }
         };
         let m = merged.as_ref().unwrap_or(model);
-        vision::train_epochs(
+        train_epochs(
+            cfg,
             m,
             &pm,
             vars,

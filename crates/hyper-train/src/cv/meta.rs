@@ -49,10 +49,15 @@ impl LoraTasks for ImageTasks {
         let params = self.model.from_generated(theta)?;
         let set = &self.tasks[ti].train;
         if train && self.augment_shift > 0 {
-            let seed = augment::batch_seed(self.seed, ti, rows);
-            let batch = augment::random_shift(set, rows, self.augment_shift, seed);
-            let all: Vec<usize> = (0..batch.n).collect();
-            return vision::batch_loss(&self.model, &params, &batch, &all, train);
+            let at = (self.seed, ti);
+            return augment::shifted_batch_loss(
+                &self.model,
+                &params,
+                set,
+                rows,
+                self.augment_shift,
+                at,
+            );
         }
         vision::batch_loss(&self.model, &params, set, rows, train)
     }

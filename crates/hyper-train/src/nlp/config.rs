@@ -127,6 +127,16 @@ pub struct NlpBaselineConfig {
     /// the tabular reproduction does; its E2E pays for every candidate. Empty means
     /// `finetune_f_lr` alone.
     pub finetune_f_lr_candidates: Vec<f64>,
+    /// CV only: every trained row (LoRA, Finetune, ModelGPT-F and the zero-shot domain's
+    /// upper bounds) moves each training image by up to this many pixels per batch, as
+    /// `data.augment_shift` does for meta-training, so a generator meta-trained on shifted
+    /// batches can be compared with baselines given the same option. 0 = off.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub augment_shift: usize,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 /// What ModelGPT-F's epochs train from the generated model.
@@ -202,6 +212,7 @@ impl Default for NlpBaselineConfig {
             finetune_f_mode: FinetuneFMode::Lora,
             finetune_f_lr: None,
             finetune_f_lr_candidates: Vec::new(),
+            augment_shift: 0,
         }
     }
 }
@@ -248,6 +259,10 @@ impl NlpConfig {
             self.baseline.finetune_f_lr_candidates.is_empty(),
             "baseline.finetune_f_lr_candidates: the NLP reproduction trains ModelGPT-F at \
              finetune_f_lr only (validation-picked lrs are CV and tabular only)"
+        );
+        ensure!(
+            self.baseline.augment_shift == 0,
+            "baseline.augment_shift: pixel shifts are for images (CV configs only)"
         );
         ensure!(
             self.architecture.lora.r > 0,
