@@ -604,7 +604,8 @@ fn markdown(r: &LoraSeedsReport) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::training_diff;
+    use super::{seeds_dir, training_diff};
+    use std::path::Path;
 
     fn t(s: &str) -> toml::Table {
         toml::from_str(s).unwrap()
@@ -628,5 +629,21 @@ mod tests {
             training_diff(&have, &seed, &default),
             ["train.seed: 1 vs 2"]
         );
+    }
+
+    /// `--checkpoint D/best` puts the other seeds in `D-seeds/`, as the default
+    /// `checkpoints/<stem>/best` puts them in `checkpoints/<stem>-seeds/`.
+    #[test]
+    fn other_seeds_sit_beside_the_given_checkpoint() {
+        assert_eq!(
+            seeds_dir(Path::new("checkpoints/cv/best")).unwrap(),
+            Path::new("checkpoints/cv-seeds")
+        );
+        assert_eq!(
+            seeds_dir(Path::new("/x/my-run/best")).unwrap(),
+            Path::new("/x/my-run-seeds")
+        );
+        let err = format!("{:#}", seeds_dir(Path::new("best")).unwrap_err());
+        assert!(err.contains("D/best"), "{err}");
     }
 }
