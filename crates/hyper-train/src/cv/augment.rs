@@ -42,8 +42,10 @@ pub fn random_shift(set: &ImageSet, rows: &[usize], max_shift: usize, seed: u64)
 }
 
 /// The training loss of `rows` of `set`, each image shifted as [`random_shift`] draws
-/// them for this batch ([`batch_seed`] of `seed`, `task` and the rows).
-pub fn shifted_batch_loss(
+/// them for this batch ([`batch_seed`] of `seed`, `task` and the rows); `max_shift` 0 is
+/// the plain [`vision::batch_loss`] (no copy). Meta-training and the reproduction's trained
+/// rows both train through this.
+pub fn training_loss(
     model: &ResNet,
     params: &ParamMap,
     set: &ImageSet,
@@ -51,6 +53,9 @@ pub fn shifted_batch_loss(
     max_shift: usize,
     (seed, task): (u64, usize),
 ) -> anyhow::Result<Tensor> {
+    if max_shift == 0 {
+        return vision::batch_loss(model, params, set, rows, true);
+    }
     let batch = random_shift(set, rows, max_shift, batch_seed(seed, task, rows));
     let all: Vec<usize> = (0..batch.n).collect();
     vision::batch_loss(model, params, &batch, &all, true)

@@ -182,8 +182,9 @@ pub fn finetune_from_generated(
     Ok((model, fc, vars))
 }
 
-/// `vision::train_epochs`, with each batch moved by up to `baseline.augment_shift` pixels
-/// per image (a function of the batch, as in meta-training) when that is set.
+/// `vision::train_epochs` through [`super::augment::training_loss`]: each batch moved by
+/// up to `baseline.augment_shift` pixels per image (a function of the batch, as in
+/// meta-training; 0 = the plain loss).
 fn train_epochs(
     cfg: &CvConfig,
     model: &ResNet,
@@ -193,12 +194,9 @@ fn train_epochs(
     o: &TrainOptions,
     what: &str,
 ) -> anyhow::Result<Vec<f64>> {
-    let shift = cfg.baseline.augment_shift;
-    if shift == 0 {
-        return vision::train_epochs(model, params, vars, set, o, what);
-    }
+    let (shift, at) = (cfg.baseline.augment_shift, (cfg.train.seed, 0));
     hyper_infer::finetune::train_batches(set.n, vars, o, what, |rows| {
-        super::augment::shifted_batch_loss(model, params, set, rows, shift, (cfg.train.seed, 0))
+        super::augment::training_loss(model, params, set, rows, shift, at)
     })
 }
 

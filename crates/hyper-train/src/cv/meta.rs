@@ -48,18 +48,11 @@ impl LoraTasks for ImageTasks {
     ) -> anyhow::Result<Tensor> {
         let params = self.model.from_generated(theta)?;
         let set = &self.tasks[ti].train;
-        if train && self.augment_shift > 0 {
-            let at = (self.seed, ti);
-            return augment::shifted_batch_loss(
-                &self.model,
-                &params,
-                set,
-                rows,
-                self.augment_shift,
-                at,
-            );
+        if !train {
+            return vision::batch_loss(&self.model, &params, set, rows, false);
         }
-        vision::batch_loss(&self.model, &params, set, rows, train)
+        let at = (self.seed, ti);
+        augment::training_loss(&self.model, &params, set, rows, self.augment_shift, at)
     }
 
     fn validate(&self, ti: usize, theta: &ParamMap) -> anyhow::Result<(f64, f64)> {
