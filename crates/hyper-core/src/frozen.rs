@@ -8,24 +8,24 @@
 //! weight is a detached operand whose gradient is never formed, and the backward is one
 //! matmul `∂y · W`.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
-/// `x · wᵀ` with `x` `[n, in]` contiguous and `w` `[out, in]` (any strides). The forward
-/// is the single gemm candle's `x.matmul(&w.t())` makes, called on the two buffers
-/// directly (no copy in or out), so both paths give bit-identical outputs.
-struct FrozenMatmul;
+/// `x · wᵀ (+ b)` with `x` `[n, in]` contiguous, `w` `[out, in]` (any strides) and `b`
+/// `[out]`. The forward is the single gemm candle's `x.matmul(&w.t())` makes, called on
+/// the buffers directly (no copy in or out), then the bias added row by row: the same
+/// f32 sums as candle's `broadcast_add`, so both paths give bit-identical outputs.
+/// Folding the bias in matters for the backward: candle's `Add` forms a full-size
+/// gradient for *both* operands, so a constant bias broadcast to `[n, out]` costs a
+/// zero-filled `[n, out]` tensor plus an add per step that is then thrown away.
+pub(crate) struct FrozenLinear;
 
-impl CustomOp2 for FrozenMatmul {
-    fn name(&self) -> &'static str {
-        "frozen-matmul"
-    }
-
-    fn cpu_fwd(
-        &self,
+impl FrozenLinear {
+    pub(crate) fn forward(
         xs: &CpuStorage,
         xl: &Layout,
         ws: &CpuStorage,
         wl: &Layout,
+        bias: Option<(&CpuStorage, &Layout)>,
     ) -> Result<(CpuStorage, Shape)> {
         let (CpuStorage::F32(x), CpuStorage::F32(w)) = (xs, ws) else {
             candle_core::bail!("frozen_linear: only f32 inputs are supported");
@@ -50,7 +50,40 @@ impl CustomOp2 for FrozenMatmul {
             (&w[wl.start_offset()..], w_cs, w_rs),
             par,
         );
+        if let Some((bs, bl)) = bias {
+            let CpuStorage::F32(b) = bs else {
+                candle_core::bail!("frozen_linear: only an f32 bias is supported");
+            };
+            let (Some((lo, hi)), [len]) = (bl.contiguous_offsets(), bl.dims()) else {
+                candle_core::bail!("frozen_linear: the bias must be a contiguous vector");
+            };
+            if *len != out {
+                candle_core::bail!("frozen_linear: bias of {len} for {out} outputs");
+            }
+            let b = &b[lo..hi];
+            for row in y.chunks_exact_mut(out.max(1)) {
+                for (v, bj) in row.iter_mut().zip(b) {
+                    *v += bj;
+                }
+            }
+        }
         Ok((CpuStorage::F32(y), Shape::from((n, out))))
+    }
+}
+
+impl CustomOp2 for FrozenLinear {
+    fn name(&self) -> &'static str {
+        "frozen-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        Self::forward(xs, xl, ws, wl, None)
     }
 
     fn bwd(
@@ -64,13 +97,43 @@ impl CustomOp2 for FrozenMatmul {
     }
 }
 
+impl CustomOp3 for FrozenLinear {
+    fn name(&self) -> &'static str {
+        "frozen-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        Self::forward(xs, xl, ws, wl, Some((bs, bl)))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        Ok((Some(grad_res.matmul(w)?), None, None))
+    }
+}
+
 /// `x · wᵀ + b` over any leading dims of `x`, with `w` `[out, in]` (PyTorch layout) and
 /// `b` treated as constants: gradients reach `x` only. Falls back to the plain op where
-/// no gradient flows (`x` tracks none), off the CPU, for non-f32 input, or when `w` is a
-/// trainable variable.
+/// no gradient flows (`x` tracks none), off the CPU, for non-f32 input, or when `w` or
+/// `b` is a trainable variable.
 pub fn frozen_linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     if !x.track_op()
         || w.is_variable()
+        || b.is_some_and(|b| b.is_variable())
         || !x.device().is_cpu()
         || x.dtype() != candle_core::DType::F32
     {
@@ -81,17 +144,14 @@ pub fn frozen_linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tenso
         .last()
         .ok_or_else(|| candle_core::Error::Msg("frozen_linear: scalar input".into()))?;
     let n: usize = dims[..dims.len() - 1].iter().product();
-    let y = x
-        .reshape((n, inp))?
-        .contiguous()?
-        .apply_op2(&w.detach(), FrozenMatmul)?;
+    let x = x.reshape((n, inp))?.contiguous()?;
+    let y = match b {
+        Some(b) => x.apply_op3(&w.detach(), &b.detach(), FrozenLinear)?,
+        None => x.apply_op2(&w.detach(), FrozenLinear)?,
+    };
     let mut out = dims[..dims.len() - 1].to_vec();
     out.push(w.dim(0)?);
-    let y = y.reshape(out)?;
-    match b {
-        Some(b) => y.broadcast_add(&b.detach()),
-        None => Ok(y),
-    }
+    y.reshape(out)
 }
 
 #[cfg(test)]
@@ -120,6 +180,39 @@ mod tests {
         let want: f32 = (0..5).map(|o| t[1][2][o] * wv[o][4]).sum();
         let got = a.to_vec3::<f32>()?[1][2][4];
         assert!((want - got).abs() < 1e-4, "{want} vs {got}");
+        Ok(())
+    }
+
+    #[test]
+    fn the_constant_bias_gets_no_full_size_gradient() -> Result<()> {
+        let d = Device::Cpu;
+        let w = Tensor::randn(0f32, 1., (5, 7), &d)?;
+        let b = Tensor::randn(0f32, 1., 5, &d)?;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1., (4, 7), &d)?)?;
+        // candle's composed linear leaves, beside x's gradient, one for the constant
+        // weight (its matmul backward) and a full-size [4, 5] one for the broadcast
+        // constant bias; the folded op leaves x's alone.
+        let plain = crate::layers::linear(x.as_tensor(), &w, Some(&b.detach()))?;
+        let plain_grads = plain.sum_all()?.backward()?;
+        let mut shapes: Vec<Vec<usize>> = plain_grads
+            .get_ids()
+            .filter_map(|id| plain_grads.get_id(*id))
+            .map(|g| g.dims().to_vec())
+            .collect();
+        shapes.sort();
+        assert_eq!(shapes, [vec![4, 5], vec![4, 7], vec![7, 5]]);
+        let ours = frozen_linear(x.as_tensor(), &w, Some(&b))?;
+        let grads = ours.sum_all()?.backward()?;
+        assert_eq!(grads.get_ids().count(), 1);
+        // d(sum y)/dx[i][k] = Σ_o w[o][k].
+        let wv = w.to_vec2::<f32>()?;
+        let got = grads.get(&x).expect("grad").to_vec2::<f32>()?;
+        for row in &got {
+            for (k, g) in row.iter().enumerate() {
+                let want: f32 = (0..5).map(|o| wv[o][k]).sum();
+                assert!((want - g).abs() < 1e-5, "{want} vs {g}");
+            }
+        }
         Ok(())
     }
 

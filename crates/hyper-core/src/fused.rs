@@ -12,6 +12,10 @@
 //!   Rows run in parallel with rayon; reductions over rows (layer norm's weight and bias
 //!   gradients) sum fixed-size row blocks in order, so results do not depend on the thread
 //!   count. Other devices and dtypes fall back to the composed ops.
+//! - [`linear`]: `x · wᵀ + b` for trainable `w`, `b` as one op whose backward returns
+//!   all three gradients (two gemms and a column sum). candle's composed linear forms a
+//!   full-size `[n, out]` gradient for the broadcast bias (zero-filled, then added into)
+//!   before reducing it, and a transposed copy for the weight's.
 
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, D,
@@ -350,6 +354,71 @@ pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f32) -> Result<Tensor
     candle_nn::ops::layer_norm_slow(x, w, b, eps)
 }
 
+/// `x · wᵀ + b` with a backward for all three; the forward is [`crate::frozen`]'s.
+struct Linear;
+
+impl CustomOp3 for Linear {
+    fn name(&self) -> &'static str {
+        "fused-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        crate::frozen::FrozenLinear::forward(xs, xl, ws, wl, Some((bs, bl)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        Ok((
+            Some(grad.matmul(w)?),
+            Some(grad.t()?.matmul(x)?),
+            Some(grad.sum(0)?),
+        ))
+    }
+}
+
+/// `x · wᵀ + b` over any leading dims of `x` (`w` `[out, in]`, `b` `[out]`), with
+/// gradients for `x`, `w` and `b` from one backward (see the module doc).
+pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let Some((&inp, lead)) = dims.split_last() else {
+        candle_core::bail!("linear: scalar input");
+    };
+    let out = w.dim(0)?;
+    if w.dims() != [out, inp] || b.dims() != [out] {
+        candle_core::bail!(
+            "linear of {:?} takes a weight of [out, {inp}] and a bias of [out], got {:?} and {:?}",
+            x.shape(),
+            w.shape(),
+            b.shape()
+        );
+    }
+    if !fusable(&[x, w, b]) {
+        return crate::layers::linear(x, w, Some(b));
+    }
+    let n: usize = lead.iter().product();
+    let y = x
+        .reshape((n, inp))?
+        .contiguous()?
+        .apply_op3(w, &b.contiguous()?, Linear)?;
+    let mut shape = lead.to_vec();
+    shape.push(out);
+    y.reshape(shape)
+}
+
 /// Exact-erf GELU's derivative `Φ(x) + x·φ(x)`, from the same erf as [`gelu_scalar`] ([`erf_scaled`]).
 fn gelu_grad_scalar(x: f32) -> f32 {
     let cdf = 0.5 * (1.0 + erf_scaled(x));
@@ -442,6 +511,42 @@ mod tests {
     /// Value and every gradient within 1e-5 of the composed (slow) path. Shapes: a
     /// hidden size that is not a multiple of 8 and more rows than one block, with a
     /// non-contiguous input for softmax (a transpose, as attention scores can be).
+    /// The trainable linear against candle's composed one: values, and the gradients of
+    /// x, w and b (w and b relative to their size: they sum 150 rows).
+    #[test]
+    fn linear_matches_the_composed_linear_and_its_gradients() {
+        let (x, w, b) = (
+            randn(&[3, 50, 37], 1.0),
+            randn(&[11, 37], 1.0),
+            randn(&[11], 1.0),
+        );
+        let r = randn(&[3, 50, 11], 1.0);
+        let inputs = [x, w, b];
+        let (y1, g1) =
+            value_and_grads(&inputs, &r, |t| super::linear(&t[0], &t[1], &t[2]).unwrap());
+        let (y2, g2) = value_and_grads(&inputs, &r, |t| {
+            crate::layers::linear(&t[0], &t[1], Some(&t[2])).unwrap()
+        });
+        assert_eq!(y1.dims(), [3, 50, 11]);
+        assert!(max_diff(&y1, &y2) < 1e-5, "value {}", max_diff(&y1, &y2));
+        for (i, (a, b)) in g1.iter().zip(&g2).enumerate() {
+            assert_eq!(a.dims(), b.dims());
+            let scale = b
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            let d = max_diff(a, b);
+            assert!(d <= 1e-5 * scale.max(1.0), "gradient {i}: {d}");
+        }
+        // db is the column sum of the upstream gradient r.
+        let want = r.sum((0, 1)).unwrap();
+        assert!(max_diff(&g1[2], &want) < 1e-4);
+        assert!(super::linear(&inputs[0], &inputs[1].t().unwrap(), &inputs[2]).is_err());
+    }
+
     #[test]
     fn fused_ops_match_the_composed_ops_and_their_gradients() {
         let tol = 1e-5;

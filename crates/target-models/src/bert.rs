@@ -691,7 +691,13 @@ impl BertModel {
 
     fn lin(&self, lin: &Lin, x: &Tensor, params: &ParamMap, train: bool) -> Result<Tensor> {
         // A frozen base weight needs no gradient: skip candle's weight-gradient matmul.
-        let y = hyper_core::frozen::frozen_linear(x, &lin.w, Some(&lin.b))?;
+        // A trained one (full finetuning) under fused training: one op for all three
+        // gradients, no full-size gradient for the broadcast bias.
+        let y = if self.fused_training && train && lin.w.is_variable() {
+            hyper_core::fused::linear(x, &lin.w, &lin.b)?
+        } else {
+            hyper_core::frozen::frozen_linear(x, &lin.w, Some(&lin.b))?
+        };
         if !lin.lora {
             return Ok(y);
         }

@@ -454,3 +454,47 @@ fn full_finetuning_reaches_every_weight() -> Result<()> {
     }
     Ok(())
 }
+
+/// Full finetuning under fused training (hyper_core::fused::linear for every trained
+/// linear, one op for x, w and b) against the composed path: logits and every weight's
+/// gradient within 1e-5 (relative to the gradient's size), dropouts off so both paths draw
+/// no masks.
+#[test]
+fn fused_full_finetuning_matches_the_composed_path() -> Result<()> {
+    for flavor in [Flavor::DistilBert, Flavor::Bert] {
+        let cfg = BertConfig {
+            attention_dropout: 0.0,
+            hidden_dropout: 0.0,
+            classifier_dropout: 0.0,
+            ..BertConfig::tiny(flavor, 3)
+        };
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        let model = BertModel::from_vb(&vb, cfg, LoraConfig::none())?;
+        let params = init_params(&model.param_spec_for(3), &vb.pp("head"))?;
+        let vars = named_vars(&vm);
+        let ids = random_ids(3, 9, 50);
+        let run = |m: &BertModel| -> Result<(Tensor, Vec<Tensor>)> {
+            let logits = m.classify(&params, &ids, None, None, true)?;
+            let grads = loss_of(&logits)?.backward()?;
+            let g = vars
+                .iter()
+                .map(|(name, v)| grads.get(v).unwrap_or_else(|| panic!("{name}")).clone())
+                .collect();
+            Ok((logits, g))
+        };
+        let (y0, g0) = run(&model)?;
+        let (y1, g1) = run(&model.clone().with_fused_training(true))?;
+        let d = max_abs_diff(&y0, &y1);
+        assert!(d <= 1e-5, "{flavor:?}: logits differ by {d}");
+        for ((name, _), (a, b)) in vars.iter().zip(g0.iter().zip(&g1)) {
+            let scale = a.abs()?.max_all()?.to_scalar::<f32>()?.max(1.0);
+            let d = max_abs_diff(a, b);
+            assert!(
+                d <= 1e-5 * scale,
+                "{flavor:?}: gradient of {name} differs by {d}"
+            );
+        }
+    }
+    Ok(())
+}
