@@ -6,7 +6,8 @@
 //! pays a second full-size matmul per training step for a weight gradient that is then
 //! dropped: about a third of a MiniLM LoRA step on this machine. As a custom op the
 //! weight is a detached operand whose gradient is never formed, and the backward is one
-//! matmul `∂y · W`.
+//! matmul `∂y · W`. The same op with its weight gradients switched on is
+//! [`crate::fused::linear`], for trained linears under fused training.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
@@ -17,9 +18,13 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tenso
 /// Folding the bias in matters for the backward: candle's `Add` forms a full-size
 /// gradient for *both* operands, so a constant bias broadcast to `[n, out]` costs a
 /// zero-filled `[n, out]` tensor plus an add per step that is then thrown away.
-pub(crate) struct FrozenLinear;
+/// `trained`: the backward also returns `w`'s and `b`'s gradients (`fused::linear`);
+/// otherwise `x`'s alone (`frozen_linear`).
+pub(crate) struct LinearOp {
+    pub(crate) trained: bool,
+}
 
-impl FrozenLinear {
+impl LinearOp {
     pub(crate) fn forward(
         xs: &CpuStorage,
         xl: &Layout,
@@ -71,7 +76,7 @@ impl FrozenLinear {
     }
 }
 
-impl CustomOp2 for FrozenLinear {
+impl CustomOp2 for LinearOp {
     fn name(&self) -> &'static str {
         "frozen-matmul"
     }
@@ -97,9 +102,13 @@ impl CustomOp2 for FrozenLinear {
     }
 }
 
-impl CustomOp3 for FrozenLinear {
+impl CustomOp3 for LinearOp {
     fn name(&self) -> &'static str {
-        "frozen-linear"
+        if self.trained {
+            "fused-linear"
+        } else {
+            "frozen-linear"
+        }
     }
 
     fn cpu_fwd(
@@ -116,13 +125,17 @@ impl CustomOp3 for FrozenLinear {
 
     fn bwd(
         &self,
-        _x: &Tensor,
+        x: &Tensor,
         w: &Tensor,
         _b: &Tensor,
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        Ok((Some(grad_res.matmul(w)?), None, None))
+        let dx = Some(grad_res.matmul(w)?);
+        if !self.trained {
+            return Ok((dx, None, None));
+        }
+        Ok((dx, Some(grad_res.t()?.matmul(x)?), Some(grad_res.sum(0)?)))
     }
 }
 
@@ -146,8 +159,8 @@ pub fn frozen_linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tenso
     let n: usize = dims[..dims.len() - 1].iter().product();
     let x = x.reshape((n, inp))?.contiguous()?;
     let y = match b {
-        Some(b) => x.apply_op3(&w.detach(), &b.detach(), FrozenLinear)?,
-        None => x.apply_op2(&w.detach(), FrozenLinear)?,
+        Some(b) => x.apply_op3(&w.detach(), &b.detach(), LinearOp { trained: false })?,
+        None => x.apply_op2(&w.detach(), LinearOp { trained: false })?,
     };
     let mut out = dims[..dims.len() - 1].to_vec();
     out.push(w.dim(0)?);

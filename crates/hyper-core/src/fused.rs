@@ -354,42 +354,6 @@ pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f32) -> Result<Tensor
     candle_nn::ops::layer_norm_slow(x, w, b, eps)
 }
 
-/// `x · wᵀ + b` with a backward for all three; the forward is [`crate::frozen`]'s.
-struct Linear;
-
-impl CustomOp3 for Linear {
-    fn name(&self) -> &'static str {
-        "fused-linear"
-    }
-
-    fn cpu_fwd(
-        &self,
-        xs: &CpuStorage,
-        xl: &Layout,
-        ws: &CpuStorage,
-        wl: &Layout,
-        bs: &CpuStorage,
-        bl: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        crate::frozen::FrozenLinear::forward(xs, xl, ws, wl, Some((bs, bl)))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _b: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        Ok((
-            Some(grad.matmul(w)?),
-            Some(grad.t()?.matmul(x)?),
-            Some(grad.sum(0)?),
-        ))
-    }
-}
-
 /// `x · wᵀ + b` over any leading dims of `x` (`w` `[out, in]`, `b` `[out]`), with
 /// gradients for `x`, `w` and `b` from one backward (see the module doc).
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
@@ -410,10 +374,11 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
         return crate::layers::linear(x, w, Some(b));
     }
     let n: usize = lead.iter().product();
-    let y = x
-        .reshape((n, inp))?
-        .contiguous()?
-        .apply_op3(w, &b.contiguous()?, Linear)?;
+    let y = x.reshape((n, inp))?.contiguous()?.apply_op3(
+        w,
+        &b.contiguous()?,
+        crate::frozen::LinearOp { trained: true },
+    )?;
     let mut shape = lead.to_vec();
     shape.push(out);
     y.reshape(shape)
