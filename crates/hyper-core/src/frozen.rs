@@ -33,10 +33,10 @@ impl LinearOp {
         bias: Option<(&CpuStorage, &Layout)>,
     ) -> Result<(CpuStorage, Shape)> {
         let (CpuStorage::F32(x), CpuStorage::F32(w)) = (xs, ws) else {
-            candle_core::bail!("frozen_linear: only f32 inputs are supported");
+            candle_core::bail!("linear op: only f32 inputs are supported");
         };
         let Some((a, _)) = xl.contiguous_offsets() else {
-            candle_core::bail!("frozen_linear: input must be contiguous");
+            candle_core::bail!("linear op: input must be contiguous");
         };
         let ((n, inp), (out, _)) = (xl.shape().dims2()?, wl.shape().dims2()?);
         let (w_rs, w_cs) = (wl.stride()[0], wl.stride()[1]);
@@ -57,13 +57,13 @@ impl LinearOp {
         );
         if let Some((bs, bl)) = bias {
             let CpuStorage::F32(b) = bs else {
-                candle_core::bail!("frozen_linear: only an f32 bias is supported");
+                candle_core::bail!("linear op: only an f32 bias is supported");
             };
             let (Some((lo, hi)), [len]) = (bl.contiguous_offsets(), bl.dims()) else {
-                candle_core::bail!("frozen_linear: the bias must be a contiguous vector");
+                candle_core::bail!("linear op: the bias must be a contiguous vector");
             };
             if *len != out {
-                candle_core::bail!("frozen_linear: bias of {len} for {out} outputs");
+                candle_core::bail!("linear op: bias of {len} for {out} outputs");
             }
             let b = &b[lo..hi];
             for row in y.chunks_exact_mut(out.max(1)) {
@@ -93,12 +93,17 @@ impl CustomOp2 for LinearOp {
 
     fn bwd(
         &self,
-        _x: &Tensor,
+        x: &Tensor,
         w: &Tensor,
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        Ok((Some(grad_res.matmul(w)?), None))
+        let dw = if self.trained {
+            Some(grad_res.t()?.matmul(x)?)
+        } else {
+            None
+        };
+        Ok((Some(grad_res.matmul(w)?), dw))
     }
 }
 
@@ -152,19 +157,33 @@ pub fn frozen_linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tenso
     {
         return crate::layers::linear(x, w, b);
     }
-    let dims = x.dims().to_vec();
-    let inp = *dims
-        .last()
-        .ok_or_else(|| candle_core::Error::Msg("frozen_linear: scalar input".into()))?;
-    let n: usize = dims[..dims.len() - 1].iter().product();
-    let x = x.reshape((n, inp))?.contiguous()?;
-    let y = match b {
-        Some(b) => x.apply_op3(&w.detach(), &b.detach(), LinearOp { trained: false })?,
-        None => x.apply_op2(&w.detach(), LinearOp { trained: false })?,
+    let b = b.map(Tensor::detach);
+    apply_linear_op(x, &w.detach(), b.as_ref(), false)
+}
+
+/// [`LinearOp`] over any leading dims of `x`: flattened to `[n, in]` rows, applied,
+/// restored. Shared by [`frozen_linear`] and [`crate::fused::linear`].
+pub(crate) fn apply_linear_op(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    trained: bool,
+) -> Result<Tensor> {
+    let dims = x.dims();
+    let Some((&inp, lead)) = dims.split_last() else {
+        candle_core::bail!("linear: scalar input");
     };
-    let mut out = dims[..dims.len() - 1].to_vec();
-    out.push(w.dim(0)?);
-    y.reshape(out)
+    let x = x
+        .reshape((lead.iter().product::<usize>(), inp))?
+        .contiguous()?;
+    let op = LinearOp { trained };
+    let y = match b {
+        Some(b) => x.apply_op3(w, &b.contiguous()?, op)?,
+        None => x.apply_op2(w, op)?,
+    };
+    let mut shape = lead.to_vec();
+    shape.push(w.dim(0)?);
+    y.reshape(shape)
 }
 
 #[cfg(test)]

@@ -357,8 +357,7 @@ pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f32) -> Result<Tensor
 /// `x · wᵀ + b` over any leading dims of `x` (`w` `[out, in]`, `b` `[out]`), with
 /// gradients for `x`, `w` and `b` from one backward (see the module doc).
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let dims = x.dims().to_vec();
-    let Some((&inp, lead)) = dims.split_last() else {
+    let Some(&inp) = x.dims().last() else {
         candle_core::bail!("linear: scalar input");
     };
     let out = w.dim(0)?;
@@ -373,15 +372,7 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     if !fusable(&[x, w, b]) {
         return crate::layers::linear(x, w, Some(b));
     }
-    let n: usize = lead.iter().product();
-    let y = x.reshape((n, inp))?.contiguous()?.apply_op3(
-        w,
-        &b.contiguous()?,
-        crate::frozen::LinearOp { trained: true },
-    )?;
-    let mut shape = lead.to_vec();
-    shape.push(out);
-    y.reshape(shape)
+    crate::frozen::apply_linear_op(x, w, Some(b), true)
 }
 
 /// Exact-erf GELU's derivative `Φ(x) + x·φ(x)`, from the same erf as [`gelu_scalar`] ([`erf_scaled`]).
@@ -473,9 +464,6 @@ mod tests {
         (y, g)
     }
 
-    /// Value and every gradient within 1e-5 of the composed (slow) path. Shapes: a
-    /// hidden size that is not a multiple of 8 and more rows than one block, with a
-    /// non-contiguous input for softmax (a transpose, as attention scores can be).
     /// The trainable linear against candle's composed one: values, and the gradients of
     /// x, w and b (w and b relative to their size: they sum 150 rows).
     #[test]
@@ -512,6 +500,9 @@ mod tests {
         assert!(super::linear(&inputs[0], &inputs[1].t().unwrap(), &inputs[2]).is_err());
     }
 
+    /// Value and every gradient within 1e-5 of the composed (slow) path. Shapes: a
+    /// hidden size that is not a multiple of 8 and more rows than one block, with a
+    /// non-contiguous input for softmax (a transpose, as attention scores can be).
     #[test]
     fn fused_ops_match_the_composed_ops_and_their_gradients() {
         let tol = 1e-5;
