@@ -221,6 +221,14 @@ pub(crate) struct RawRow {
     pub cells: Vec<String>,
 }
 
+/// The largest magnitude a numeric cell may have: sums and ranges of such values stay
+/// finite in f64 and the scaled features in f32.
+const MAX_MAGNITUDE: f64 = 1e30;
+
+/// Distinct numbers in a column beyond which it reads as a measurement, not as codes: its
+/// few word values are then an error rather than a reason to read it as categorical.
+const MANY_NUMBERS: usize = 20;
+
 /// A table of text cells (header + rows), before typing.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RawTable {
@@ -228,6 +236,9 @@ pub(crate) struct RawTable {
     pub paths: Vec<PathBuf>,
     pub header: Vec<String>,
     pub rows: Vec<RawRow>,
+    /// Lines of records whose every cell is empty (`,,,`): not rows of the table, but
+    /// `predict` answers them with an empty prediction so later rows keep their numbers.
+    pub blank_lines: Vec<usize>,
 }
 
 /// How to type one column.
@@ -515,6 +526,7 @@ impl RawTable {
         let mut n_num = 0usize;
         let mut n_text = 0usize;
         let mut first_text: Option<&RawRow> = None;
+        let mut distinct_numbers = HashSet::new();
         for row in &self.rows {
             let c = row.cells[j].trim();
             if is_missing(c) {
@@ -522,6 +534,9 @@ impl RawTable {
             }
             if c.parse::<f64>().is_ok() {
                 n_num += 1;
+                if distinct_numbers.len() < MANY_NUMBERS {
+                    distinct_numbers.insert(c);
+                }
             } else {
                 n_text += 1;
                 first_text.get_or_insert(row);
@@ -548,10 +563,12 @@ impl RawTable {
                 true
             }
             KindHint::Auto => {
-                if let (true, Some(row)) = (
-                    strict_mixed && n_num * 10 >= (n_num + n_text) * 9,
-                    first_text,
-                ) {
+                // A few stray words among numbers, or words beside many distinct numbers
+                // (a measurement, not a code list like `2,3,4,5more`): almost always a typo
+                // or an unmarked missing value.
+                let mostly_numbers = n_num * 10 >= (n_num + n_text) * 9
+                    || (n_num > n_text && distinct_numbers.len() >= MANY_NUMBERS);
+                if let (true, Some(row)) = (strict_mixed && mostly_numbers, first_text) {
                     return Err(self.parse_err(
                         row,
                         format!(
@@ -583,6 +600,16 @@ impl RawTable {
                     return Err(self.parse_err(
                         row,
                         format!("non-finite value `{c}` in numeric column `{name}`"),
+                    ));
+                }
+                if v.abs() > MAX_MAGNITUDE {
+                    return Err(self.parse_err(
+                        row,
+                        format!(
+                            "value `{c}` in numeric column `{name}` is beyond ±{MAX_MAGNITUDE:e}, \
+                             where its mean and range overflow; rescale the column (e.g. log or \
+                             other units)"
+                        ),
                     ));
                 }
                 values.push(v);

@@ -29,6 +29,10 @@ pub struct TextData {
     pub text_b: Option<Vec<String>>,
     pub targets: Option<Vec<String>>,
     pub lines: Vec<usize>,
+    /// Reading for prediction (no target): the lines of records with no text (an empty
+    /// text cell, or every cell empty), each with the reason. They are not rows here, and
+    /// `predict` answers them with an empty prediction so later rows keep their place.
+    pub unscored: Vec<(usize, String)>,
 }
 
 impl TextData {
@@ -95,6 +99,27 @@ pub fn load_text_csv(path: &Path, opts: &TextCsvOptions) -> Result<TextData> {
         .as_deref()
         .map(|c| col(c, "target"))
         .transpose()?;
+    // One column in two roles reads the label as the input (or a text twice): refused.
+    let roles = [
+        (Some(a), "--text-column"),
+        (b, "--text-pair-column"),
+        (y, "--target"),
+    ];
+    for (i, (x, xn)) in roles.iter().enumerate() {
+        for (z, zn) in &roles[i + 1..] {
+            if let (Some(x), Some(z)) = (x, z) {
+                if x == z {
+                    return Err(DataError::Invalid {
+                        path: path.to_path_buf(),
+                        msg: format!(
+                            "{xn} and {zn} both name column `{}`; each role needs its own column",
+                            raw.header[*x]
+                        ),
+                    });
+                }
+            }
+        }
+    }
     let mut out = TextData {
         source: path.to_path_buf(),
         name: raw.name.clone(),
@@ -102,8 +127,27 @@ pub fn load_text_csv(path: &Path, opts: &TextCsvOptions) -> Result<TextData> {
         text_b: b.map(|_| Vec::with_capacity(raw.rows.len())),
         targets: y.map(|_| Vec::with_capacity(raw.rows.len())),
         lines: Vec::with_capacity(raw.rows.len()),
+        unscored: Vec::new(),
     };
+    let predicting = opts.target.is_none();
+    if predicting {
+        out.unscored = raw
+            .blank_lines
+            .iter()
+            .map(|&l| (l, "every cell is empty".to_string()))
+            .collect();
+    }
     for row in &raw.rows {
+        if predicting {
+            let empty = |i: usize| row.cells.get(i).is_none_or(|c| c.trim().is_empty());
+            let mut texts = std::iter::once((a, opts.text_column.as_str()))
+                .chain(b.zip(opts.pair_column.as_deref()));
+            if let Some((_, name)) = texts.find(|(i, _)| empty(*i)) {
+                out.unscored
+                    .push((row.line, format!("text column `{name}` is empty")));
+                continue;
+            }
+        }
         let cell = |i: usize, name: &str, what: &str| -> Result<String> {
             let v = row.cells.get(i).map(|s| s.trim()).unwrap_or("");
             if v.is_empty() {
@@ -128,10 +172,18 @@ pub fn load_text_csv(path: &Path, opts: &TextCsvOptions) -> Result<TextData> {
         }
         out.lines.push(row.line);
     }
+    out.unscored.sort();
     if out.is_empty() {
         return Err(DataError::Invalid {
             path: path.to_path_buf(),
-            msg: "no data rows after the header".into(),
+            msg: if out.unscored.is_empty() {
+                "no data rows after the header".into()
+            } else {
+                format!(
+                    "no row has a text ({} rows without one)",
+                    out.unscored.len()
+                )
+            },
         });
     }
     Ok(out)

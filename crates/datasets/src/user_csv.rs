@@ -45,19 +45,82 @@ pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Table> {
                 }
             })?,
         };
-    raw.encode(&encode_options(&raw, opts, target))
+    let table = raw.encode(&encode_options(&raw, opts, target))?;
+    if table.class_names.len() > MAX_CLASSES {
+        return Err(DataError::Invalid {
+            path: path.to_path_buf(),
+            msg: format!(
+                "target `{}` has {} distinct values; at most {MAX_CLASSES} classes are supported                  (a numeric measurement is a regression target, which table models do not                  support yet; an ID column is not a target: name the target with --target)",
+                table.target,
+                table.class_names.len()
+            ),
+        });
+    }
+    Ok(table)
 }
+
+/// The most classes a table's target may have: beyond it a target is almost always a
+/// measurement or an ID, and the generator's per-class work grows without bound (a
+/// 10,000-class table once grew past 10 GB).
+pub const MAX_CLASSES: usize = 100;
 
 /// Reads the rows of a CSV for prediction: every column is a feature except `opts.target`
 /// when the file has it (its cells are not read, so a target column with any values or
 /// none is fine). `-` reads standard input, once. Errors name the file and line.
-pub fn load_features(path: &Path, opts: &CsvOptions) -> Result<Table> {
-    let raw = read_raw(path, opts)?;
+///
+/// Rows stay attached to their place in the file: [`Features::lines`] gives each table row's
+/// line, and records that cannot be scored (every cell empty, or every feature missing) are
+/// left out of the table and listed in [`Features::unscored`] with the reason.
+pub fn load_features(path: &Path, opts: &CsvOptions) -> Result<Features> {
+    let mut raw = read_raw(path, opts)?;
     let skip = opts
         .target
         .as_ref()
         .and_then(|t| raw.header.iter().position(|h| h == t));
-    raw.encode_features(skip, &encode_options(&raw, opts, 0))
+    let mut unscored: Vec<(usize, String)> = raw
+        .blank_lines
+        .iter()
+        .map(|&l| (l, "every cell is empty".to_string()))
+        .collect();
+    raw.rows.retain(|r| {
+        let all_missing = r
+            .cells
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| Some(*j) != skip)
+            .all(|(_, c)| crate::tabular::is_missing(c));
+        if all_missing {
+            unscored.push((r.line, "every feature is missing".into()));
+        }
+        !all_missing
+    });
+    unscored.sort();
+    if raw.rows.is_empty() && !unscored.is_empty() {
+        return Err(DataError::Invalid {
+            path: path.to_path_buf(),
+            msg: format!(
+                "no row has a feature value ({} rows, every feature missing)",
+                unscored.len()
+            ),
+        });
+    }
+    let lines = raw.rows.iter().map(|r| r.line).collect();
+    let table = raw.encode_features(skip, &encode_options(&raw, opts, 0))?;
+    Ok(Features {
+        table,
+        lines,
+        unscored,
+    })
+}
+
+/// The rows `predict` scores, with where each came from in the file.
+#[derive(Debug, Clone)]
+pub struct Features {
+    pub table: Table,
+    /// The 1-based file line of each table row.
+    pub lines: Vec<usize>,
+    /// File lines of the records left out of `table`, each with the reason.
+    pub unscored: Vec<(usize, String)>,
 }
 
 fn encode_options(raw: &RawTable, opts: &CsvOptions, target: usize) -> EncodeOptions {
@@ -98,6 +161,11 @@ pub(crate) fn read_raw(path: &Path, opts: &CsvOptions) -> Result<RawTable> {
         path: path.to_path_buf(),
         msg: msg.to_string(),
     };
+    if let Some(kind) = binary_kind(&bytes) {
+        return Err(invalid(&format!(
+            "this is a {kind}, not a CSV text file; convert or decompress it first"
+        )));
+    }
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(invalid("file is empty"));
@@ -124,6 +192,7 @@ pub(crate) fn read_raw(path: &Path, opts: &CsvOptions) -> Result<RawTable> {
         None => return Err(invalid("file is empty")),
     };
     check_cells(&raw, path, header_line, opts.no_header)?;
+    check_drop_keeps_target(&raw, path, opts)?;
     drop_columns(&mut raw, path, &opts.drop)?;
     if delimiter != b',' {
         decimal_commas(&mut raw);
@@ -214,6 +283,53 @@ fn check_cells(raw: &RawTable, path: &Path, header_line: usize, no_header: bool)
                 excerpt(&raw.header.join(","))
             ),
         ));
+    }
+    Ok(())
+}
+
+/// The kind of a binary file a user may hand over as a CSV (by its magic bytes), so the
+/// error says what it is instead of "invalid UTF-8".
+fn binary_kind(bytes: &[u8]) -> Option<&'static str> {
+    const MAGIC: [(&[u8], &str); 7] = [
+        (b"\x1f\x8b", "gzip-compressed file (gunzip it)"),
+        (
+            b"PK\x03\x04",
+            "zip archive (or an .xlsx workbook: save it as CSV)",
+        ),
+        (b"BZh", "bzip2-compressed file (bunzip2 it)"),
+        (b"\xfd7zXZ\x00", "xz-compressed file (unxz it)"),
+        (b"\x28\xb5\x2f\xfd", "zstd-compressed file (unzstd it)"),
+        (b"PAR1", "Parquet file"),
+        (
+            b"\xd0\xcf\x11\xe0",
+            "legacy Office document (an .xls workbook: save it as CSV)",
+        ),
+    ];
+    MAGIC
+        .iter()
+        .find(|(m, _)| bytes.starts_with(m))
+        .map(|(_, k)| *k)
+}
+
+/// A dropped column must not be the target: dropping it would silently make another column
+/// the target (the last one left, when no --target is given).
+fn check_drop_keeps_target(raw: &RawTable, path: &Path, opts: &CsvOptions) -> Result<()> {
+    let target = match &opts.target {
+        Some(t) => Some(t.as_str()),
+        None => raw.header.last().map(String::as_str),
+    };
+    if let Some(t) = target.filter(|t| opts.drop.iter().any(|d| d == t)) {
+        let why = if opts.target.is_some() {
+            "it is the --target"
+        } else {
+            "it is the last column, which is the target unless --target names another"
+        };
+        return Err(DataError::Invalid {
+            path: path.to_path_buf(),
+            msg: format!(
+                "--drop-column `{t}`: {why}; drop another column, or name the target with --target"
+            ),
+        });
     }
     Ok(())
 }
@@ -360,6 +476,9 @@ pub(crate) fn read_records(
         let line = record.position().map_or(0, |p| p.line() as usize);
         let cells: Vec<String> = record.iter().map(str::to_string).collect();
         if cells.iter().all(|c| c.is_empty()) {
+            if !(has_header && header.is_none()) {
+                raw.blank_lines.push(line);
+            }
             continue;
         }
         if has_header && header.is_none() {

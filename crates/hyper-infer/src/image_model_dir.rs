@@ -11,7 +11,7 @@ use candle_core::Device;
 use hyper_core::io::atomic_write;
 use hyper_core::ParamMap;
 use serde::{Deserialize, Serialize};
-use target_models::peft::{export_adapter, import_adapter, AdapterConfig};
+use target_models::peft::{export_adapter, AdapterConfig};
 use target_models::resnet::ResNet;
 
 use crate::model_dir::write_dir_atomically;
@@ -77,6 +77,7 @@ impl ImageModelDir {
 
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
         self.check_head(dir)?;
+        crate::manifest::check_finite(&self.params, crate::text_model_dir::ADAPTER_WEIGHTS)?;
         write_dir_atomically(dir, |s| {
             export_adapter(s, &self.adapter, &self.params)?;
             atomic_write(
@@ -97,7 +98,7 @@ impl ImageModelDir {
             |i: &ImageModelInfo| &i.format,
             IMAGE_MODEL_FORMAT,
         )?;
-        let (adapter, params) = import_adapter(dir, dev)?;
+        let (adapter, params) = crate::text_model_dir::import_checked(dir, dev)?;
         let m = Self {
             info,
             adapter,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail, ensure, Context};
 use candle_core::Device;
 use datasets::preprocess::Preprocessor;
 use datasets::Table;
@@ -58,30 +58,7 @@ pub struct ModelDir {
     pub info: ModelInfo,
 }
 
-/// Lists every other file with its size and FNV-1a 64 hash; checked on load, so a flipped
-/// byte or a file from another run is an error instead of a silently wrong model.
-pub const MANIFEST: &str = "manifest.json";
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct FileEntry {
-    bytes: u64,
-    fnv64: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Manifest {
-    format: String,
-    files: std::collections::BTreeMap<String, FileEntry>,
-}
-
-const MANIFEST_FORMAT: &str = "hyper-model-dir/1";
-
-fn entry(bytes: &[u8]) -> FileEntry {
-    FileEntry {
-        bytes: bytes.len() as u64,
-        fnv64: format!("{:016x}", hyper_core::io::fnv1a64(bytes)),
-    }
-}
+pub use crate::manifest::{write_manifest, MANIFEST};
 
 const FILES: [&str; 5] = [
     "model.safetensors",
@@ -137,19 +114,14 @@ impl ModelDir {
             for (f, b) in &contents {
                 atomic_write(&s.join(f), b)?;
             }
-            write_manifest(s)?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(s, std::fs::Permissions::from_mode(0o755))?;
-            }
             Ok(())
         })
     }
 
     pub fn load(dir: &Path, dev: &Device) -> anyhow::Result<Self> {
         crate::model_dir::ensure_model_dir(dir)?;
-        for f in FILES.iter().chain([&MANIFEST]) {
+        // model.json first: it says what kind of model a directory holds.
+        for f in ["model.json"].iter().chain(FILES.iter()).chain([&MANIFEST]) {
             if !dir.join(f).is_file() {
                 bail!(
                     "{}: `{f}` is missing (is {} a `hyper-infer generate` output? regenerate it)",
@@ -158,40 +130,18 @@ impl ModelDir {
                 );
             }
         }
-        let mp = dir.join(MANIFEST);
-        let manifest: Manifest = serde_json::from_slice(
-            &std::fs::read(&mp).with_context(|| format!("reading {}", mp.display()))?,
-        )
-        .with_context(|| format!("parsing {}", mp.display()))?;
-        if manifest.format != MANIFEST_FORMAT {
-            bail!(
-                "{}: format `{}` is not supported (expected `{MANIFEST_FORMAT}`)",
-                mp.display(),
-                manifest.format
+        let mut files = crate::manifest::verify(dir)?;
+        for f in FILES {
+            ensure!(
+                files.contains_key(f),
+                "{}: lists no `{f}` (regenerate the model)",
+                dir.join(MANIFEST).display()
             );
         }
-        let mut files = HashMap::new();
-        for f in FILES {
-            let p = dir.join(f);
-            let b = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-            let want = manifest
-                .files
-                .get(f)
-                .ok_or_else(|| anyhow!("{}: lists no `{f}`", mp.display()))?;
-            let got = entry(&b);
-            if &got != want {
-                bail!(
-                    "{} is corrupt or from another run: {} bytes, hash {} vs {} bytes, hash {} in {} (regenerate the model)",
-                    p.display(),
-                    got.bytes,
-                    got.fnv64,
-                    want.bytes,
-                    want.fnv64,
-                    mp.display()
-                );
-            }
-            files.insert(f, b);
-        }
+        let files: HashMap<&str, Vec<u8>> = FILES
+            .iter()
+            .map(|f| (*f, files.remove(*f).unwrap_or_default()))
+            .collect();
         fn parse<T: serde::de::DeserializeOwned>(
             dir: &Path,
             n: &str,
@@ -290,13 +240,7 @@ impl ModelDir {
                 self.metadata.in_dim
             );
         }
-        for (name, t) in self.params.iter() {
-            let v = t.flatten_all()?.to_vec1::<f32>()?;
-            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                bail!("model.safetensors: tensor `{name}` has a non-finite value {} at flat index {i}", v[i]);
-            }
-        }
-        Ok(())
+        crate::manifest::check_finite(&self.params, "model.safetensors")
     }
 
     /// Errors naming missing/extra columns when `table` differs from the
@@ -353,33 +297,37 @@ pub(crate) fn ensure_model_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `manifest.json` for the model files in `dir` as they are now: the last step of
-/// [`ModelDir::save`], public so fuzzing can reseal a mutated directory and reach the
-/// parsers behind the integrity check.
-pub fn write_manifest(dir: &Path) -> anyhow::Result<()> {
-    let mut manifest = Manifest {
-        format: MANIFEST_FORMAT.into(),
-        files: Default::default(),
-    };
-    for f in FILES {
-        let p = dir.join(f);
-        let b = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-        manifest.files.insert(f.to_string(), entry(&b));
-    }
-    atomic_write(&dir.join(MANIFEST), pretty(&manifest)?.as_bytes())
-}
-
 /// Writes a directory as a unit: `fill` writes the files into a staging directory beside
-/// `dir`, which then replaces `dir` (any previous one is moved aside, then removed), under
-/// a lock file so two writers cannot interleave. A crash leaves the old directory or the
-/// new one, never a mix.
+/// `dir`, [`write_manifest`] seals them, and the result replaces `dir` (any previous one is
+/// moved aside, then removed), under a lock file so two writers cannot interleave. A crash
+/// leaves the old directory or the new one, never a mix; what a killed run left behind
+/// (staging and moved-aside directories) is cleaned, or restored, by the next write.
+///
+/// An existing `dir` is replaced only when it is a model directory this tool wrote and
+/// holds nothing else, or is empty ([`crate::manifest::replaceable`]): anything else may be the
+/// user's data, so it is refused, never removed.
 pub(crate) fn write_dir_atomically(
     dir: &Path,
     fill: impl FnOnce(&Path) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    if dir.exists() && !dir.is_dir() {
-        bail!("{} exists and is not a directory", dir.display());
-    }
+    let refuse_foreign = |dir: &Path| -> anyhow::Result<()> {
+        if dir.exists() && !dir.is_dir() {
+            bail!(
+                "{} exists and is not a directory: refusing to replace it; give a new --out",
+                dir.display()
+            );
+        }
+        if dir.is_dir() {
+            if let Err(why) = crate::manifest::replaceable(dir) {
+                bail!(
+                    "{} exists and {why}: refusing to replace it (it may hold your files); give a new --out, or remove it yourself",
+                    dir.display()
+                );
+            }
+        }
+        Ok(())
+    };
+    refuse_foreign(dir)?;
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -390,20 +338,21 @@ pub(crate) fn write_dir_atomically(
         .ok_or_else(|| anyhow!("{}: not a directory name", dir.display()))?
         .to_string_lossy()
         .into_owned();
-    let lock_path = parent.join(format!(".{name}.lock"));
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("opening the lock file {}", lock_path.display()))?;
-    lock.lock()
-        .with_context(|| format!("locking {}", lock_path.display()))?;
+    let lock = DirLock::acquire(&parent.join(format!(".{name}.lock")))?;
+    recover_interrupted(&parent, &name, dir)?;
+    // Checked again under the lock: another writer may have put something there.
+    refuse_foreign(dir)?;
     let stage = tempfile::Builder::new()
         .prefix(&format!(".{name}.staging-"))
         .tempdir_in(&parent)
         .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
     fill(stage.path())?;
+    write_manifest(stage.path())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(stage.path(), std::fs::Permissions::from_mode(0o755))?;
+    }
     let stage = stage.keep();
     // Move any previous model aside, put the new one in place, then drop the old.
     let old = if dir.exists() {
@@ -422,6 +371,85 @@ pub(crate) fn write_dir_atomically(
     }
     drop(lock);
     Ok(())
+}
+
+/// Under the lock: a killed writer's staging directories are removed; a model it had moved
+/// aside (`.NAME.old-PID`) is put back when `dir` is missing, else removed.
+fn recover_interrupted(parent: &Path, name: &str, dir: &Path) -> anyhow::Result<()> {
+    let (staging, old) = (format!(".{name}.staging-"), format!(".{name}.old-"));
+    let list =
+        std::fs::read_dir(parent).with_context(|| format!("listing {}", parent.display()))?;
+    for e in list.flatten() {
+        let f = e.file_name().to_string_lossy().into_owned();
+        let p = e.path();
+        if f.starts_with(&staging) {
+            std::fs::remove_dir_all(&p)
+                .with_context(|| format!("removing the stale staging directory {}", p.display()))?;
+        } else if f.starts_with(&old) {
+            if !dir.exists() && crate::manifest::written_by_this_tool(&p).is_ok() {
+                std::fs::rename(&p, dir).with_context(|| {
+                    format!("restoring the interrupted write's model {}", p.display())
+                })?;
+            } else {
+                std::fs::remove_dir_all(&p)
+                    .with_context(|| format!("removing the stale model {}", p.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An exclusive lock on `.NAME.lock` beside a model directory, removed on release so no
+/// lock file outlives a write. A waiter that wakes on a lock file already removed (its
+/// holder released it) opens the new one and waits again, so two writers never both hold
+/// "the" lock.
+struct DirLock {
+    /// Held open for its lock; closing it unlocks.
+    _file: std::fs::File,
+    path: PathBuf,
+}
+
+impl DirLock {
+    fn acquire(path: &Path) -> anyhow::Result<Self> {
+        loop {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(path)
+                .with_context(|| format!("opening the lock file {}", path.display()))?;
+            file.lock()
+                .with_context(|| format!("locking {}", path.display()))?;
+            if same_file(&file, path) {
+                return Ok(Self {
+                    _file: file,
+                    path: path.to_path_buf(),
+                });
+            }
+        }
+    }
+}
+
+impl Drop for DirLock {
+    /// Removed while still held (the file closes after this body): a waiter on this inode
+    /// then sees it is stale.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(unix)]
+fn same_file(file: &std::fs::File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::File, path: &Path) -> bool {
+    path.exists()
 }
 
 #[cfg(test)]

@@ -14,7 +14,20 @@ use serde::{Deserialize, Serialize};
 use target_models::bert::BertModel;
 use target_models::peft::{export_adapter, import_adapter, AdapterConfig};
 
+use crate::manifest::check_finite;
 use crate::model_dir::write_dir_atomically;
+
+/// The adapter weights file of text and image model directories (PEFT's name).
+pub const ADAPTER_WEIGHTS: &str = "adapter_model.safetensors";
+
+/// The adapter of a text or image model directory, after its manifest check, with every
+/// weight finite.
+pub fn import_checked(dir: &Path, dev: &Device) -> anyhow::Result<(AdapterConfig, ParamMap)> {
+    crate::manifest::verify(dir)?;
+    let (adapter, params) = import_adapter(dir, dev)?;
+    check_finite(&params, &dir.join(ADAPTER_WEIGHTS).display().to_string())?;
+    Ok((adapter, params))
+}
 
 /// `model.json`'s `format` for text models.
 pub const TEXT_MODEL_FORMAT: &str = "hyper-text-model-v1";
@@ -101,6 +114,7 @@ impl TextModelDir {
             w.dim(0)?,
             self.info.label_names.len()
         );
+        check_finite(&self.params, ADAPTER_WEIGHTS)?;
         write_dir_atomically(dir, |s| {
             export_adapter(s, &self.adapter, &self.params)?;
             atomic_write(
@@ -126,7 +140,7 @@ impl TextModelDir {
             |i: &TextModelInfo| &i.format,
             TEXT_MODEL_FORMAT,
         )?;
-        let (adapter, params) = import_adapter(dir, dev)?;
+        let (adapter, params) = import_checked(dir, dev)?;
         let w = params
             .get("classifier.weight")
             .map_err(|_| anyhow!("{}: the adapter has no classifier head", dir.display()))?;

@@ -64,6 +64,18 @@ pub enum GeneratorChoice {
 }
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
+    let inputs: Vec<&std::path::Path> =
+        [args.source.data.as_deref(), args.source.images.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+    hyper_infer::outputs::check_model_out(&args.out, &inputs)?;
+    if let Some(lr) = args.finetune_lr {
+        anyhow::ensure!(
+            lr.is_finite() && lr > 0.0,
+            "--finetune-lr {lr}: give a finite learning rate above 0 (e.g. 1e-3)"
+        );
+    }
     if let Some(source) = args.source.image_source() {
         return super::image::generate(&super::image::ImageGenerate {
             source,

@@ -173,6 +173,80 @@ pub fn load_table(
     }
 }
 
+/// The output rows of `predict` in file order: each the index of a scored row, or `None`
+/// for a record left unscored (with its reason), so no prediction moves to another row.
+pub struct RowOrder {
+    slots: Vec<Option<usize>>,
+    /// (output row, file line, reason) of each unscored record.
+    unscored: Vec<(usize, usize, String)>,
+}
+
+impl RowOrder {
+    /// `lines`: the file line of each of the `n` scored rows (`None`: rows `0..n`, nothing
+    /// unscored); `unscored`: (line, reason) of the records left out.
+    pub fn new(lines: Option<Vec<usize>>, unscored: &[(usize, String)], n: usize) -> Self {
+        let lines = lines.unwrap_or_else(|| (0..n).collect());
+        let mut events: Vec<(usize, Option<usize>, Option<&str>)> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (l, Some(i), None))
+            .chain(
+                unscored
+                    .iter()
+                    .map(|(l, why)| (*l, None, Some(why.as_str()))),
+            )
+            .collect();
+        events.sort_by_key(|e| e.0);
+        let mut order = Self {
+            slots: Vec::with_capacity(events.len()),
+            unscored: Vec::new(),
+        };
+        for (row, (line, slot, why)) in events.into_iter().enumerate() {
+            if let Some(why) = why {
+                order.unscored.push((row, line, why.to_string()));
+            }
+            order.slots.push(slot);
+        }
+        order
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Option<usize>> + '_ {
+        self.slots.iter().copied()
+    }
+
+    /// One warning on standard error naming the unscored records, if any.
+    pub fn warn_unscored(&self, source: &str) {
+        if self.unscored.is_empty() {
+            return;
+        }
+        let shown: Vec<String> = self
+            .unscored
+            .iter()
+            .take(5)
+            .map(|(row, line, why)| format!("row {row} (line {line}: {why})"))
+            .collect();
+        eprintln!(
+            "warning: {source}: {} of {} rows not scored (empty prediction): {}{}",
+            self.unscored.len(),
+            self.len(),
+            shown.join(", "),
+            if self.unscored.len() > 5 { ", …" } else { "" }
+        );
+    }
+
+    /// `[{"row", "line", "reason"}]` for `--json`.
+    pub fn unscored_json(&self) -> serde_json::Value {
+        self.unscored
+            .iter()
+            .map(|(row, line, why)| serde_json::json!({"row": row, "line": line, "reason": why}))
+            .collect()
+    }
+}
+
 /// Quotes a CSV field when it holds a comma, a quote or a newline.
 pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -182,8 +256,9 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
-/// Writes `text` to `out` atomically, or to standard output for `-`. An existing `out`
-/// that is not a regular file (a link, pipe, device or directory) is refused, not replaced.
+/// Writes `text` to `out` atomically, or to standard output for `-`. `predict` has checked
+/// `out` first ([`hyper_infer::outputs::check_predictions_out`]); a link, pipe, device or
+/// directory that appeared since is still refused, not replaced.
 pub fn write_output(out: &Path, text: &str) -> Result<()> {
     if out.as_os_str() == "-" {
         use std::io::Write;

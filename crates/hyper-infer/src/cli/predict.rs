@@ -42,6 +42,20 @@ pub struct PredictArgs {
 }
 
 pub fn run(args: &PredictArgs) -> Result<()> {
+    if args.json && args.out.as_os_str() == "-" {
+        anyhow::bail!(
+            "--json and --out - would both write to standard output: give --out a file for the predictions CSV"
+        );
+    }
+    let inputs: Vec<&std::path::Path> = [
+        Some(args.model.as_path()),
+        args.data.as_deref(),
+        args.images.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    hyper_infer::outputs::check_predictions_out(&args.out, &inputs)?;
     if hyper_infer::image_model_dir::ImageModelDir::is_image_model(&args.model) {
         let images = args
             .images
@@ -72,14 +86,19 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     }
     let dev = Device::Cpu;
     let m = ModelDir::load(&args.model, &dev)?;
-    let table = match (&args.data, &args.dataset) {
+    let (table, lines, unscored) = match (&args.data, &args.dataset) {
         (Some(path), _) => {
             let opts = args.csv.options(Some(m.info.target.clone()));
-            datasets::user_csv::load_features(path, &opts)
-                .with_context(|| format!("loading {}", path.display()))?
+            let f = datasets::user_csv::load_features(path, &opts)
+                .with_context(|| format!("loading {}", path.display()))?;
+            (f.table, Some(f.lines), f.unscored)
         }
-        (None, Some(name)) => datasets::uci::load_builtin(name)
-            .with_context(|| format!("loading built-in dataset `{name}`"))?,
+        (None, Some(name)) => (
+            datasets::uci::load_builtin(name)
+                .with_context(|| format!("loading built-in dataset `{name}`"))?,
+            None,
+            Vec::new(),
+        ),
         (None, None) => anyhow::bail!("give --data <file> or --dataset <name>"),
     };
     let x = m.encode_rows(&table)?;
@@ -92,8 +111,15 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         out.push_str(&super::csv_field(&format!("p_{c}")));
     }
     out.push('\n');
-    let mut predictions = Vec::with_capacity(probs.len());
-    for (i, p) in probs.iter().enumerate() {
+    let rows = super::RowOrder::new(lines, &unscored, probs.len());
+    let mut predictions = Vec::with_capacity(rows.len());
+    for (i, slot) in rows.iter().enumerate() {
+        let Some(r) = slot else {
+            out.push_str(&format!("{i},,{}\n", ",".repeat(names.len())));
+            predictions.push(None);
+            continue;
+        };
+        let p = &probs[r];
         let (k, c) = hyper_core::layers::argmax(p);
         let name = &names[k];
         out.push_str(&format!("{i},{},{c:.4}", super::csv_field(name)));
@@ -101,8 +127,9 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             out.push_str(&format!(",{v:.6}"));
         }
         out.push('\n');
-        predictions.push(name.clone());
+        predictions.push(Some(name.clone()));
     }
+    rows.warn_unscored(&table.source);
     super::write_output(&args.out, &out)?;
     if args.json {
         println!(
@@ -110,19 +137,16 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             serde_json::to_string_pretty(&serde_json::json!({
                 "model": args.model,
                 "data": table.source,
-                "rows": probs.len(),
+                "rows": rows.len(),
+                "unscored": rows.unscored_json(),
                 "class_names": names,
                 "predictions": predictions,
-                "probabilities": probs,
+                "probabilities": rows.iter().map(|r| r.map(|r| &probs[r])).collect::<Vec<_>>(),
                 "out": args.out,
             }))?
         );
     } else if args.out.as_os_str() != "-" {
-        println!(
-            "wrote {} predictions to {}",
-            probs.len(),
-            args.out.display()
-        );
+        println!("wrote {} predictions to {}", rows.len(), args.out.display());
     }
     Ok(())
 }

@@ -556,14 +556,25 @@ pub fn predict_csv(
         }
     }
     s.push('\n');
-    for (i, (l, probs)) in p.labels.iter().zip(&p.probs).enumerate() {
-        match l {
+    let rows = super::RowOrder::new(Some(d.lines.clone()), &d.unscored, d.len());
+    let empty_tail = if info.is_regression() {
+        String::new()
+    } else {
+        ",".repeat(info.label_names.len() + 1)
+    };
+    for (i, slot) in rows.iter().enumerate() {
+        let Some(r) = slot else {
+            s.push_str(&format!("{i},{empty_tail}\n"));
+            continue;
+        };
+        match p.labels[r] {
             Label::Score(v) => s.push_str(&format!("{i},{v:.4}\n")),
             Label::Class(c) => {
+                let probs = &p.probs[r];
                 s.push_str(&format!(
                     "{i},{},{:.4}",
-                    super::csv_field(&info.label_names[*c]),
-                    probs[*c]
+                    super::csv_field(&info.label_names[c]),
+                    probs[c]
                 ));
                 for v in probs {
                     s.push_str(&format!(",{v:.6}"));
@@ -572,6 +583,7 @@ pub fn predict_csv(
             }
         }
     }
+    rows.warn_unscored(&data.display().to_string());
     super::write_output(out, &s)?;
-    Ok(d.len())
+    Ok(rows.len())
 }

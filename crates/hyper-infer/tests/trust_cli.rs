@@ -1,0 +1,386 @@
+//! Outputs a user can trust, through the real binary: no command destroys a user file (an
+//! input is never an output, a folder the tool did not write is never replaced), every
+//! model directory is sealed by a manifest and refuses non-finite weights, `predict` keeps
+//! each prediction on its row, and conflicting flags are errors. Each test here failed
+//! before its fix.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use test_support::run_command as run;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hyper-infer"))
+}
+
+/// A separable two-feature table of 120 rows (`a,b,y`).
+fn table(dir: &Path) -> PathBuf {
+    let mut s = String::from("a,b,y\n");
+    for i in 0..120u32 {
+        let (a, b) = ((i * 37 % 101) as f32 / 100.0, (i * 53 % 97) as f32 / 96.0);
+        s.push_str(&format!(
+            "{a:.3},{b:.3},{}\n",
+            if a + b > 1.0 { "p" } else { "n" }
+        ));
+    }
+    let p = dir.join("data.csv");
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+fn generate(data: &Path, out: &Path) -> (bool, String) {
+    run(bin()
+        .arg("generate")
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(out))
+}
+
+/// Every regular file under `dir` with its bytes, to show a refused command changed nothing.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            v.extend(snapshot(&p));
+        } else {
+            v.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn no_command_overwrites_an_input_or_a_foreign_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = table(tmp.path());
+    let model = tmp.path().join("m");
+    let (ok, s) = generate(&data, &model);
+    assert!(ok, "{s}");
+    let before = snapshot(tmp.path());
+
+    // 1. predict onto its own input; 2. predict into the model's weights.
+    for (out, want) in [
+        (data.clone(), "is also an input"),
+        (model.join("model.safetensors"), "lies inside the input"),
+    ] {
+        let (ok, s) = run(bin()
+            .arg("predict")
+            .arg("--model")
+            .arg(&model)
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(&out));
+        assert!(!ok && s.contains(want), "{}: {s}", out.display());
+    }
+    // 3. generate into the folder holding its data, or into any folder it did not write.
+    let (ok, s) = generate(&data, tmp.path());
+    assert!(!ok && s.contains("would hold the input"), "{s}");
+    let theirs = tmp.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::write(theirs.join("notes.txt"), "keep me").unwrap();
+    let (ok, s) = generate(&data, &theirs);
+    assert!(!ok && s.contains("has no `manifest.json`"), "{s}");
+    // A model directory with a user's file added is no longer the tool's to replace.
+    std::fs::write(model.join("notes.txt"), "mine").unwrap();
+    let (ok, s) = generate(&data, &model);
+    assert!(
+        !ok && s.contains("did not write: notes.txt"),
+        "model dir with a user file: {s}"
+    );
+    std::fs::remove_file(model.join("notes.txt")).unwrap();
+    // predict onto a user's other file; into another model directory.
+    let other = tmp.path().join("other.csv");
+    std::fs::write(&other, "x\n1\n").unwrap();
+    for (out, want) in [
+        (other.clone(), "not a predictions file"),
+        (model.join("preds.csv"), "lies inside the input"),
+    ] {
+        let (ok, s) = run(bin()
+            .arg("predict")
+            .arg("--model")
+            .arg(&model)
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(&out));
+        assert!(!ok && s.contains(want), "{}: {s}", out.display());
+    }
+    std::fs::remove_file(&other).unwrap();
+    std::fs::remove_dir_all(&theirs).unwrap();
+    assert_eq!(
+        snapshot(tmp.path()),
+        before,
+        "a refused command changed a file"
+    );
+
+    // What the tool wrote it may replace: the model, and an earlier predictions file.
+    let (ok, s) = generate(&data, &model);
+    assert!(ok, "{s}");
+    let preds = tmp.path().join("preds.csv");
+    for _ in 0..2 {
+        let (ok, s) = run(bin()
+            .arg("predict")
+            .arg("--model")
+            .arg(&model)
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(&preds));
+        assert!(ok, "{s}");
+    }
+    // Nothing left beside the outputs: no lock, staging or moved-aside directory.
+    let mut names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["data.csv", "m", "preds.csv"]);
+}
+
+#[test]
+fn a_killed_write_is_cleaned_or_restored_by_the_next_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = table(tmp.path());
+    let model = tmp.path().join("m");
+    let (ok, s) = generate(&data, &model);
+    assert!(ok, "{s}");
+    // A run killed after moving the model aside and before putting the new one in place,
+    // and another killed while staging.
+    std::fs::rename(&model, tmp.path().join(".m.old-4242")).unwrap();
+    std::fs::create_dir(tmp.path().join(".m.staging-x1")).unwrap();
+    std::fs::write(tmp.path().join(".m.staging-x1/model.json"), "{").unwrap();
+    std::fs::write(tmp.path().join(".m.lock"), "").unwrap();
+    let preds = tmp.path().join("p.csv");
+    // The next write restores the moved-aside model first, then replaces it.
+    let (ok, s) = generate(&data, &model);
+    assert!(ok, "{s}");
+    let (ok, s) = run(bin()
+        .arg("predict")
+        .arg("--model")
+        .arg(&model)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&preds));
+    assert!(ok, "{s}");
+    let left: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn predict_keeps_every_prediction_on_its_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = table(tmp.path());
+    let model = tmp.path().join("m");
+    let (ok, s) = generate(&data, &model);
+    assert!(ok, "{s}");
+    // Row 1 has every cell empty, row 2 every feature missing: both unscored, in place.
+    let rows = tmp.path().join("rows.csv");
+    std::fs::write(&rows, "a,b\n0.95,0.95\n,\n?,NA\n0.05,0.05\n").unwrap();
+    let preds = tmp.path().join("p.csv");
+    let (ok, s) = run(bin()
+        .arg("predict")
+        .arg("--model")
+        .arg(&model)
+        .arg("--data")
+        .arg(&rows)
+        .arg("--out")
+        .arg(&preds));
+    assert!(ok, "{s}");
+    assert!(
+        s.contains("2 of 4 rows not scored")
+            && s.contains("row 2 (line 4: every feature is missing)"),
+        "{s}"
+    );
+    let p = std::fs::read_to_string(&preds).unwrap();
+    let lines: Vec<&str> = p.lines().collect();
+    assert_eq!(lines.len(), 5, "{p}");
+    assert!(lines[1].starts_with("0,p,"), "{p}");
+    assert_eq!(lines[2], "1,,,,");
+    assert_eq!(lines[3], "2,,,,");
+    assert!(lines[4].starts_with("3,n,"), "{p}");
+    // --json and a CSV on standard output would mix: refused.
+    let (ok, s) = run(bin()
+        .arg("predict")
+        .arg("--model")
+        .arg(&model)
+        .arg("--data")
+        .arg(&rows)
+        .args(["--out", "-", "--json"]));
+    assert!(!ok && s.contains("both write to standard output"), "{s}");
+}
+
+#[test]
+fn a_dropped_target_is_an_error_not_another_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = table(tmp.path());
+    for extra in [
+        &["--drop-column", "y"][..],
+        &["--target", "y", "--drop-column", "y"],
+    ] {
+        let (ok, s) = run(bin()
+            .arg("generate")
+            .args(extra)
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(tmp.path().join("m")));
+        assert!(
+            !ok && s.contains("--drop-column `y`: it is the"),
+            "{extra:?}: {s}"
+        );
+    }
+    assert!(!tmp.path().join("m").exists());
+}
+
+#[test]
+fn a_corrupt_model_directory_is_refused_whatever_the_modality() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = table(tmp.path());
+    let model = tmp.path().join("m");
+    let (ok, s) = generate(&data, &model);
+    assert!(ok, "{s}");
+    // A missing model.json is named as such (it says what kind of model this is).
+    let json = std::fs::read(model.join("model.json")).unwrap();
+    std::fs::remove_file(model.join("model.json")).unwrap();
+    let (ok, s) = run(bin()
+        .arg("eval")
+        .arg("--model")
+        .arg(&model)
+        .arg("--data")
+        .arg(&data));
+    assert!(!ok && s.contains("`model.json` is missing"), "{s}");
+    std::fs::write(model.join("model.json"), json).unwrap();
+    // A flipped byte in the weights.
+    let w = model.join("model.safetensors");
+    let mut b = std::fs::read(&w).unwrap();
+    let n = b.len();
+    b[n - 3] ^= 0x40;
+    std::fs::write(&w, b).unwrap();
+    let (ok, s) = run(bin()
+        .arg("eval")
+        .arg("--model")
+        .arg(&model)
+        .arg("--data")
+        .arg(&data));
+    assert!(!ok && s.contains("is corrupt or from another run"), "{s}");
+}
+
+/// Text: a flipped adapter byte is refused on load (it used to give `loss NaN`, exit 0);
+/// the label column cannot also be the text column.
+#[test]
+fn text_model_directories_are_sealed_and_roles_distinct() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("reviews.csv");
+    std::fs::write(
+        &data,
+        "review,sentiment\ngreat film,good\nawful plot,bad\nloved it,good\nboring mess,bad\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("t");
+    let (ok, s) = run(bin()
+        .args(["generate", "--text-column", "review", "--target", "review"])
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out));
+    assert!(
+        !ok && s.contains("--text-column and --target both name column `review`"),
+        "{s}"
+    );
+    let (ok, s) = run(bin()
+        .args([
+            "generate",
+            "--text-column",
+            "review",
+            "--target",
+            "sentiment",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out));
+    assert!(ok, "{s}");
+    assert!(out.join("manifest.json").is_file());
+    let w = out.join("adapter_model.safetensors");
+    let mut b = std::fs::read(&w).unwrap();
+    let n = b.len();
+    b[n - 2] ^= 0x7f;
+    std::fs::write(&w, b).unwrap();
+    let (ok, s) = run(bin()
+        .arg("eval")
+        .arg("--model")
+        .arg(&out)
+        .arg("--data")
+        .arg(&data));
+    assert!(!ok && s.contains("is corrupt or from another run"), "{s}");
+    // An empty text keeps its row, unscored, in predict.
+    let (ok, s) = run(bin()
+        .args([
+            "generate",
+            "--text-column",
+            "review",
+            "--target",
+            "sentiment",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out));
+    assert!(ok, "{s}");
+    let rows = tmp.path().join("rows.csv");
+    std::fs::write(&rows, "review\nsuperb\n\"\"\nterrible\n").unwrap();
+    let (ok, s) = run(bin()
+        .arg("predict")
+        .arg("--model")
+        .arg(&out)
+        .arg("--data")
+        .arg(&rows)
+        .args(["--out", "-"]));
+    assert!(ok, "{s}");
+    let lines: Vec<&str> = s.lines().filter(|l| !l.starts_with("warning")).collect();
+    assert_eq!(lines[2], "1,,,,", "{s}");
+    assert!(lines[3].starts_with("2,"), "{s}");
+}
+
+/// Images: `--out` inside (or equal to) the image folder is refused before any work; a
+/// non-finite learning rate is refused (it used to write NaN weights with exit 0).
+#[test]
+fn image_outputs_never_land_in_the_image_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let imgs = tmp.path().join("imgs");
+    for c in ["a", "b"] {
+        std::fs::create_dir_all(imgs.join(c)).unwrap();
+        for k in 0..3u8 {
+            image::GrayImage::from_pixel(28, 28, image::Luma([k * 40]))
+                .save(imgs.join(c).join(format!("{k}.png")))
+                .unwrap();
+        }
+    }
+    let before = snapshot(&imgs);
+    for out in [imgs.clone(), imgs.join("model")] {
+        let (ok, s) = run(bin()
+            .arg("generate")
+            .arg("--images")
+            .arg(&imgs)
+            .arg("--out")
+            .arg(&out));
+        assert!(!ok && s.contains("refusing"), "{}: {s}", out.display());
+    }
+    assert_eq!(snapshot(&imgs), before);
+    let (ok, s) = run(bin()
+        .args(["generate", "--finetune-epochs", "1", "--finetune-lr", "inf"])
+        .arg("--images")
+        .arg(&imgs)
+        .arg("--out")
+        .arg(tmp.path().join("m")));
+    assert!(!ok && s.contains("--finetune-lr inf"), "{s}");
+}
