@@ -54,6 +54,7 @@ fn generate_vs_finetune(c: &mut Criterion) {
                 image_set: Some(set.name().into()),
                 requirement: req[0].clone(),
                 generator: ck.display().to_string(),
+                split: None,
             };
             ImageModelDir::new(info, &gen.base, a.params)
                 .save(&dir)

@@ -81,6 +81,7 @@ fn generate_vs_finetune(c: &mut Criterion) {
                 max_len: gen.architecture.max_len,
                 requirement: req[0].clone(),
                 generator: ck.display().to_string(),
+                split: None,
             };
             TextModelDir::new(info, &gen.base, a.params)
                 .save(&dir)

@@ -419,7 +419,10 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
             path: dir.to_path_buf(),
             source,
         })?;
-        out.push(e.path());
+        // Hidden entries (`.ipynb_checkpoints`, `.DS_Store`) are tool droppings, not data.
+        if !e.file_name().to_string_lossy().starts_with('.') {
+            out.push(e.path());
+        }
     }
     out.sort();
     Ok(out)
@@ -511,10 +514,18 @@ pub fn load_class_folders(dir: &Path, size: Option<usize>) -> Result<ImageSet> {
             "not a folder (expected <dir>/<class>/*.png|jpg)",
         ));
     }
-    let class_dirs: Vec<PathBuf> = sorted_entries(dir)?
-        .into_iter()
-        .filter(|p| p.is_dir())
-        .collect();
+    let entries = sorted_entries(dir)?;
+    if let Some(loose) = entries.iter().find(|p| p.is_file() && is_image_file(p)) {
+        return Err(invalid(
+            loose,
+            format!(
+                "image directly in {}; every image must sit in its class folder ({}/<class>/)",
+                dir.display(),
+                dir.display()
+            ),
+        ));
+    }
+    let class_dirs: Vec<PathBuf> = entries.into_iter().filter(|p| p.is_dir()).collect();
     if class_dirs.is_empty() {
         return Err(invalid(
             dir,
@@ -535,7 +546,18 @@ pub fn load_class_folders(dir: &Path, size: Option<usize>) -> Result<ImageSet> {
     let mut class_names = Vec::with_capacity(class_dirs.len());
     let mut shape: Option<((usize, usize), PathBuf)> = None;
     for (c, cdir) in class_dirs.iter().enumerate() {
-        let files: Vec<PathBuf> = sorted_entries(cdir)?
+        let entries = sorted_entries(cdir)?;
+        if let Some(nested) = entries.iter().find(|p| p.is_dir()) {
+            return Err(invalid(
+                nested,
+                format!(
+                    "a folder inside the class folder {}; nested folders are not read: move its images up into {}, or make it a class folder of its own",
+                    cdir.display(),
+                    cdir.display()
+                ),
+            ));
+        }
+        let files: Vec<PathBuf> = entries
             .into_iter()
             .filter(|p| p.is_file() && is_image_file(p))
             .collect();

@@ -138,6 +138,19 @@ pub fn load_text_csv(path: &Path, opts: &TextCsvOptions) -> Result<TextData> {
             .collect();
     }
     for row in &raw.rows {
+        // A text holding an unquoted delimiter shifts every later cell: the label would be
+        // read from a piece of the text.
+        if row.cells.len() != raw.header.len() {
+            return Err(DataError::Parse {
+                path: path.to_path_buf(),
+                line: row.line,
+                msg: format!(
+                    "ragged row: expected {} fields (as the header), got {}; quote a text that holds the delimiter (\"like, this\")",
+                    raw.header.len(),
+                    row.cells.len()
+                ),
+            });
+        }
         if predicting {
             let empty = |i: usize| row.cells.get(i).is_none_or(|c| c.trim().is_empty());
             let mut texts = std::iter::once((a, opts.text_column.as_str()))

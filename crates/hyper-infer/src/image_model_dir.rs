@@ -35,6 +35,10 @@ pub struct ImageModelInfo {
     pub requirement: String,
     /// The generator checkpoint it came from.
     pub generator: String,
+    /// The split of a folder's images it was generated (and finetuned) on, for
+    /// `eval --split`.
+    #[serde(default)]
+    pub split: Option<crate::data_split::DataSplit>,
 }
 
 pub struct ImageModelDir {

@@ -33,6 +33,12 @@ pub struct ModelInfo {
     pub adapted: Vec<String>,
     /// Seed of the 60/10/30 split the preprocessing was fitted on (for `eval --split`).
     pub seed: u64,
+    /// Rows and fingerprint ([`crate::data_split`]) of the data the model was generated
+    /// from, so `eval --split` on other data warns that its split is redrawn.
+    #[serde(default)]
+    pub data_rows: Option<usize>,
+    #[serde(default)]
+    pub data_fnv64: Option<String>,
 }
 
 /// The architecture record stored in `model.safetensors`' `__metadata__`.
@@ -476,6 +482,8 @@ mod tests {
             similarity: 1.0,
             adapted: vec![],
             seed: 0,
+            data_rows: None,
+            data_fnv64: None,
         };
         let metadata = test_support::tabular_meta(2, 2);
         let mut params = ParamMap::new();

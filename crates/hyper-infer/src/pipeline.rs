@@ -206,6 +206,8 @@ impl Pipeline {
                 similarity: g.heads.similarity,
                 adapted: g.heads.adapted.clone(),
                 seed: split_seed,
+                data_rows: Some(table.labels.len()),
+                data_fnv64: None,
             },
             params: g.params,
             metadata: g.metadata,

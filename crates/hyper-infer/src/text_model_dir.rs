@@ -51,6 +51,9 @@ pub struct TextModelInfo {
     pub requirement: String,
     /// The generator checkpoint it came from.
     pub generator: String,
+    /// The split of a CSV's rows it was generated (and finetuned) on, for `eval --split`.
+    #[serde(default)]
+    pub split: Option<crate::data_split::DataSplit>,
 }
 
 impl TextModelInfo {

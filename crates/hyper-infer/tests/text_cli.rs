@@ -22,7 +22,7 @@ fn write(dir: &std::path::Path, name: &str, body: &[u8]) -> std::path::PathBuf {
 }
 
 const REVIEWS: &str = "review,sentiment\n\
-a wonderful, moving film,good\n\
+\"a wonderful, moving film\",good\n\
 dull and far too long,bad\n\
 the best thing I saw this year,good\n\
 a waste of two hours,bad\n\
@@ -172,11 +172,12 @@ fn finetune_epochs_train_the_generated_text_adapter() {
     };
     let (plain, tuned) = (tmp.path().join("plain"), tmp.path().join("tuned"));
     assert!(gen(&plain, &[])["finetune"].is_null());
-    let v = gen(&tuned, &["--finetune-epochs", "5", "--finetune-rows", "4"]);
+    // Six rows: the training split holds 3 (60/10/30), of which --finetune-rows takes 2.
+    let v = gen(&tuned, &["--finetune-epochs", "5", "--finetune-rows", "2"]);
     let f = &v["finetune"];
     assert_eq!(
         (f["epochs"].as_u64(), f["rows"].as_u64()),
-        (Some(5), Some(4)),
+        (Some(5), Some(2)),
         "{v}"
     );
     let (before, after) = (
@@ -277,6 +278,7 @@ fn peft_export_then_import_gives_identical_logits() {
         max_len: 64,
         requirement: "r".into(),
         generator: "g".into(),
+        split: None,
     };
     TextModelDir::new(info, &gen.base, g.params.clone())
         .save(tmp.path())

@@ -383,4 +383,90 @@ fn image_outputs_never_land_in_the_image_folder() {
         .arg("--out")
         .arg(tmp.path().join("m")));
     assert!(!ok && s.contains("--finetune-lr inf"), "{s}");
+
+    // A folder's split is recorded: --split test scores its 30%, not every image.
+    let m = tmp.path().join("m");
+    let (ok, s) = run(bin()
+        .arg("generate")
+        .arg("--images")
+        .arg(&imgs)
+        .arg("--out")
+        .arg(&m));
+    assert!(ok, "{s}");
+    let (ok, s) = run(bin()
+        .args(["eval", "--json", "--split", "test", "--model"])
+        .arg(&m)
+        .arg("--images")
+        .arg(&imgs));
+    assert!(ok, "{s}");
+    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(v["images"], 2, "30% of 6 images: {s}");
+    // A nested folder inside a class folder is an error, not skipped.
+    std::fs::create_dir(imgs.join("a/more")).unwrap();
+    let (ok, s) = run(bin()
+        .arg("generate")
+        .arg("--images")
+        .arg(&imgs)
+        .arg("--out")
+        .arg(tmp.path().join("m2")));
+    assert!(!ok && s.contains("nested folders are not read"), "{s}");
+}
+
+/// Text: `eval --split test` scores the rows the model was not generated or finetuned on,
+/// and another file gets a warning that its split is redrawn; GLUE and built-in image sets
+/// refuse a split they cannot honour.
+#[test]
+fn text_splits_are_recorded_and_honoured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut csv = String::from("review,sentiment\n");
+    for i in 0..40 {
+        let (t, l) = if i % 2 == 0 {
+            ("a lovely warm film", "good")
+        } else {
+            ("a dull tired mess", "bad")
+        };
+        csv.push_str(&format!("{t} {i},{l}\n"));
+    }
+    let data = tmp.path().join("r.csv");
+    std::fs::write(&data, &csv).unwrap();
+    let out = tmp.path().join("t");
+    let (ok, s) = run(bin()
+        .args([
+            "generate",
+            "--text-column",
+            "review",
+            "--target",
+            "sentiment",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out));
+    assert!(ok, "{s}");
+    let eval = |data: &Path, split: &str| {
+        run(bin()
+            .args(["eval", "--json", "--split", split, "--model"])
+            .arg(&out)
+            .arg("--data")
+            .arg(data))
+    };
+    let (ok, s) = eval(&data, "test");
+    assert!(ok && !s.contains("warning"), "{s}");
+    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(v["rows"], 12, "30% of 40 rows: {s}");
+    let (ok, s) = eval(&data, "all");
+    assert!(ok, "{s}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&s).unwrap()["rows"],
+        40
+    );
+    // Another file: scored, with a warning that its split is drawn afresh.
+    let other = tmp.path().join("other.csv");
+    std::fs::write(&other, csv.replace("film 0", "film zero")).unwrap();
+    let (ok, s) = eval(&other, "test");
+    assert!(ok && s.contains("is drawn afresh"), "{s}");
+    let (ok, s) = run(bin()
+        .args(["eval", "--split", "test", "--glue", "sst2", "--model"])
+        .arg(&out));
+    assert!(!ok && s.contains("--split applies to --data"), "{s}");
 }

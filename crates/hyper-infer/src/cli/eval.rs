@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::{Args, ValueEnum};
 use datasets::preprocess::split_indices;
+use hyper_infer::data_split::DataSplit;
 use hyper_infer::{evaluate, ModelDir, SplitTensors};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
@@ -57,6 +58,40 @@ pub struct EvalArgs {
     pub csv: super::CsvArgs,
 }
 
+/// The rows of `n` that `split` names: all of them, or one part of the model's recorded
+/// split. Data other than the model's own (by fingerprint) gets its split drawn afresh,
+/// which may put training rows in `test`: said on standard error, never silent.
+pub fn split_rows(
+    split: SplitArg,
+    recorded: Option<&DataSplit>,
+    fingerprint: &str,
+    n: usize,
+    source: &str,
+) -> Result<Vec<usize>> {
+    if split == SplitArg::All {
+        return Ok((0..n).collect());
+    }
+    let Some(rec) = recorded else {
+        bail!(
+            "{source}: the model records no split of its data (a built-in set has its own test split, or the model predates recorded splits): score it with --split all"
+        );
+    };
+    if rec.fnv64 != fingerprint || rec.rows != n {
+        eprintln!(
+            "warning: {source} is not the data the model was generated from ({n} rows here, {} there): its {split:?} split is drawn afresh and may hold rows the model was trained on",
+            rec.rows
+        );
+    }
+    let Some((train, val, test)) = split_indices(n, rec.seed) else {
+        bail!("{source}: too few rows ({n}) for a 60/10/30 split");
+    };
+    Ok(match split {
+        SplitArg::Train => train,
+        SplitArg::Val => val,
+        _ => test,
+    })
+}
+
 pub fn run(args: &EvalArgs) -> Result<()> {
     if hyper_infer::image_model_dir::ImageModelDir::is_image_model(&args.model) {
         use super::image::ImageSource;
@@ -68,7 +103,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 args.model.display()
             ),
         };
-        return super::image::eval(&args.model, source, args.json);
+        return super::image::eval(&args.model, source, args.split, args.json);
     }
     if args.images.is_some() || args.image_set.is_some() {
         bail!(
@@ -77,15 +112,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         );
     }
     if hyper_infer::text_model_dir::TextModelDir::is_text_model(&args.model) {
-        return super::text::eval(
-            &args.model,
-            args.glue.as_deref(),
-            args.data.as_deref(),
-            args.text_column.as_deref(),
-            args.text_pair_column.as_deref(),
-            args.target.as_deref(),
-            args.json,
-        );
+        return super::text::eval(args);
     }
     if args.glue.is_some() {
         bail!(
@@ -111,23 +138,27 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         .encode_labels(&table)
         .with_context(|| format!("labels of {}", table.source))?;
     let f = m.info.columns.len();
-    let rows: Vec<usize> = match args.split {
-        SplitArg::All => (0..y.len()).collect(),
-        s => {
-            let Some((tr, va, te)) = split_indices(y.len(), m.info.seed) else {
-                bail!(
-                    "{}: too few rows ({}) for a 60/10/30 split",
-                    table.source,
-                    y.len()
-                );
-            };
-            match s {
-                SplitArg::Train => tr,
-                SplitArg::Val => va,
-                _ => te,
-            }
-        }
+    let fingerprint = match (&args.data, &args.dataset) {
+        (Some(p), _) => hyper_infer::data_split::file_fingerprint(p)?,
+        (None, Some(name)) => format!("built-in {name}"),
+        (None, None) => String::new(),
     };
+    let recorded = DataSplit {
+        seed: m.info.seed,
+        rows: m.info.data_rows.unwrap_or(y.len()),
+        fnv64: m
+            .info
+            .data_fnv64
+            .clone()
+            .unwrap_or_else(|| fingerprint.clone()),
+    };
+    let rows = split_rows(
+        args.split,
+        Some(&recorded),
+        &fingerprint,
+        y.len(),
+        &table.source,
+    )?;
     let xs: Vec<f32> = rows
         .iter()
         .flat_map(|&r| x[r * f..(r + 1) * f].iter().copied())

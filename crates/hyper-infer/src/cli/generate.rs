@@ -151,9 +151,9 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         g.timings.clone(),
     );
     let t = Instant::now();
-    pipeline
-        .model_dir(g, &table, splits.preprocessor, args.seed)
-        .save(&args.out)?;
+    let mut dir = pipeline.model_dir(g, &table, splits.preprocessor, args.seed);
+    dir.info.data_fnv64 = data_fingerprint(args)?;
+    dir.save(&args.out)?;
     let t_write = t.elapsed().as_secs_f64();
 
     let heads_note = if heads.named_by_request {
@@ -211,6 +211,15 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     ]);
     println!("wrote {}", args.out.display());
     Ok(())
+}
+
+/// The fingerprint `eval --split` compares against ([`hyper_infer::data_split`]).
+fn data_fingerprint(args: &GenerateArgs) -> Result<Option<String>> {
+    Ok(match (&args.source.data, &args.source.dataset) {
+        (Some(p), _) => Some(hyper_infer::data_split::file_fingerprint(p)?),
+        (None, Some(name)) => Some(format!("built-in {name}")),
+        _ => None,
+    })
 }
 
 /// The data-conditioned path: requirement and metadata from the **training rows** only,
@@ -285,6 +294,8 @@ fn run_any(
             similarity: 1.0,
             adapted: Vec::new(),
             seed: args.seed,
+            data_rows: Some(table.labels.len()),
+            data_fnv64: data_fingerprint(args)?,
         },
         params,
         metadata: d.metadata.clone(),

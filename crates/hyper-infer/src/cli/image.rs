@@ -8,10 +8,14 @@ use std::time::Instant;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::Device;
 use datasets::images::ImageSet;
+use datasets::preprocess::split_indices;
+use hyper_infer::data_split::{folder_fingerprint, DataSplit};
 use hyper_infer::image_model_dir::{ImageModelDir, ImageModelInfo, IMAGE_MODEL_FORMAT};
 use hyper_infer::requirement::describe;
 use hyper_infer::vision::{self, ImageGenerator, ImageSetName, ImageSplit};
 use hyper_infer::BackendOptions;
+
+use super::eval::SplitArg;
 use llm_prompting::{DataProfile, TaskInput};
 
 /// The default CV generator: `checkpoints/cv/best`.
@@ -117,6 +121,22 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
             d.metadata.arch, gen.architecture.backbone.width
         )
     });
+    // A folder is split 60/10/30 like a table: finetuning sees its training part only, so
+    // `eval --split test` scores images the model never trained on.
+    let (train, split) = match a.source {
+        ImageSource::Folder(dir) => match split_indices(train.n, a.seed) {
+            Some((rows, _, _)) => (
+                vision::subset(&train, &rows),
+                Some(DataSplit {
+                    seed: a.seed,
+                    rows: train.n,
+                    fnv64: folder_fingerprint(dir)?,
+                }),
+            ),
+            None => (train, None),
+        },
+        ImageSource::Set(_) => (train, None),
+    };
     let g = gen.generate(&d.requirement, &train.class_names)?;
     let mut params = g.params;
     let t = Instant::now();
@@ -160,6 +180,7 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
         },
         requirement: d.requirement.clone(),
         generator: ck.display().to_string(),
+        split,
     };
     let t = Instant::now();
     ImageModelDir::new(info, &gen.base, params).save(a.out)?;
@@ -203,10 +224,30 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
 
 /// Top-1/3/5 of the model in `dir` on `source` (a built-in set's test split, or every
 /// image of a class folder, whose class folders must be the model's classes).
-pub fn eval(dir: &Path, source: ImageSource, json: bool) -> Result<()> {
+pub fn eval(dir: &Path, source: ImageSource, split: SplitArg, json: bool) -> Result<()> {
     let dev = Device::Cpu;
     let m = ImageModelDir::load(dir, &dev)?;
     let test = source.load(ImageSplit::Test)?;
+    let test = match source {
+        ImageSource::Folder(folder) => {
+            let rows = super::eval::split_rows(
+                split,
+                m.info.split.as_ref(),
+                &folder_fingerprint(folder)?,
+                test.n,
+                &test.source,
+            )?;
+            vision::subset(&test, &rows)
+        }
+        ImageSource::Set(s) => {
+            ensure!(
+                split == SplitArg::All,
+                "--image-set {} scores the set's own test split; --split applies to --images folders",
+                s.name()
+            );
+            test
+        }
+    };
     if test.class_names != m.info.class_names {
         bail!(
             "{} has classes [{}] but the model in {} was generated for [{}]",

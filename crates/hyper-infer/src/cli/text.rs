@@ -8,7 +8,9 @@ use std::time::Instant;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::Device;
 use datasets::glue::{self, GlueTask, Label};
+use datasets::preprocess::split_indices;
 use datasets::text_csv::{load_text_csv, TextCsvOptions, TextData};
+use hyper_infer::data_split::{file_fingerprint, DataSplit};
 use hyper_infer::requirement::describe;
 use hyper_infer::text::{
     glue_label_texts, glue_score, predict, text_summary, train_epochs, Encoded, TextGenerator,
@@ -40,8 +42,11 @@ struct TextTask {
     regression: bool,
     glue: Option<GlueTask>,
     columns: (Option<String>, Option<String>, Option<String>),
-    /// The labelled rows (first text, second text, label) ModelGPT-F may train on.
+    /// The labelled rows (first text, second text, label) ModelGPT-F may train on: a CSV's
+    /// training split, so `eval --split test` scores rows it never saw.
     rows: Vec<(String, Option<String>, Label)>,
+    /// The split of a CSV's rows, recorded in the model directory.
+    split: Option<DataSplit>,
 }
 
 impl TextTask {
@@ -99,6 +104,7 @@ fn glue_task(task: GlueTask) -> Result<TextTask> {
         label_texts: labels,
         glue: Some(task),
         columns: (None, None, None),
+        split: None,
         rows: split
             .examples
             .iter()
@@ -107,7 +113,13 @@ fn glue_task(task: GlueTask) -> Result<TextTask> {
     })
 }
 
-fn csv_task(path: &Path, text: &str, pair: Option<&str>, target: &str) -> Result<TextTask> {
+fn csv_task(
+    path: &Path,
+    text: &str,
+    pair: Option<&str>,
+    target: &str,
+    seed: u64,
+) -> Result<TextTask> {
     let d = load_text_csv(
         path,
         &TextCsvOptions {
@@ -132,6 +144,15 @@ fn csv_task(path: &Path, text: &str, pair: Option<&str>, target: &str) -> Result
             names.len()
         );
     }
+    if names.iter().all(|n| n.parse::<f64>().is_ok()) {
+        // The generator writes each class's head row from its name: `0`/`1` say nothing
+        // (SST-2 dev: 49.5% with labels 0/1, 79% with negative/positive).
+        eprintln!(
+            "warning: {}: the labels of `{target}` are numbers ({}); the generator builds each class from its name, so number labels give a near-chance model: rename them to words (e.g. negative/positive), or add --finetune-epochs",
+            path.display(),
+            names.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
     let mut counts = vec![0usize; names.len()];
     for &i in &idx {
         counts[i] += 1;
@@ -143,8 +164,25 @@ fn csv_task(path: &Path, text: &str, pair: Option<&str>, target: &str) -> Result
         })
         .collect();
     let (avg_words, max_words) = TextSummary::word_stats(joined.iter().map(String::as_str));
-    let samples = (0..d.len().min(4))
-        .map(|i| {
+    // Generation and finetuning see the training split only (every row when there are
+    // too few to split).
+    let split = split_indices(d.len(), seed);
+    let train: Vec<usize> = match &split {
+        Some((train, _, _)) => train.clone(),
+        None => (0..d.len()).collect(),
+    };
+    let split = match split {
+        Some(_) => Some(DataSplit {
+            seed,
+            rows: d.len(),
+            fnv64: file_fingerprint(path)?,
+        }),
+        None => None,
+    };
+    let samples = train
+        .iter()
+        .take(4)
+        .map(|&i| {
             sample_line(
                 &d.text_a[i],
                 d.text_b.as_ref().map(|b| b[i].as_str()),
@@ -166,12 +204,14 @@ fn csv_task(path: &Path, text: &str, pair: Option<&str>, target: &str) -> Result
         label_texts: names,
         regression: false,
         glue: None,
-        rows: (0..d.len())
-            .map(|i| {
+        rows: train
+            .iter()
+            .map(|&i| {
                 let b = d.text_b.as_ref().map(|b| b[i].clone());
                 (d.text_a[i].clone(), b, Label::Class(idx[i]))
             })
             .collect(),
+        split,
         columns: (
             Some(text.into()),
             pair.map(String::from),
@@ -218,7 +258,7 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
             let target = a
                 .target
                 .context("--target names the label column of a text CSV; it is required")?;
-            csv_task(path, text, a.pair_column, target)?
+            csv_task(path, text, a.pair_column, target, a.finetune.seed)?
         }
         (None, None) => bail!("give --glue <task> or --data <csv> --text-column <col>"),
     };
@@ -300,6 +340,7 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
         max_len: gen.architecture.max_len,
         requirement: d.requirement.clone(),
         generator: ck.display().to_string(),
+        split: task.split.clone(),
     };
     let t = Instant::now();
     TextModelDir::new(info, &gen.base, params).save(a.out)?;
@@ -405,21 +446,23 @@ fn encode(tok: &TextTokenizer, d: &TextData) -> Result<Vec<Encoded>> {
 }
 
 /// `eval` of a text model: the GLUE metrics of `--glue` dev, or accuracy on a CSV.
-pub fn eval(
-    model: &Path,
-    glue_name: Option<&str>,
-    data: Option<&Path>,
-    text_column: Option<&str>,
-    pair_column: Option<&str>,
-    target: Option<&str>,
-    json: bool,
-) -> Result<()> {
+pub fn eval(args: &super::eval::EvalArgs) -> Result<()> {
+    let (model, glue_name, data) = (&args.model, args.glue.as_deref(), args.data.as_deref());
+    let (text_column, pair_column) = (
+        args.text_column.as_deref(),
+        args.text_pair_column.as_deref(),
+    );
+    let (target, split, json) = (args.target.as_deref(), args.split, args.json);
     let dev = Device::Cpu;
     let m = load_model(model, &dev)?;
     let info = &m.dir.info;
     let (examples, gold, task, source): (Vec<Encoded>, Vec<Label>, Option<GlueTask>, String) =
         match (glue_name, data) {
             (Some(name), _) => {
+                ensure!(
+                    split == super::eval::SplitArg::All,
+                    "--glue scores the task's dev set, which no model trained on; --split applies to --data"
+                );
                 let task = GlueTask::from_name(name)?;
                 let want = glue_label_texts(task);
                 ensure!(
@@ -472,9 +515,17 @@ pub fn eval(
                         }
                     })
                     .collect::<Result<Vec<_>>>()?;
+                let rows = super::eval::split_rows(
+                    split,
+                    info.split.as_ref(),
+                    &file_fingerprint(path)?,
+                    d.len(),
+                    &path.display().to_string(),
+                )?;
+                let enc = encode(&m.tokenizer, &d)?;
                 (
-                    encode(&m.tokenizer, &d)?,
-                    gold,
+                    rows.iter().map(|&r| enc[r].clone()).collect(),
+                    rows.iter().map(|&r| gold[r]).collect(),
                     None,
                     path.display().to_string(),
                 )
