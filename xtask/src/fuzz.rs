@@ -85,6 +85,38 @@ pub fn targets() -> Vec<Target> {
             },
         },
         Target {
+            name: "text-csv-predict",
+            weight: 1.0,
+            seeds: || Ok(vec![TEXT_SEED.as_bytes().to_vec()]),
+            run: |d, b| {
+                let opts = text_csv::TextCsvOptions {
+                    text_column: "text".into(),
+                    pair_column: Some("pair".into()),
+                    target: None,
+                    delimiter: None,
+                };
+                let _ = text_csv::load_text_csv(&write(d, "texts.csv", b), &opts);
+            },
+        },
+        Target {
+            name: "image-folder",
+            weight: 0.5,
+            seeds: || Ok(vec![png_seed()]),
+            // The input is one image of a two-class folder whose other images are valid.
+            run: |d, b| {
+                let root = d.join("imgs");
+                for c in ["a", "b"] {
+                    std::fs::create_dir_all(root.join(c)).expect("scratch dir");
+                    std::fs::write(root.join(c).join("0.png"), png_seed()).expect("scratch");
+                }
+                std::fs::write(root.join("b/1.png"), b).expect("scratch write");
+                let _ = datasets::images::load_class_folders(&root, None);
+                let _ = datasets::images::load_unlabelled(&root.join("b"), 8);
+            },
+        },
+        text_model_dir_target::<0>("text-model-dir/model.json"),
+        text_model_dir_target::<1>("text-model-dir/adapter_config.json"),
+        Target {
             name: "orange-tab",
             weight: 1.0,
             seeds: || head_of(&[paths::data_dir().join("orange/zoo.tab")], 16 << 10),
@@ -176,6 +208,83 @@ plain text,other text,no\n\
 
 const METADATA_SEED: &str = "Here is the metadata:\n```json\n{\"task\": \"classification\", \
 \"in_dim\": 4, \"out_dim\": 3, \"scale\": \"small\", \"arch\": \"mlp_small\"}\n```";
+
+/// A valid 6×6 grey PNG.
+fn png_seed() -> Vec<u8> {
+    let img = image::GrayImage::from_fn(6, 6, |x, y| image::Luma([(x * 40 + y * 3) as u8]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("encoding a PNG in memory");
+    out.into_inner()
+}
+
+/// The text-model-directory files fuzzed (`text_model_dir_target::<I>`).
+const TEXT_MODEL_DIR_FILES: [&str; 2] = ["model.json", "adapter_config.json"];
+
+/// A target for `TEXT_MODEL_DIR_FILES[I]`, resealed like [`model_dir_target`]'s so the
+/// mutated file reaches its parser behind the manifest check.
+fn text_model_dir_target<const I: usize>(name: &'static str) -> Target {
+    fn seeds<const I: usize>() -> Result<Vec<Vec<u8>>> {
+        head_of(
+            &[seed_text_model_dir()?.join(TEXT_MODEL_DIR_FILES[I])],
+            usize::MAX,
+        )
+    }
+    fn run<const I: usize>(d: &Path, b: &[u8]) {
+        let seed = seed_text_model_dir().expect("seeded before the run");
+        let dir = d.join("model");
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        for e in std::fs::read_dir(&seed).expect("seed dir").flatten() {
+            std::fs::copy(e.path(), dir.join(e.file_name())).expect("scratch copy");
+        }
+        std::fs::write(dir.join(TEXT_MODEL_DIR_FILES[I]), b).expect("scratch write");
+        hyper_infer::model_dir::write_manifest(&dir).expect("reseal");
+        let _ = hyper_infer::text_model_dir::TextModelDir::load(&dir, &Device::Cpu);
+    }
+    Target {
+        name,
+        weight: 0.5,
+        seeds: seeds::<I>,
+        run: run::<I>,
+    }
+}
+
+/// A text model directory from the default NLP generator (two labels), once.
+fn seed_text_model_dir() -> Result<PathBuf> {
+    use hyper_infer::text_model_dir::{TextModelDir, TextModelInfo, TEXT_MODEL_FORMAT};
+    static DIR: OnceLock<std::result::Result<tempfile::TempDir, String>> = OnceLock::new();
+    let made = DIR.get_or_init(|| {
+        (|| -> Result<tempfile::TempDir> {
+            let dev = Device::Cpu;
+            let ck = hyper_infer::checkpoint_dir("nlp").join("best");
+            let gen = hyper_infer::text::TextGenerator::load(&ck, &paths::minilm_dir()?, &dev)?;
+            let labels = vec!["bad".to_string(), "good".to_string()];
+            let g = gen.generate("Sentiment of short reviews.", &labels)?;
+            let info = TextModelInfo {
+                format: TEXT_MODEL_FORMAT.into(),
+                base_model: hyper_infer::text::BASE_MODEL_ID.into(),
+                task: "seq_cls".into(),
+                label_names: labels,
+                glue_task: None,
+                text_column: Some("text".into()),
+                text_pair_column: None,
+                target: Some("label".into()),
+                max_len: gen.architecture.max_len,
+                requirement: "Sentiment of short reviews.".into(),
+                generator: ck.display().to_string(),
+                split: None,
+            };
+            let tmp = tempfile::tempdir()?;
+            TextModelDir::new(info, &gen.base, g.params).save(&tmp.path().join("text"))?;
+            Ok(tmp)
+        })()
+        .map_err(|e| format!("{e:#}"))
+    });
+    match made {
+        Ok(t) => Ok(t.path().join("text")),
+        Err(e) => bail!("seed text model directory: {e}"),
+    }
+}
 
 /// The model-directory files fuzzed, each as its own target (`model_dir_target::<I>`).
 const MODEL_DIR_FILES: [&str; 3] = ["model.json", "preprocessor.json", "metadata.json"];
