@@ -44,6 +44,16 @@ fn enclosing_model_dir(p: &Path) -> Option<PathBuf> {
 /// `inputs` (files or folders the command reads; `-` is standard input and skipped).
 fn check_disjoint(out: &Path, is_dir: bool, inputs: &[&Path]) -> Result<()> {
     let o = resolved(out);
+    // The nearest existing folder above `out` must be a folder, not a file.
+    if let Some(a) = o.ancestors().skip(1).find(|a| a.exists()) {
+        if !a.is_dir() {
+            bail!(
+                "--out {}: {} is a file, not a folder; give an --out in a folder",
+                out.display(),
+                a.display()
+            );
+        }
+    }
     for input in inputs.iter().filter(|i| i.as_os_str() != "-") {
         let i = resolved(input);
         if o == i {

@@ -215,7 +215,9 @@ fn generate_json_reports_stages_and_safetensors_carries_the_architecture() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(e["rows"], 45);
-    assert!(e["accuracy"].as_f64().unwrap() > e["majority_rate"].as_f64().unwrap());
+    assert!(e["metrics"]["accuracy"].as_f64().unwrap() > e["majority_rate"].as_f64().unwrap());
+    assert_eq!(e["score"], e["metrics"]["accuracy"]);
+    assert_eq!(e["modality"], "table");
 }
 
 #[test]

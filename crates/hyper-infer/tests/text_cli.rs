@@ -64,7 +64,7 @@ fn glue_task_to_peft_adapter_eval_and_predict() {
     assert!(ok, "{s}");
     let v: serde_json::Value = serde_json::from_str(&s).unwrap();
     assert_eq!(v["rows"], 71);
-    let acc = v["metrics"]["acc"].as_f64().unwrap();
+    let acc = v["metrics"]["accuracy"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&acc), "{v}");
 
     // A GLUE model refuses another task's labels.

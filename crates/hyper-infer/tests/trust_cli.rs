@@ -400,7 +400,7 @@ fn image_outputs_never_land_in_the_image_folder() {
         .arg(&imgs));
     assert!(ok, "{s}");
     let v: serde_json::Value = serde_json::from_str(&s).unwrap();
-    assert_eq!(v["images"], 2, "30% of 6 images: {s}");
+    assert_eq!(v["rows"], 2, "30% of 6 images: {s}");
     // A nested folder inside a class folder is an error, not skipped.
     std::fs::create_dir(imgs.join("a/more")).unwrap();
     let (ok, s) = run(bin()
@@ -469,4 +469,94 @@ fn text_splits_are_recorded_and_honoured() {
         .args(["eval", "--split", "test", "--glue", "sst2", "--model"])
         .arg(&out));
     assert!(!ok && s.contains("--split applies to --data"), "{s}");
+}
+
+/// `eval`, `predict` and `describe --json` print one documented shape for tables, text and
+/// images (`docs/json/*.schema.json`).
+#[test]
+fn json_output_has_one_documented_shape_across_modalities() {
+    let schema = |name: &str| -> serde_json::Value {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs/json")
+            .join(format!("{name}.schema.json"));
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let (eval_s, predict_s, describe_s) = (schema("eval"), schema("predict"), schema("describe"));
+    let tmp = tempfile::tempdir().unwrap();
+    let table = table(tmp.path());
+    let texts = tmp.path().join("texts.csv");
+    let mut csv = String::from("review,sentiment\n");
+    for i in 0..20 {
+        csv.push_str(&format!(
+            "{} {i},{}\n",
+            ["fine film", "poor film"][i % 2],
+            ["good", "bad"][i % 2]
+        ));
+    }
+    std::fs::write(&texts, csv).unwrap();
+    let imgs = tmp.path().join("imgs");
+    for c in ["a", "b"] {
+        std::fs::create_dir_all(imgs.join(c)).unwrap();
+        for k in 0..4u8 {
+            image::GrayImage::from_pixel(28, 28, image::Luma([k * 30 + 5]))
+                .save(imgs.join(c).join(format!("{k}.png")))
+                .unwrap();
+        }
+    }
+    let text_args = ["--text-column", "review", "--target", "sentiment"];
+    let cases: [(&str, Vec<String>, Vec<String>); 3] = [
+        (
+            "table",
+            vec!["--data".into(), table.display().to_string()],
+            vec!["--data".into(), table.display().to_string()],
+        ),
+        (
+            "text",
+            [
+                &["--data".to_string(), texts.display().to_string()][..],
+                &text_args.map(String::from),
+            ]
+            .concat(),
+            vec!["--data".into(), texts.display().to_string()],
+        ),
+        (
+            "image",
+            vec!["--images".into(), imgs.display().to_string()],
+            vec!["--images".into(), imgs.join("a").display().to_string()],
+        ),
+    ];
+    for (modality, source, predict_from) in cases {
+        let model = tmp.path().join(modality);
+        let check = |schema: &serde_json::Value, what: &str, s: &str| {
+            let v: serde_json::Value =
+                serde_json::from_str(s).unwrap_or_else(|e| panic!("{modality} {what}: {e}: {s}"));
+            let bad = test_support::json_schema::violations(schema, &v);
+            assert!(bad.is_empty(), "{modality} {what}: {bad:?}\n{s}");
+            assert_eq!(v["modality"], modality, "{s}");
+        };
+        let (ok, s) = run(bin().args(["describe", "--json"]).args(&source));
+        assert!(ok, "{s}");
+        check(&describe_s, "describe", &s);
+        let (ok, s) = run(bin().arg("generate").args(&source).arg("--out").arg(&model));
+        assert!(ok, "{s}");
+        let score_on: Vec<String> = if modality == "text" {
+            source[..2].to_vec()
+        } else {
+            source.clone()
+        };
+        let (ok, s) = run(bin()
+            .args(["eval", "--json", "--split", "test", "--model"])
+            .arg(&model)
+            .args(&score_on));
+        assert!(ok, "{s}");
+        check(&eval_s, "eval", &s);
+        let (ok, s) = run(bin()
+            .args(["predict", "--json", "--model"])
+            .arg(&model)
+            .args(&predict_from)
+            .arg("--out")
+            .arg(tmp.path().join(format!("{modality}.csv"))));
+        assert!(ok, "{s}");
+        check(&predict_s, "predict", &s);
+    }
 }

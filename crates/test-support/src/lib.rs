@@ -14,6 +14,7 @@ use candle_core::{DType, Result, Tensor, Var};
 use hyper_core::Metadata;
 
 pub mod fixtures;
+pub mod json_schema;
 pub mod openai;
 
 /// Panics unless every `(name, gradient)` has a gradient whose entries are finite and not

@@ -25,16 +25,29 @@ pub struct DescribeArgs {
 
 /// Runs the two stages and prints the result.
 pub fn run(args: &DescribeArgs) -> Result<()> {
+    let description = args.description.as_deref();
     let input = match args.source.image_source() {
-        Some(source) => super::image::task_input(source, args.description.as_deref())?.1,
-        None => TaskInput::from_table(&args.source.load()?, args.description.as_deref())?,
+        Some(source) => super::image::task_input(source, description)?.1,
+        None if args.source.is_text() => super::text::describe_input(
+            &super::text::TextSource::of(&args.source, datasets::preprocess::DEFAULT_SEED),
+            description,
+        )?,
+        None => TaskInput::from_table(&args.source.load()?, description)?,
     };
     let d = describe(&input, &args.backend.options())?;
     let variants = args
         .variants
         .map(|n| requirements(&input.profile, n, datasets::preprocess::DEFAULT_SEED));
     if args.json {
+        let modality = if args.source.image_source().is_some() {
+            "image"
+        } else if args.source.is_text() {
+            "text"
+        } else {
+            "table"
+        };
         let mut out = serde_json::json!({
+            "modality": modality,
             "requirement": d.requirement,
             "metadata": d.metadata,
             "timings": {"requirement": d.requirement_secs, "metadata": d.metadata_secs},

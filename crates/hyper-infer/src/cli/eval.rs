@@ -168,16 +168,18 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let (loss, acc) = evaluate(&m.mlp(), &m.params, &data)?;
     let correct = (acc * data.len() as f64).round() as usize;
     if args.json {
-        return super::print_json(&serde_json::json!({
-            "model": args.model,
-            "data": table.source,
-            "split": args.split,
-            "rows": data.len(),
-            "correct": correct,
-            "accuracy": acc,
-            "loss": loss,
-            "majority_rate": data.majority_rate(),
-        }));
+        return super::EvalReport {
+            modality: "table",
+            model: &args.model,
+            data: &table.source,
+            split: args.split,
+            rows: data.len(),
+            metrics: [("accuracy".to_string(), acc)].into(),
+            score: acc,
+            loss: Some(loss),
+            majority_rate: Some(data.majority_rate()),
+        }
+        .print_json();
     }
     println!(
         "accuracy {:.4} ({} of {} rows, split {:?}), loss {:.4}, majority rate {:.4}",

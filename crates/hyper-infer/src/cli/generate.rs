@@ -92,11 +92,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     }
     if args.source.is_text() {
         return super::text::generate(&super::text::TextGenerate {
-            glue: args.source.glue.as_deref(),
-            data: args.source.data.as_deref(),
-            text_column: args.source.text_column.as_deref(),
-            pair_column: args.source.text_pair_column.as_deref(),
-            target: args.source.target.as_deref(),
+            source: super::text::TextSource::of(&args.source, args.seed),
             description: args.description.as_deref(),
             backend: args.backend.options(),
             checkpoint: args.checkpoint.as_deref(),

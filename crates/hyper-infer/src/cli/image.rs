@@ -261,13 +261,24 @@ pub fn eval(dir: &Path, source: ImageSource, split: SplitArg, json: bool) -> Res
     let prepared = vision::prepare(&test, &m.info.backbone)?;
     let acc = vision::evaluate(&model, &m.params, &prepared)?;
     if json {
-        return super::print_json(&serde_json::json!({
-            "images": test.n,
-            "top1": acc.top1,
-            "top3": acc.top3,
-            "top5": acc.top5,
-            "source": test.source,
-        }));
+        return super::EvalReport {
+            modality: "image",
+            model: dir,
+            data: &test.source,
+            split,
+            rows: test.n,
+            metrics: [
+                ("accuracy", acc.top1),
+                ("top3", acc.top3),
+                ("top5", acc.top5),
+            ]
+            .map(|(k, v)| (k.to_string(), v))
+            .into(),
+            score: acc.top1,
+            loss: None,
+            majority_rate: super::majority_rate(&test.labels),
+        }
+        .print_json();
     }
     println!(
         "top-1 {:.4}  top-3 {:.4}  top-5 {:.4}  ({} images of {})",
@@ -279,7 +290,7 @@ pub fn eval(dir: &Path, source: ImageSource, split: SplitArg, json: bool) -> Res
 /// Labels every image directly in `images` with the model in `dir`; writes
 /// `file,prediction,confidence,p_<class>…` to `out` (`-`: standard output). Returns the
 /// number of images.
-pub fn predict(dir: &Path, images: &Path, out: &Path) -> Result<usize> {
+pub fn predict(dir: &Path, images: &Path, out: &Path, json: bool) -> Result<usize> {
     let dev = Device::Cpu;
     let m = ImageModelDir::load(dir, &dev)?;
     let model = m.backbone(&dev)?;
@@ -309,5 +320,22 @@ pub fn predict(dir: &Path, images: &Path, out: &Path) -> Result<usize> {
         text.push('\n');
     }
     super::write_output(out, &text)?;
+    if json {
+        super::PredictReport {
+            modality: "image",
+            model: dir,
+            data: &images.display().to_string(),
+            class_names: names,
+            predictions: probs
+                .iter()
+                .map(|p| names[hyper_core::layers::argmax(p).0].clone().into())
+                .collect(),
+            probabilities: probs.iter().map(|p| Some(p.as_slice())).collect(),
+            files: Some(files.iter().map(|f| f.display().to_string()).collect()),
+            unscored: serde_json::json!([]),
+            out,
+        }
+        .print_json()?;
+    }
     Ok(files.len())
 }

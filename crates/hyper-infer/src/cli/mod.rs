@@ -145,6 +145,84 @@ impl BackendArgs {
     }
 }
 
+/// What `eval --json` prints, one shape for every modality (`docs/json/eval.schema.json`).
+pub struct EvalReport<'a> {
+    pub modality: &'a str,
+    pub model: &'a Path,
+    pub data: &'a str,
+    pub split: eval::SplitArg,
+    pub rows: usize,
+    /// `accuracy` for every classifier; `top3`/`top5` for images, the GLUE task's own
+    /// metrics (`f1`, `mcc`, `pearson`, `spearman`) for GLUE.
+    pub metrics: std::collections::BTreeMap<String, f64>,
+    /// The headline number: accuracy, or the GLUE task's score.
+    pub score: f64,
+    pub loss: Option<f64>,
+    /// Share of the most common label among the scored rows (classification).
+    pub majority_rate: Option<f64>,
+}
+
+impl EvalReport<'_> {
+    pub fn print_json(&self) -> Result<()> {
+        print_json(&serde_json::json!({
+            "modality": self.modality,
+            "model": self.model,
+            "data": self.data,
+            "split": self.split,
+            "rows": self.rows,
+            "metrics": self.metrics,
+            "score": self.score,
+            "loss": self.loss.filter(|l| l.is_finite()),
+            "majority_rate": self.majority_rate,
+        }))
+    }
+}
+
+/// Share of the most common value in `labels` (`None` when empty).
+pub fn majority_rate<T: PartialEq>(labels: &[T]) -> Option<f64> {
+    let best = labels
+        .iter()
+        .map(|a| labels.iter().filter(|b| *b == a).count())
+        .max()?;
+    Some(best as f64 / labels.len() as f64)
+}
+
+/// What `predict --json` prints, one shape for every modality
+/// (`docs/json/predict.schema.json`): one entry per output row, `null` where a row was not
+/// scored.
+pub struct PredictReport<'a> {
+    pub modality: &'a str,
+    pub model: &'a Path,
+    pub data: &'a str,
+    pub class_names: &'a [String],
+    pub predictions: Vec<serde_json::Value>,
+    pub probabilities: Vec<Option<&'a [f32]>>,
+    /// Image files, in row order (images only).
+    pub files: Option<Vec<String>>,
+    pub unscored: serde_json::Value,
+    pub out: &'a Path,
+}
+
+impl PredictReport<'_> {
+    pub fn print_json(&self) -> Result<()> {
+        let mut v = serde_json::json!({
+            "modality": self.modality,
+            "model": self.model,
+            "data": self.data,
+            "rows": self.predictions.len(),
+            "class_names": self.class_names,
+            "predictions": self.predictions,
+            "probabilities": self.probabilities,
+            "unscored": self.unscored,
+            "out": self.out,
+        });
+        if let Some(f) = &self.files {
+            v["files"] = serde_json::json!(f);
+        }
+        print_json(&v)
+    }
+}
+
 /// Prints `value` as one pretty JSON object on standard output.
 pub fn print_json(value: &serde_json::Value) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);

@@ -61,8 +61,8 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             .images
             .as_deref()
             .context("an image model predicts from --images <folder>")?;
-        let n = super::image::predict(&args.model, images, &args.out)?;
-        if args.out.as_os_str() != "-" {
+        let n = super::image::predict(&args.model, images, &args.out, args.json)?;
+        if args.out.as_os_str() != "-" && !args.json {
             println!("wrote {n} predictions to {}", args.out.display());
         }
         return Ok(());
@@ -78,8 +78,9 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             args.text_column.as_deref(),
             args.text_pair_column.as_deref(),
             &args.out,
+            args.json,
         )?;
-        if args.out.as_os_str() != "-" {
+        if args.out.as_os_str() != "-" && !args.json {
             println!("wrote {n} predictions to {}", args.out.display());
         }
         return Ok(());
@@ -132,19 +133,24 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     rows.warn_unscored(&table.source);
     super::write_output(&args.out, &out)?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "model": args.model,
-                "data": table.source,
-                "rows": rows.len(),
-                "unscored": rows.unscored_json(),
-                "class_names": names,
-                "predictions": predictions,
-                "probabilities": rows.iter().map(|r| r.map(|r| &probs[r])).collect::<Vec<_>>(),
-                "out": args.out,
-            }))?
-        );
+        super::PredictReport {
+            modality: "table",
+            model: &args.model,
+            data: &table.source,
+            class_names: names,
+            predictions: predictions
+                .into_iter()
+                .map(serde_json::Value::from)
+                .collect(),
+            probabilities: rows
+                .iter()
+                .map(|r| r.map(|r| probs[r].as_slice()))
+                .collect(),
+            files: None,
+            unscored: rows.unscored_json(),
+            out: &args.out,
+        }
+        .print_json()?;
     } else if args.out.as_os_str() != "-" {
         println!("wrote {} predictions to {}", rows.len(), args.out.display());
     }

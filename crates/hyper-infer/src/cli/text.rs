@@ -220,13 +220,58 @@ fn csv_task(
     })
 }
 
-/// Options of the text path, gathered from the subcommands' arguments.
-pub struct TextGenerate<'a> {
+/// Where a text task comes from: a GLUE task, or a CSV with its columns.
+pub struct TextSource<'a> {
     pub glue: Option<&'a str>,
     pub data: Option<&'a Path>,
     pub text_column: Option<&'a str>,
     pub pair_column: Option<&'a str>,
     pub target: Option<&'a str>,
+    /// Seed of a CSV's 60/10/30 split.
+    pub seed: u64,
+}
+
+impl<'a> TextSource<'a> {
+    pub fn of(args: &'a super::DataArgs, seed: u64) -> Self {
+        Self {
+            glue: args.glue.as_deref(),
+            data: args.data.as_deref(),
+            text_column: args.text_column.as_deref(),
+            pair_column: args.text_pair_column.as_deref(),
+            target: args.target.as_deref(),
+            seed,
+        }
+    }
+}
+
+/// The task and the requirement writers' input for it (`describe` and `generate`).
+fn task_input(src: &TextSource, description: Option<&str>) -> Result<(TextTask, TaskInput)> {
+    let task = match (src.glue, src.data) {
+        (Some(name), _) => glue_task(GlueTask::from_name(name)?)?,
+        (None, Some(path)) => {
+            let text = src
+                .text_column
+                .context("--text-column is required with --data for text")?;
+            let target = src
+                .target
+                .context("--target names the label column of a text CSV; it is required")?;
+            csv_task(path, text, src.pair_column, target, src.seed)?
+        }
+        (None, None) => bail!("give --glue <task> or --data <csv> --text-column <col>"),
+    };
+    let mut input = TaskInput::new(DataProfile::from_text(&task.summary)?, description)?;
+    input.samples = task.samples.clone();
+    Ok((task, input))
+}
+
+/// The requirement writers' input for a text task (`describe`).
+pub fn describe_input(src: &TextSource, description: Option<&str>) -> Result<TaskInput> {
+    Ok(task_input(src, description)?.1)
+}
+
+/// Options of the text path, gathered from the subcommands' arguments.
+pub struct TextGenerate<'a> {
+    pub source: TextSource<'a>,
     pub description: Option<&'a str>,
     pub backend: hyper_infer::BackendOptions,
     pub checkpoint: Option<&'a Path>,
@@ -249,22 +294,8 @@ pub struct TextFinetune {
 pub fn generate(a: &TextGenerate) -> Result<()> {
     let dev = Device::Cpu;
     let t = Instant::now();
-    let task = match (a.glue, a.data) {
-        (Some(name), _) => glue_task(GlueTask::from_name(name)?)?,
-        (None, Some(path)) => {
-            let text = a
-                .text_column
-                .context("--text-column is required with --data for text")?;
-            let target = a
-                .target
-                .context("--target names the label column of a text CSV; it is required")?;
-            csv_task(path, text, a.pair_column, target, a.finetune.seed)?
-        }
-        (None, None) => bail!("give --glue <task> or --data <csv> --text-column <col>"),
-    };
+    let (task, input) = task_input(&a.source, a.description)?;
     let t_data = t.elapsed().as_secs_f64();
-    let mut input = TaskInput::new(DataProfile::from_text(&task.summary)?, a.description)?;
-    input.samples = task.samples.clone();
     let d = describe(&input, &a.backend)?;
     ensure!(
         SERVED_TEXT_ARCHS.contains(&d.metadata.arch.as_str()),
@@ -558,14 +589,32 @@ pub fn eval(args: &super::eval::EvalArgs) -> Result<()> {
         metrics.first().map_or(f64::NAN, |m| m.1)
     };
     if json {
-        return super::print_json(&serde_json::json!({
-            "model": model,
-            "data": source,
-            "rows": gold.len(),
-            "metrics": metrics.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
-            "score": score,
-            "loss": p.loss,
-        }));
+        return super::EvalReport {
+            modality: "text",
+            model,
+            data: &source,
+            split,
+            rows: gold.len(),
+            metrics: metrics
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        if k == "acc" {
+                            "accuracy".into()
+                        } else {
+                            k.clone()
+                        },
+                        *v,
+                    )
+                })
+                .collect(),
+            score,
+            loss: p.loss,
+            majority_rate: (!info.is_regression())
+                .then(|| super::majority_rate(&gold))
+                .flatten(),
+        }
+        .print_json();
     }
     let shown: Vec<String> = metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
     println!(
@@ -585,6 +634,7 @@ pub fn predict_csv(
     text_column: Option<&str>,
     pair_column: Option<&str>,
     out: &Path,
+    json: bool,
 ) -> Result<usize> {
     let dev = Device::Cpu;
     let m = load_model(model, &dev)?;
@@ -636,5 +686,37 @@ pub fn predict_csv(
     }
     rows.warn_unscored(&data.display().to_string());
     super::write_output(out, &s)?;
+    if json {
+        let names = if info.is_regression() {
+            info.target.iter().cloned().collect()
+        } else {
+            info.label_names.clone()
+        };
+        super::PredictReport {
+            modality: "text",
+            model,
+            data: &data.display().to_string(),
+            class_names: &names,
+            predictions: rows
+                .iter()
+                .map(|r| match r.map(|r| p.labels[r]) {
+                    Some(Label::Class(c)) => info.label_names[c].clone().into(),
+                    Some(Label::Score(v)) => v.into(),
+                    None => serde_json::Value::Null,
+                })
+                .collect(),
+            probabilities: rows
+                .iter()
+                .map(|r| {
+                    r.filter(|_| !info.is_regression())
+                        .map(|r| p.probs[r].as_slice())
+                })
+                .collect(),
+            files: None,
+            unscored: rows.unscored_json(),
+            out,
+        }
+        .print_json()?;
+    }
     Ok(rows.len())
 }
