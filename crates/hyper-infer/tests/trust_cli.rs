@@ -433,6 +433,7 @@ fn text_splits_are_recorded_and_honoured() {
     let (ok, s) = run(bin()
         .args([
             "generate",
+            "--json",
             "--text-column",
             "review",
             "--target",
@@ -443,6 +444,13 @@ fn text_splits_are_recorded_and_honoured() {
         .arg("--out")
         .arg(&out));
     assert!(ok, "{s}");
+    // The validation check tables have: 10% of 40 rows, beside their majority rate.
+    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(v["val_rows"], 4, "{s}");
+    assert!(
+        v["val_accuracy"].is_number() && v["val_majority_rate"].is_number(),
+        "{s}"
+    );
     let eval = |data: &Path, split: &str| {
         run(bin()
             .args(["eval", "--json", "--split", split, "--model"])

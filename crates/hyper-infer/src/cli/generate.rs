@@ -266,18 +266,11 @@ fn run_any(
         params = finetune(&mlp, &params, &train, &o, args.seed)?;
     }
     let t_finetune = t.elapsed().as_secs_f64();
-    let val_acc = evaluate(&mlp, &params, &val)?.1;
-    let majority = val.majority_rate();
-    let warning = (val_acc <= majority).then(|| {
-        format!(
-            "the generated model's validation accuracy ({:.1}%) is not above the majority rate \
-             of the validation split ({:.1}%, {} rows): it has learned nothing usable from this \
-             table; try --finetune-epochs 5, or a per-dataset trained model",
-            100.0 * val_acc,
-            100.0 * majority,
-            val.len()
-        )
-    });
+    let validation = super::Validation {
+        accuracy: evaluate(&mlp, &params, &val)?.1,
+        majority: val.majority_rate(),
+        rows: val.len(),
+    };
     let t = Instant::now();
     let dir = ModelDir {
         info: ModelInfo {
@@ -301,7 +294,7 @@ fn run_any(
     dir.save(&args.out)?;
     let t_write = t.elapsed().as_secs_f64();
     if args.json {
-        return super::print_json(&serde_json::json!({
+        let mut v = serde_json::json!({
             "requirement": d.requirement,
             "metadata": d.metadata,
             "backend": args.backend.backend,
@@ -309,9 +302,6 @@ fn run_any(
             "hidden": m.mlp.hidden,
             "support_rows": m.support_rows,
             "finetune_epochs": args.finetune_epochs,
-            "val_accuracy": val_acc,
-            "val_majority_rate": majority,
-            "warning": warning,
             "timings": {
                 "load_data": t_data,
                 "load_generator": t_load,
@@ -323,7 +313,9 @@ fn run_any(
                 "write": t_write,
             },
             "out": args.out,
-        }));
+        });
+        super::Validation::json_into(Some(&validation), &mut v);
+        return super::print_json(&v);
     }
     println!("requirement: {}", d.requirement);
     println!("metadata: {}", serde_json::to_string(&d.metadata)?);
@@ -340,14 +332,7 @@ fn run_any(
             String::new()
         }
     );
-    println!(
-        "validation accuracy {:.1}% (majority rate {:.1}%)",
-        100.0 * val_acc,
-        100.0 * majority
-    );
-    if let Some(w) = &warning {
-        eprintln!("warning: {w}");
-    }
+    validation.print();
     super::print_stages(&[
         ("load + preprocess data", t_data),
         ("load generator + encoder", t_load),

@@ -123,19 +123,20 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
     });
     // A folder is split 60/10/30 like a table: finetuning sees its training part only, so
     // `eval --split test` scores images the model never trained on.
-    let (train, split) = match a.source {
+    let (train, val, split) = match a.source {
         ImageSource::Folder(dir) => match split_indices(train.n, a.seed) {
-            Some((rows, _, _)) => (
+            Some((rows, val, _)) => (
                 vision::subset(&train, &rows),
+                Some(vision::subset(&train, &val)),
                 Some(DataSplit {
                     seed: a.seed,
                     rows: train.n,
                     fnv64: folder_fingerprint(dir)?,
                 }),
             ),
-            None => (train, None),
+            None => (train, None, None),
         },
-        ImageSource::Set(_) => (train, None),
+        ImageSource::Set(_) => (train, None, None),
     };
     let g = gen.generate(&d.requirement, &train.class_names)?;
     let mut params = g.params;
@@ -168,6 +169,19 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
         finetune = Some((sample.n, losses));
     }
     let t_finetune = t.elapsed().as_secs_f64();
+    let validation = match &val {
+        Some(val) => Some(super::Validation {
+            accuracy: vision::evaluate(
+                &gen.base,
+                &params,
+                &vision::prepare(val, &gen.architecture.backbone)?,
+            )?
+            .top1,
+            majority: super::majority_rate(&val.labels).unwrap_or(0.0),
+            rows: val.n,
+        }),
+        None => None,
+    };
     let info = ImageModelInfo {
         format: IMAGE_MODEL_FORMAT.into(),
         backbone: gen.architecture.backbone.clone(),
@@ -197,7 +211,7 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
     ];
     if a.json {
         let timings = super::stage_timings(&stages);
-        return super::print_json(&serde_json::json!({
+        let mut v = serde_json::json!({
             "requirement": d.requirement,
             "metadata": d.metadata,
             "classes": train.class_names,
@@ -206,7 +220,9 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
             "timings": timings,
             "finetune": finetune.as_ref().map(|(n, l)| serde_json::json!({"images": n, "losses": l})),
             "out": a.out,
-        }));
+        });
+        super::Validation::json_into(validation.as_ref(), &mut v);
+        return super::print_json(&v);
     }
     println!("requirement: {}", d.requirement);
     println!("metadata: {}", serde_json::to_string(&d.metadata)?);
@@ -217,6 +233,9 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
     super::print_stages(&stages);
     if let Some((n, l)) = finetune {
         println!("finetune: {n} training images, training loss per epoch {l:?}");
+    }
+    if let Some(v) = &validation {
+        v.print();
     }
     println!("wrote {}", a.out.display());
     Ok(())

@@ -145,6 +145,51 @@ impl BackendArgs {
     }
 }
 
+/// The check every `generate` with a validation split reports: accuracy on the split's
+/// validation rows beside their majority rate, and a warning when the model is not above
+/// it (it learned nothing usable).
+pub struct Validation {
+    pub accuracy: f64,
+    pub majority: f64,
+    pub rows: usize,
+}
+
+impl Validation {
+    pub fn warning(&self) -> Option<String> {
+        (self.accuracy <= self.majority).then(|| {
+            format!(
+                "the generated model's validation accuracy ({:.1}%) is not above the majority rate \
+                 of the validation split ({:.1}%, {} rows): it has learned nothing usable from this \
+                 data; try --finetune-epochs 5, or a per-dataset trained model",
+                100.0 * self.accuracy,
+                100.0 * self.majority,
+                self.rows
+            )
+        })
+    }
+
+    /// `validation accuracy …` on standard output, the warning on standard error.
+    pub fn print(&self) {
+        println!(
+            "validation accuracy {:.1}% (majority rate {:.1}%, {} rows)",
+            100.0 * self.accuracy,
+            100.0 * self.majority,
+            self.rows
+        );
+        if let Some(w) = self.warning() {
+            eprintln!("warning: {w}");
+        }
+    }
+
+    /// The `--json` keys: `val_accuracy`, `val_majority_rate`, `val_rows`, `warning`.
+    pub fn json_into(v: Option<&Self>, out: &mut serde_json::Value) {
+        out["val_accuracy"] = v.map(|v| v.accuracy).into();
+        out["val_majority_rate"] = v.map(|v| v.majority).into();
+        out["val_rows"] = v.map(|v| v.rows).into();
+        out["warning"] = v.and_then(Self::warning).into();
+    }
+}
+
 /// What `eval --json` prints, one shape for every modality (`docs/json/eval.schema.json`).
 pub struct EvalReport<'a> {
     pub modality: &'a str,

@@ -45,6 +45,8 @@ struct TextTask {
     /// The labelled rows (first text, second text, label) ModelGPT-F may train on: a CSV's
     /// training split, so `eval --split test` scores rows it never saw.
     rows: Vec<(String, Option<String>, Label)>,
+    /// A CSV's validation rows, for the majority check after generation.
+    val: Vec<(String, Option<String>, Label)>,
     /// The split of a CSV's rows, recorded in the model directory.
     split: Option<DataSplit>,
 }
@@ -62,16 +64,22 @@ impl TextTask {
         let mut order: Vec<usize> = (0..self.rows.len()).collect();
         order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
         order.truncate(n);
-        let a: Vec<&str> = order.iter().map(|&i| self.rows[i].0.as_str()).collect();
-        let b: Option<Vec<&str>> = self.summary.pair.then(|| {
-            order
-                .iter()
-                .map(|&i| self.rows[i].1.as_deref().unwrap_or(""))
-                .collect()
-        });
-        let enc = tok.encode(&a, b.as_deref())?;
-        Ok((enc, order.iter().map(|&i| self.rows[i].2).collect()))
+        let rows: Vec<_> = order.iter().map(|&i| self.rows[i].clone()).collect();
+        encode_rows(&rows, tok, self.summary.pair)
     }
+}
+
+/// Labelled rows (first text, second text when `pair`, label), tokenized.
+fn encode_rows(
+    rows: &[(String, Option<String>, Label)],
+    tok: &TextTokenizer,
+    pair: bool,
+) -> Result<(Vec<Encoded>, Vec<Label>)> {
+    let a: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    let b: Option<Vec<&str>> =
+        pair.then(|| rows.iter().map(|r| r.1.as_deref().unwrap_or("")).collect());
+    let enc = tok.encode(&a, b.as_deref())?;
+    Ok((enc, rows.iter().map(|r| r.2).collect()))
 }
 
 fn sample_line(a: &str, b: Option<&str>, label: &str) -> String {
@@ -104,6 +112,7 @@ fn glue_task(task: GlueTask) -> Result<TextTask> {
         label_texts: labels,
         glue: Some(task),
         columns: (None, None, None),
+        val: Vec::new(),
         split: None,
         rows: split
             .examples
@@ -167,9 +176,13 @@ fn csv_task(
     // Generation and finetuning see the training split only (every row when there are
     // too few to split).
     let split = split_indices(d.len(), seed);
-    let train: Vec<usize> = match &split {
-        Some((train, _, _)) => train.clone(),
-        None => (0..d.len()).collect(),
+    let (train, val): (Vec<usize>, Vec<usize>) = match &split {
+        Some((train, val, _)) => (train.clone(), val.clone()),
+        None => ((0..d.len()).collect(), Vec::new()),
+    };
+    let row = |i: usize| {
+        let b = d.text_b.as_ref().map(|b| b[i].clone());
+        (d.text_a[i].clone(), b, Label::Class(idx[i]))
     };
     let split = match split {
         Some(_) => Some(DataSplit {
@@ -204,13 +217,8 @@ fn csv_task(
         label_texts: names,
         regression: false,
         glue: None,
-        rows: train
-            .iter()
-            .map(|&i| {
-                let b = d.text_b.as_ref().map(|b| b[i].clone());
-                (d.text_a[i].clone(), b, Label::Class(idx[i]))
-            })
-            .collect(),
+        rows: train.iter().map(|&i| row(i)).collect(),
+        val: val.iter().map(|&i| row(i)).collect(),
         split,
         columns: (
             Some(text.into()),
@@ -359,6 +367,18 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
         finetune = Some((examples.len(), before, loss(&params)?));
     }
     let t_finetune = t.elapsed().as_secs_f64();
+    let validation = if task.val.is_empty() || task.regression {
+        None
+    } else {
+        let (examples, gold) = encode_rows(&task.val, &gen.tokenizer, task.summary.pair)?;
+        let p = predict(&gen.base, &params, &examples, false, None, 64)?;
+        let ok = p.labels.iter().zip(&gold).filter(|(a, b)| a == b).count();
+        Some(super::Validation {
+            accuracy: ok as f64 / gold.len() as f64,
+            majority: super::majority_rate(&gold).unwrap_or(0.0),
+            rows: gold.len(),
+        })
+    };
     let info = TextModelInfo {
         format: TEXT_MODEL_FORMAT.into(),
         base_model: BASE_MODEL_ID.into(),
@@ -388,7 +408,7 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
     ];
     if a.json {
         let timings = super::stage_timings(&stages);
-        return super::print_json(&serde_json::json!({
+        let mut v = serde_json::json!({
             "requirement": d.requirement,
             "metadata": d.metadata,
             "labels": task.label_texts,
@@ -402,7 +422,9 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
                 "loss_after": after,
             })),
             "out": a.out,
-        }));
+        });
+        super::Validation::json_into(validation.as_ref(), &mut v);
+        return super::print_json(&v);
     }
     println!("requirement: {}", d.requirement);
     println!("metadata: {}", serde_json::to_string(&d.metadata)?);
@@ -413,6 +435,9 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
             "finetuned {} epoch(s) on {rows} rows: training-row loss {before:.4} -> {after:.4}",
             a.finetune.epochs
         );
+    }
+    if let Some(v) = &validation {
+        v.print();
     }
     println!(
         "wrote a PEFT adapter for {BASE_MODEL_ID} to {}",
