@@ -80,6 +80,15 @@ impl ImageModelDir {
     }
 
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        self.save_with_card(dir, &Default::default())
+    }
+
+    /// [`Self::save`] with what the model card says beyond the directory's own files.
+    pub fn save_with_card(
+        &self,
+        dir: &Path,
+        notes: &crate::model_card::CardNotes,
+    ) -> anyhow::Result<()> {
         self.check_head(dir)?;
         crate::manifest::check_finite(&self.params, crate::text_model_dir::ADAPTER_WEIGHTS)?;
         write_dir_atomically(dir, |s| {
@@ -91,6 +100,10 @@ impl ImageModelDir {
             atomic_write(
                 &s.join("requirement.txt"),
                 format!("{}\n", self.info.requirement).as_bytes(),
+            )?;
+            atomic_write(
+                &s.join(crate::model_card::CARD),
+                crate::model_card::image_card(&self.info, notes).as_bytes(),
             )
         })
     }

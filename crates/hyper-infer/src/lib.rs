@@ -23,6 +23,7 @@ pub mod eval;
 pub mod finetune;
 pub mod image_model_dir;
 pub mod manifest;
+pub mod model_card;
 pub mod model_dir;
 pub mod outputs;
 pub mod pipeline;

@@ -96,9 +96,22 @@ impl ModelDir {
     /// lock file beside it (`.<name>.lock`): a second `generate` into the same `--out`
     /// waits, then replaces the first one's model whole.
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        self.save_with_card(dir, &Default::default())
+    }
+
+    /// [`Self::save`] with what the model card says beyond the directory's own files.
+    pub fn save_with_card(
+        &self,
+        dir: &Path,
+        notes: &crate::model_card::CardNotes,
+    ) -> anyhow::Result<()> {
         self.validate()
             .context("refusing to write an inconsistent model")?;
         write_dir_atomically(dir, |s| {
+            atomic_write(
+                &s.join(crate::model_card::CARD),
+                crate::model_card::table_card(self, notes).as_bytes(),
+            )?;
             let arch = serde_json::to_string(&self.weights_architecture())?;
             let bytes = safetensors::serialize(
                 self.params.iter().map(|(k, t)| (k.as_str(), t)),

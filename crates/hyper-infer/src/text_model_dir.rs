@@ -110,6 +110,17 @@ impl TextModelDir {
     }
 
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        self.save_with_card(dir, &Default::default())
+    }
+
+    /// [`Self::save`] with what the model card says beyond the directory's own files. The
+    /// directory also gets the base model's tokenizer and the label mapping, so it loads
+    /// with `transformers` alone.
+    pub fn save_with_card(
+        &self,
+        dir: &Path,
+        notes: &crate::model_card::CardNotes,
+    ) -> anyhow::Result<()> {
         let w = self.params.get("classifier.weight")?;
         ensure!(
             w.dim(0)? == self.info.label_names.len(),
@@ -118,6 +129,9 @@ impl TextModelDir {
             self.info.label_names.len()
         );
         check_finite(&self.params, ADAPTER_WEIGHTS)?;
+        let tokenizer = datasets::paths::minilm_dir()?.join("tokenizer.json");
+        let tokenizer = std::fs::read(&tokenizer)
+            .with_context(|| format!("reading the tokenizer {}", tokenizer.display()))?;
         write_dir_atomically(dir, |s| {
             export_adapter(s, &self.adapter, &self.params)?;
             atomic_write(
@@ -127,6 +141,29 @@ impl TextModelDir {
             atomic_write(
                 &s.join("requirement.txt"),
                 format!("{}\n", self.info.requirement).as_bytes(),
+            )?;
+            atomic_write(&s.join("tokenizer.json"), &tokenizer)?;
+            let tokenizer_config = serde_json::json!({
+                "tokenizer_class": "BertTokenizerFast",
+                "do_lower_case": true,
+                "model_max_length": self.info.max_len,
+            });
+            atomic_write(
+                &s.join("tokenizer_config.json"),
+                serde_json::to_string_pretty(&tokenizer_config)?.as_bytes(),
+            )?;
+            let names = &self.info.label_names;
+            let labels = serde_json::json!({
+                "id2label": names.iter().enumerate().map(|(i, n)| (i.to_string(), n.clone())).collect::<std::collections::BTreeMap<_, _>>(),
+                "label2id": names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect::<std::collections::BTreeMap<_, _>>(),
+            });
+            atomic_write(
+                &s.join("labels.json"),
+                serde_json::to_string_pretty(&labels)?.as_bytes(),
+            )?;
+            atomic_write(
+                &s.join(crate::model_card::CARD),
+                crate::model_card::text_card(&self.info, notes).as_bytes(),
             )
         })
     }

@@ -309,7 +309,18 @@ fn text_model_directories_are_sealed_and_roles_distinct() {
         .arg("--out")
         .arg(&out));
     assert!(ok, "{s}");
-    assert!(out.join("manifest.json").is_file());
+    for f in [
+        "manifest.json",
+        "README.md",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "labels.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let labels: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("labels.json")).unwrap()).unwrap();
+    assert_eq!(labels["id2label"]["0"], "bad");
     let w = out.join("adapter_model.safetensors");
     let mut b = std::fs::read(&w).unwrap();
     let n = b.len();
@@ -566,5 +577,89 @@ fn json_output_has_one_documented_shape_across_modalities() {
             .arg(tmp.path().join(format!("{modality}.csv"))));
         assert!(ok, "{s}");
         check(&predict_s, "predict", &s);
+    }
+}
+
+/// Every model directory carries a model card; a table model's card holds a loader in plain
+/// Python (standard library only) that reproduces `predict` to 1e-5, categorical and
+/// missing cells included.
+#[test]
+fn the_model_card_loads_a_table_model_outside_the_tool() {
+    let Ok(py) = Command::new("python3").arg("--version").output() else {
+        println!("skipped: python3 is not installed");
+        return;
+    };
+    assert!(py.status.success());
+    let tmp = tempfile::tempdir().unwrap();
+    let mut csv = String::from("a,colour,b,y\n");
+    for i in 0..150u32 {
+        let (a, b) = ((i * 37 % 101) as f32 / 10.0, (i * 53 % 97) as f32);
+        let colour = ["red", "green", "blue"][(i % 3) as usize];
+        let a_cell = if i % 17 == 0 {
+            "?".to_string()
+        } else {
+            format!("{a:.1}")
+        };
+        let y = if a + (i % 3) as f32 * 2.0 > 6.0 {
+            "hi"
+        } else {
+            "lo"
+        };
+        csv.push_str(&format!("{a_cell},{colour},{b},{y}\n"));
+    }
+    let data = tmp.path().join("d.csv");
+    std::fs::write(&data, &csv).unwrap();
+    let model = tmp.path().join("m");
+    let (ok, s) = generate(&data, &model);
+    assert!(ok, "{s}");
+    let card = std::fs::read_to_string(model.join("README.md")).unwrap();
+    assert!(
+        card.contains("Validation accuracy:") && card.contains("hi, lo"),
+        "{card}"
+    );
+    let code = card
+        .split("```python\n")
+        .nth(1)
+        .and_then(|c| c.split("```").next())
+        .expect("a python block in the card");
+    let script = tmp.path().join("load.py");
+    std::fs::write(&script, code).unwrap();
+    let o = Command::new("python3")
+        .arg(&script)
+        .arg(&data)
+        .env("MODEL", &model)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let theirs = String::from_utf8(o.stdout).unwrap();
+    let preds = tmp.path().join("p.csv");
+    let (ok, s) = run(bin()
+        .arg("predict")
+        .arg("--model")
+        .arg(&model)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&preds));
+    assert!(ok, "{s}");
+    let ours = std::fs::read_to_string(&preds).unwrap();
+    let ours: Vec<&str> = ours.lines().skip(1).collect();
+    let theirs: Vec<&str> = theirs.lines().collect();
+    assert_eq!(ours.len(), 150);
+    assert_eq!(theirs.len(), 150);
+    let mut worst = 0f64;
+    for (o, t) in ours.iter().zip(&theirs) {
+        let o: Vec<&str> = o.split(',').collect();
+        let t: Vec<&str> = t.split(' ').collect();
+        assert_eq!(o[1], t[0], "{o:?} vs {t:?}");
+        for (a, b) in o[3..].iter().zip(&t[1..]) {
+            let d = (a.parse::<f64>().unwrap() - b.parse::<f64>().unwrap()).abs();
+            worst = worst.max(d);
+        }
+    }
+    assert!(worst <= 1e-5, "largest probability difference {worst}");
+    // Text and image directories carry a card too (their loaders need torch; see the card).
+    for m in ["README.md", "manifest.json"] {
+        assert!(model.join(m).is_file(), "{m}");
     }
 }

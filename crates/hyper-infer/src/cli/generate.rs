@@ -149,7 +149,13 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     let t = Instant::now();
     let mut dir = pipeline.model_dir(g, &table, splits.preprocessor, args.seed);
     dir.info.data_fnv64 = data_fingerprint(args)?;
-    dir.save(&args.out)?;
+    dir.save_with_card(
+        &args.out,
+        &hyper_infer::model_card::CardNotes {
+            data: Some(format!("{} rows of {}", table.labels.len(), table.source)),
+            ..Default::default()
+        },
+    )?;
     let t_write = t.elapsed().as_secs_f64();
 
     let heads_note = if heads.named_by_request {
@@ -291,7 +297,13 @@ fn run_any(
         requirement: d.requirement.clone(),
         preprocessor: splits.preprocessor,
     };
-    dir.save(&args.out)?;
+    dir.save_with_card(
+        &args.out,
+        &validation.card_notes(
+            args.finetune_epochs,
+            format!("{} rows of {}", table.labels.len(), table.source),
+        ),
+    )?;
     let t_write = t.elapsed().as_secs_f64();
     if args.json {
         let mut v = serde_json::json!({

@@ -197,7 +197,14 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
         split,
     };
     let t = Instant::now();
-    ImageModelDir::new(info, &gen.base, params).save(a.out)?;
+    let notes = hyper_infer::model_card::CardNotes {
+        validation: validation
+            .as_ref()
+            .map(|v| (v.accuracy, v.majority, v.rows)),
+        finetune_epochs: a.finetune_epochs,
+        data: Some(format!("{} training images", train.n)),
+    };
+    ImageModelDir::new(info, &gen.base, params).save_with_card(a.out, &notes)?;
     let t_write = t.elapsed().as_secs_f64();
     let stages = [
         ("load images", t_data),

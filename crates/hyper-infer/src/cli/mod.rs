@@ -181,6 +181,19 @@ impl Validation {
         }
     }
 
+    /// What the model card says of this check, the finetuning and the data.
+    pub fn card_notes(
+        &self,
+        finetune_epochs: usize,
+        data: String,
+    ) -> hyper_infer::model_card::CardNotes {
+        hyper_infer::model_card::CardNotes {
+            validation: Some((self.accuracy, self.majority, self.rows)),
+            finetune_epochs,
+            data: Some(data),
+        }
+    }
+
     /// The `--json` keys: `val_accuracy`, `val_majority_rate`, `val_rows`, `warning`.
     pub fn json_into(v: Option<&Self>, out: &mut serde_json::Value) {
         out["val_accuracy"] = v.map(|v| v.accuracy).into();

@@ -394,7 +394,14 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
         split: task.split.clone(),
     };
     let t = Instant::now();
-    TextModelDir::new(info, &gen.base, params).save(a.out)?;
+    let notes = hyper_infer::model_card::CardNotes {
+        validation: validation
+            .as_ref()
+            .map(|v| (v.accuracy, v.majority, v.rows)),
+        finetune_epochs: a.finetune.epochs,
+        data: Some(format!("{} labelled rows", task.summary.n_examples)),
+    };
+    TextModelDir::new(info, &gen.base, params).save_with_card(a.out, &notes)?;
     let t_write = t.elapsed().as_secs_f64();
     let stages = [
         ("load data", t_data),
