@@ -34,6 +34,7 @@ pub struct CsvOptions {
 /// Class names are the target's distinct values, sorted (numerically if all are numbers).
 pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Table> {
     let raw = read_raw(path, opts)?;
+    check_size(&raw, path)?;
     let target =
         match &opts.target {
             None => raw.header.len() - 1,
@@ -59,6 +60,30 @@ pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Table> {
     Ok(table)
 }
 
+/// The most columns, rows and cells a table may have. Measured on this project's 2-core
+/// machine: `generate` on 300 rows × 10,000 columns took 2.9 s and 0.75 GB, on 1,000,000
+/// rows × 3 columns 2.2 s and 0.43 GB; the bounds keep every table within a few GB.
+pub const MAX_COLUMNS: usize = 10_000;
+pub const MAX_ROWS: usize = 2_000_000;
+pub const MAX_CELLS: usize = 20_000_000;
+
+fn check_size(raw: &RawTable, path: &Path) -> Result<()> {
+    let (rows, cols) = (raw.rows.len(), raw.header.len());
+    let msg = if cols > MAX_COLUMNS {
+        format!("{cols} columns; at most {MAX_COLUMNS} are supported (drop some with --drop-column, or reduce them first)")
+    } else if rows > MAX_ROWS {
+        format!("{rows} rows; at most {MAX_ROWS} are supported (sample the rows first)")
+    } else if rows.saturating_mul(cols) > MAX_CELLS {
+        format!("{rows} rows × {cols} columns; at most {MAX_CELLS} cells are supported (sample the rows first)")
+    } else {
+        return Ok(());
+    };
+    Err(DataError::Invalid {
+        path: path.to_path_buf(),
+        msg,
+    })
+}
+
 /// The most classes a table's target may have: beyond it a target is almost always a
 /// measurement or an ID, and the generator's per-class work grows without bound (a
 /// 10,000-class table once grew past 10 GB).
@@ -73,6 +98,7 @@ pub const MAX_CLASSES: usize = 100;
 /// left out of the table and listed in [`Features::unscored`] with the reason.
 pub fn load_features(path: &Path, opts: &CsvOptions) -> Result<Features> {
     let mut raw = read_raw(path, opts)?;
+    check_size(&raw, path)?;
     let skip = opts
         .target
         .as_ref()

@@ -663,3 +663,25 @@ fn the_model_card_loads_a_table_model_outside_the_tool() {
         assert!(model.join(m).is_file(), "{m}");
     }
 }
+
+/// Tables are bounded, with errors that give the bound.
+#[test]
+fn table_size_limits_are_errors_naming_the_bound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wide = tmp.path().join("wide.csv");
+    let n = datasets::user_csv::MAX_COLUMNS + 1;
+    let header: Vec<String> = (0..n).map(|j| format!("c{j}")).collect();
+    let row: Vec<&str> = (0..n).map(|j| if j % 2 == 0 { "1" } else { "0" }).collect();
+    std::fs::write(
+        &wide,
+        format!(
+            "{}\n{}\n{}\n",
+            header.join(","),
+            row.join(","),
+            row.join(",")
+        ),
+    )
+    .unwrap();
+    let (ok, s) = run(bin().arg("describe").arg("--data").arg(&wide));
+    assert!(!ok && s.contains("at most 10000 are supported"), "{s}");
+}

@@ -311,6 +311,7 @@ fn run_any(
             "metadata": d.metadata,
             "backend": args.backend.backend,
             "generator": "any",
+            "generated_arch": format!("mlp {}", m.mlp.hidden.iter().map(usize::to_string).collect::<Vec<_>>().join("x")),
             "hidden": m.mlp.hidden,
             "support_rows": m.support_rows,
             "finetune_epochs": args.finetune_epochs,

@@ -127,7 +127,10 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
         ImageSource::Folder(dir) => match split_indices(train.n, a.seed) {
             Some((rows, val, _)) => (
                 vision::subset(&train, &rows),
-                Some(vision::subset(&train, &val)),
+                Some(vision::subset(
+                    &train,
+                    &val[..val.len().min(super::VALIDATION_ROWS)],
+                )),
                 Some(DataSplit {
                     seed: a.seed,
                     rows: train.n,
@@ -223,6 +226,7 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
             "metadata": d.metadata,
             "classes": train.class_names,
             "backbone": gen.architecture.backbone,
+            "generated_arch": format!("{}-w{}", served, gen.architecture.backbone.width),
             "note": arch_note,
             "timings": timings,
             "finetune": finetune.as_ref().map(|(n, l)| serde_json::json!({"images": n, "losses": l})),

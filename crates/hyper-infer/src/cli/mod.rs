@@ -145,6 +145,10 @@ impl BackendArgs {
     }
 }
 
+/// The most validation rows (images) the text and image validation checks read: a forward
+/// pass of the encoder per row, so a large split is sampled (tables read every row).
+pub const VALIDATION_ROWS: usize = 2_000;
+
 /// The check every `generate` with a validation split reports: accuracy on the split's
 /// validation rows beside their majority rate, and a warning when the model is not above
 /// it (it learned nothing usable).

@@ -24,6 +24,10 @@ use target_models::bert::BertModel;
 /// all-MiniLM-L6-v2 (DistilBERT weights are not obtainable on this machine).
 pub const SERVED_TEXT_ARCHS: &[&str] = &["distilbert-base-uncased", "bert-base-uncased"];
 
+/// What a text model directory holds an adapter for (the metadata's `arch` is what the Model
+/// Generator asked for).
+const GENERATED_ARCH: &str = "all-MiniLM-L6-v2";
+
 /// The classes (or regression target) most labels may have before the data looks like a
 /// free-text or ID column rather than a label set.
 const MAX_CLASSES: usize = 100;
@@ -177,7 +181,12 @@ fn csv_task(
     // too few to split).
     let split = split_indices(d.len(), seed);
     let (train, val): (Vec<usize>, Vec<usize>) = match &split {
-        Some((train, val, _)) => (train.clone(), val.clone()),
+        // The validation check reads at most VALIDATION_ROWS of them (a random sample:
+        // the split is a seeded permutation).
+        Some((train, val, _)) => (
+            train.clone(),
+            val[..val.len().min(super::VALIDATION_ROWS)].to_vec(),
+        ),
         None => ((0..d.len()).collect(), Vec::new()),
     };
     let row = |i: usize| {
@@ -420,6 +429,7 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
             "metadata": d.metadata,
             "labels": task.label_texts,
             "base_model": BASE_MODEL_ID,
+            "generated_arch": GENERATED_ARCH,
             "timings": timings,
             "finetune": finetune.map(|(rows, before, after)| serde_json::json!({
                 "epochs": a.finetune.epochs,
@@ -436,6 +446,12 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
     println!("requirement: {}", d.requirement);
     println!("metadata: {}", serde_json::to_string(&d.metadata)?);
     println!("labels: {}", task.label_texts.join(", "));
+    if d.metadata.arch != GENERATED_ARCH {
+        println!(
+            "note: the Model Generator asked for {}; the text generator serves every BERT-family request with {GENERATED_ARCH}",
+            d.metadata.arch
+        );
+    }
     super::print_stages(&stages);
     if let Some((rows, before, after)) = finetune {
         println!(
