@@ -20,6 +20,7 @@ pub mod any_table;
 pub mod architecture;
 pub mod data_split;
 pub mod eval;
+pub mod export;
 pub mod finetune;
 pub mod image_model_dir;
 pub mod manifest;

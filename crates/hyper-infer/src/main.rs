@@ -28,6 +28,8 @@ enum Command {
     Eval(cli::eval::EvalArgs),
     /// Per-class probabilities and predictions of a generated model for every row of a CSV.
     Predict(cli::predict::PredictArgs),
+    /// A generated model as one standard file (ONNX) for other runtimes.
+    Export(cli::export::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => cli::generate::run(&args),
         Command::Eval(args) => cli::eval::run(&args),
         Command::Predict(args) => cli::predict::run(&args),
+        Command::Export(args) => cli::export::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

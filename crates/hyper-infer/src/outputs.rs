@@ -121,7 +121,7 @@ fn is_predictions_file(p: &Path) -> bool {
     if std::io::BufReader::new(f).read_line(&mut first).is_err() {
         return false;
     }
-    ["row,prediction,", "file,prediction,"]
+    ["row,prediction", "file,prediction,"]
         .iter()
         .any(|h| first.starts_with(h))
 }
@@ -133,6 +133,39 @@ pub fn check_predictions_out(out: &Path, inputs: &[&Path]) -> Result<()> {
     if out.as_os_str() == "-" {
         return Ok(());
     }
+    check_file_out(
+        out,
+        inputs,
+        is_predictions_file,
+        "a predictions file written by `hyper-infer predict`",
+    )
+}
+
+/// Whether `p` starts like an ONNX file this tool exported (its producer name sits in the
+/// first bytes of the model).
+fn is_onnx_export(p: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(p)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    head[..n].windows(11).any(|w| w == b"hyper-infer")
+}
+
+/// An exported file's `--out` (`export`): as [`check_predictions_out`], replacing only an
+/// earlier export.
+pub fn check_export_out(out: &Path, inputs: &[&Path]) -> Result<()> {
+    check_file_out(
+        out,
+        inputs,
+        is_onnx_export,
+        "an ONNX file written by `hyper-infer export`",
+    )
+}
+
+/// A file output: not an input, not inside an input or a model directory, and, when it
+/// exists, a regular file that `ours` recognises as this tool's (`what` names it).
+fn check_file_out(out: &Path, inputs: &[&Path], ours: fn(&Path) -> bool, what: &str) -> Result<()> {
     check_disjoint(out, false, inputs)?;
     let o = resolved(out);
     if let Some(m) = o.parent().and_then(enclosing_model_dir) {
@@ -149,9 +182,9 @@ pub fn check_predictions_out(out: &Path, inputs: &[&Path]) -> Result<()> {
                 out.display()
             );
         }
-        if !is_predictions_file(out) {
+        if !ours(out) {
             bail!(
-                "--out {} exists and is not a predictions file written by `hyper-infer predict`: refusing to overwrite it; give a new --out, or remove it yourself",
+                "--out {} exists and is not {what}: refusing to overwrite it; give a new --out, or remove it yourself",
                 out.display()
             );
         }

@@ -685,3 +685,89 @@ fn table_size_limits_are_errors_naming_the_bound() {
     let (ok, s) = run(bin().arg("describe").arg("--data").arg(&wide));
     assert!(!ok && s.contains("at most 10000 are supported"), "{s}");
 }
+
+/// `export --format onnx` writes a file that onnxruntime (from PyPI) runs to `predict`'s
+/// probabilities (1e-5), categorical and missing cells included. Skipped, with the reason
+/// printed, where python3 lacks onnxruntime or numpy.
+#[test]
+fn an_exported_onnx_table_model_matches_predict_in_onnxruntime() {
+    let has = Command::new("python3")
+        .args(["-c", "import onnxruntime, numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let tmp = tempfile::tempdir().unwrap();
+    let mut csv = String::from("a,colour,b,y\n");
+    for i in 0..90u32 {
+        let a = (i * 37 % 101) as f32 / 10.0;
+        let colour = ["red", "green", "blue"][(i % 3) as usize];
+        let a_cell = if i % 11 == 0 {
+            String::new()
+        } else {
+            format!("{a:.1}")
+        };
+        let y = ["lo", "mid", "hi"][((a as u32 + i % 3) % 3) as usize];
+        csv.push_str(&format!("{a_cell},{colour},{},{y}\n", i % 7));
+    }
+    let data = tmp.path().join("d.csv");
+    std::fs::write(&data, &csv).unwrap();
+    let model = tmp.path().join("m");
+    let (ok, s) = generate(&data, &model);
+    assert!(ok, "{s}");
+    let onnx = tmp.path().join("m.onnx");
+    // Into the model directory: refused; then written, and written again over itself.
+    let (ok, s) = run(bin()
+        .args(["export", "--model"])
+        .arg(&model)
+        .arg("--out")
+        .arg(model.join("m.onnx")));
+    assert!(!ok && s.contains("lies inside the input"), "{s}");
+    for _ in 0..2 {
+        let (ok, s) = run(bin()
+            .args(["export", "--model"])
+            .arg(&model)
+            .arg("--out")
+            .arg(&onnx));
+        assert!(ok, "{s}");
+    }
+    if !has {
+        println!(
+            "skipped: python3 has no onnxruntime/numpy (python3 -m pip install onnxruntime numpy)"
+        );
+        return;
+    }
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python/onnx_table_check.py");
+    let o = Command::new("python3")
+        .arg(&script)
+        .arg(&model)
+        .arg(&onnx)
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let theirs = String::from_utf8(o.stdout).unwrap();
+    let preds = tmp.path().join("p.csv");
+    let (ok, s) = run(bin()
+        .arg("predict")
+        .arg("--model")
+        .arg(&model)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&preds));
+    assert!(ok, "{s}");
+    let ours = std::fs::read_to_string(&preds).unwrap();
+    let mut worst = 0f64;
+    let mut n = 0;
+    for (o, t) in ours.lines().skip(1).zip(theirs.lines()) {
+        let o: Vec<f64> = o.split(',').skip(3).map(|v| v.parse().unwrap()).collect();
+        let t: Vec<f64> = t.split(' ').map(|v| v.parse().unwrap()).collect();
+        assert_eq!(o.len(), 3);
+        for (a, b) in o.iter().zip(&t) {
+            worst = worst.max((a - b).abs());
+        }
+        n += 1;
+    }
+    assert_eq!(n, 90);
+    assert!(worst <= 1e-5, "largest probability difference {worst}");
+}

@@ -6,6 +6,7 @@
 pub mod bert;
 pub mod lora;
 pub mod mlp;
+pub mod onnx;
 pub mod peft;
 pub mod resnet;
 pub mod text_encoder;

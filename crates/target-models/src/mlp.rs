@@ -58,6 +58,61 @@ pub struct Mlp {
 }
 
 impl Mlp {
+    /// Appends this MLP's layers to `g` after the value `input` (one `Gemm` per linear,
+    /// PyTorch's `[out, in]` weights with `transB = 1`, the activation between layers);
+    /// returns the logits' name. The same computation as [`TargetModel::forward`] in eval
+    /// mode.
+    pub fn onnx_nodes(
+        &self,
+        g: &mut crate::onnx::OnnxGraph,
+        params: &ParamMap,
+        input: &str,
+    ) -> anyhow::Result<String> {
+        use crate::onnx::Attr;
+        let mut h = input.to_string();
+        let n = self.n_layers();
+        for i in 0..n {
+            let w = g.tensor(
+                &format!("mlp.{i}.weight"),
+                params.get(&format!("mlp.{i}.weight"))?,
+            )?;
+            let b = g.tensor(
+                &format!("mlp.{i}.bias"),
+                params.get(&format!("mlp.{i}.bias"))?,
+            )?;
+            h = g.node(
+                "Gemm",
+                &[&h, &w, &b],
+                &format!("linear_{i}"),
+                &[("transB", Attr::Int(1))],
+            );
+            if i + 1 < n {
+                let out = format!("act_{i}");
+                h = match self.cfg.activation {
+                    Activation::None => h,
+                    Activation::Relu => g.node("Relu", &[&h], &out, &[]),
+                    Activation::Tanh => g.node("Tanh", &[&h], &out, &[]),
+                    Activation::Gelu => {
+                        // 0.5 x (1 + erf(x / √2)): Gelu itself is opset 20.
+                        let c = g.constant(
+                            &format!("gelu_c_{i}"),
+                            &[],
+                            &[std::f32::consts::FRAC_1_SQRT_2],
+                        )?;
+                        let half = g.constant(&format!("gelu_half_{i}"), &[], &[0.5])?;
+                        let one = g.constant(&format!("gelu_one_{i}"), &[], &[1.0])?;
+                        let s = g.node("Mul", &[&h, &c], &format!("gelu_s_{i}"), &[]);
+                        let e = g.node("Erf", &[&s], &format!("gelu_e_{i}"), &[]);
+                        let e1 = g.node("Add", &[&e, &one], &format!("gelu_e1_{i}"), &[]);
+                        let xe = g.node("Mul", &[&h, &e1], &format!("gelu_xe_{i}"), &[]);
+                        g.node("Mul", &[&xe, &half], &out, &[])
+                    }
+                };
+            }
+        }
+        Ok(h)
+    }
+
     pub fn new(cfg: MlpConfig) -> Self {
         Self { cfg }
     }

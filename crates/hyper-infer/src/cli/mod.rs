@@ -2,6 +2,7 @@
 
 pub mod describe;
 pub mod eval;
+pub mod export;
 pub mod generate;
 pub mod image;
 pub mod predict;

@@ -1,0 +1,52 @@
+//! `export`: a model directory as one standard file other runtimes load. ONNX for table
+//! models: the preprocessing's numeric part (fill, min-max) and the MLP in one graph, so a
+//! caller only maps categorical cells to their level index (and missing cells to NaN).
+
+use anyhow::Result;
+use target_models::onnx::{Dim, OnnxGraph};
+
+use crate::ModelDir;
+
+/// What the exported table graph reads and writes, written into the file's documentation
+/// and the CLI's help.
+pub const TABLE_ONNX_DOC: &str = "input `features` float [batch, F]: the columns of \
+preprocessor.json in order, a numeric cell as its value, a categorical cell as the index of \
+its level in `levels`, a missing cell as NaN; output `probabilities` float [batch, classes] \
+in model.json's class_names order";
+
+/// The table model in `m` as ONNX bytes (opset 13): `IsNaN`/`Where` fill missing values,
+/// `Sub`/`Mul` apply the min-max ranges, `Gemm`s and activations are the MLP, `Softmax`
+/// gives the probabilities `predict` prints.
+pub fn table_onnx(m: &ModelDir) -> Result<Vec<u8>> {
+    let p = &m.preprocessor;
+    let f = p.columns.len();
+    let mut g = OnnxGraph::new(&format!("hyper-infer table model: {}", m.info.dataset));
+    g.input("features", &[Dim::Named("batch"), Dim::Fixed(f)]);
+    let as_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    let fill = g.constant("fill", &[f], &as_f32(&p.fill))?;
+    let min = g.constant("min", &[f], &as_f32(&p.min))?;
+    // `x = 0` when a column's range is 0, as the preprocessing does.
+    let inv: Vec<f64> = p
+        .max
+        .iter()
+        .zip(&p.min)
+        .map(|(hi, lo)| if hi > lo { 1.0 / (hi - lo) } else { 0.0 })
+        .collect();
+    let inv = g.constant("inv_range", &[f], &as_f32(&inv))?;
+    let missing = g.node("IsNaN", &["features"], "missing", &[]);
+    let filled = g.node("Where", &[&missing, &fill, "features"], "filled", &[]);
+    let shifted = g.node("Sub", &[&filled, &min], "shifted", &[]);
+    let x = g.node("Mul", &[&shifted, &inv], "scaled", &[]);
+    let logits = m.mlp().onnx_nodes(&mut g, &m.params, &x)?;
+    let probs = g.node(
+        "Softmax",
+        &[&logits],
+        "probabilities",
+        &[("axis", target_models::onnx::Attr::Int(-1))],
+    );
+    g.output(
+        &probs,
+        &[Dim::Named("batch"), Dim::Fixed(m.info.class_names.len())],
+    );
+    Ok(g.finish(TABLE_ONNX_DOC))
+}
