@@ -55,6 +55,7 @@ fn generate_vs_finetune(c: &mut Criterion) {
                 requirement: req[0].clone(),
                 generator: ck.display().to_string(),
                 split: None,
+                resize: hyper_infer::image_model_dir::RESIZE_POLICY.into(),
             };
             ImageModelDir::new(info, &gen.base, a.params)
                 .save(&dir)

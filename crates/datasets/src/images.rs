@@ -446,27 +446,36 @@ fn decode_rgb(path: &Path, size: Option<usize>, out: &mut Vec<f32>) -> Result<(u
         .decode()
         .map_err(|e| invalid(path, format!("cannot decode image: {e}")))?;
     let rgb = img.to_rgb8();
-    let rgb = match size {
-        Some(s) if rgb.width() as usize != s || rgb.height() as usize != s => {
-            image::imageops::resize(
-                &rgb,
-                s as u32,
-                s as u32,
-                image::imageops::FilterType::Triangle,
-            )
-        }
-        _ => rgb,
-    };
     let (h, w) = (rgb.height() as usize, rgb.width() as usize);
     let plane = h * w;
-    let start = out.len();
-    out.resize(start + 3 * plane, 0.0);
+    let mut pixels = vec![0f32; 3 * plane];
     for (k, px) in rgb.pixels().enumerate() {
         for c in 0..3 {
-            out[start + c * plane + k] = px.0[c] as f32 / 255.0;
+            pixels[c * plane + k] = px.0[c] as f32 / 255.0;
         }
     }
-    Ok((h, w))
+    // One resize policy for every path: the float bilinear `resize` that `prepare` applies
+    // to sets of one size (not the 8-bit filter of the image crate).
+    match size {
+        Some(s) if h != s || w != s => {
+            let one = ImageSet {
+                images: pixels,
+                labels: vec![0],
+                n: 1,
+                channels: 3,
+                height: h,
+                width: w,
+                class_names: Vec::new(),
+                source: path.display().to_string(),
+            };
+            out.extend_from_slice(&resize(&one, s, s).images);
+            Ok((s, s))
+        }
+        _ => {
+            out.extend_from_slice(&pixels);
+            Ok((h, w))
+        }
+    }
 }
 
 /// One domain of an image-folder dataset in the Office-31 layout
@@ -683,32 +692,51 @@ fn remap(
     }
 }
 
-/// Bilinear resize of every image to `height×width`, with half-pixel centres and edge
-/// clamping: PyTorch's `interpolate(mode="bilinear", align_corners=False)`, which is what
-/// torchvision's `Resize` does when enlarging (8×8 and 28×28 digits to 32×32).
+/// Bilinear resize of every image to `height×width`, with half-pixel centres, antialiased
+/// when shrinking: PyTorch's `interpolate(mode="bilinear", align_corners=False,
+/// antialias=True)`, which is torchvision's `Resize` (and PIL's bilinear). When enlarging
+/// (8×8 and 28×28 digits to 32×32) it is plain bilinear with edge clamping; when shrinking
+/// (Office photos to 32×32) the triangle filter widens to the scale factor, so every source
+/// pixel counts. The one resize of every image path (`generate`, `eval`, `predict`).
 pub fn resize(set: &ImageSet, height: usize, width: usize) -> ImageSet {
     if height == set.height && width == set.width {
         return set.clone();
     }
-    // Source coordinate and blend weight for each output index along one axis.
-    let axis = |out: usize, inp: usize| -> Vec<(usize, usize, f32)> {
+    // Source pixels and weights (summing to 1) for each output index along one axis.
+    let axis = |out: usize, inp: usize| -> Vec<Vec<(usize, f32)>> {
         let scale = inp as f32 / out as f32;
+        let support = scale.max(1.0);
         (0..out)
             .map(|o| {
-                let s = ((o as f32 + 0.5) * scale - 0.5).max(0.0);
-                let i0 = (s.floor() as usize).min(inp.saturating_sub(1));
-                let i1 = (i0 + 1).min(inp.saturating_sub(1));
-                (i0, i1, s - i0 as f32)
+                let centre = (o as f32 + 0.5) * scale;
+                let lo = (centre - support).floor().max(0.0) as usize;
+                let hi = ((centre + support).ceil() as usize).min(inp);
+                let mut taps: Vec<(usize, f32)> = (lo..hi)
+                    .map(|i| (i, 1.0 - ((i as f32 + 0.5 - centre) / support).abs()))
+                    .filter(|&(_, w)| w > 0.0)
+                    .collect();
+                if taps.is_empty() {
+                    // Past the last pixel's centre: edge clamping.
+                    taps.push((centre.floor().clamp(0.0, (inp - 1) as f32) as usize, 1.0));
+                }
+                let total: f32 = taps.iter().map(|t| t.1).sum();
+                taps.iter_mut().for_each(|t| t.1 /= total);
+                taps
             })
             .collect()
     };
     let ys = axis(height, set.height);
     let xs = axis(width, set.width);
+    // Blended as offsets from the first tap, v₀ + Σ wᵢ(vᵢ − v₀) (the weights sum to 1), so a
+    // constant region stays exactly constant.
+    fn blend(taps: &[(usize, f32)], v: impl Fn(usize) -> f32) -> f32 {
+        let v0 = v(taps[0].0);
+        v0 + taps[1..].iter().map(|&(i, w)| w * (v(i) - v0)).sum::<f32>()
+    }
     remap(set, height, width, |plane, y, x| {
-        let ((y0, y1, wy), (x0, x1, wx)) = (ys[y], xs[x]);
-        let (r0, r1) = (&plane[y0 * set.width..], &plane[y1 * set.width..]);
-        let top = r0[x0] + (r0[x1] - r0[x0]) * wx;
-        let bot = r1[x0] + (r1[x1] - r1[x0]) * wx;
-        top + (bot - top) * wy
+        blend(&ys[y], |sy| {
+            let row = &plane[sy * set.width..];
+            blend(&xs[x], |sx| row[sx])
+        })
     })
 }

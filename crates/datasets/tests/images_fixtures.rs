@@ -345,10 +345,34 @@ fn bilinear_resize_matches_hand_values() {
     ];
     assert_eq!(r.images, want);
 
-    // Downsampling 4×4 -> 2×2: source = (o + .5)·2 − .5 = 0.5, 2.5 -> mean of each 2×2 block.
+    // Downsampling 4×4 -> 2×2, antialiased: the triangle widens to 2 pixels, centred at
+    // source 1 and 3, so pixels 0,1,2 weigh .75,.75,.25 (then 1,2,3 likewise), over 1.75.
+    // Along one axis row 0 [0,.25,.75,1] -> [(.75·.25 + .25·.75)/1.75, (.25·.25 + .75·.75 +
+    // .75·1)/1.75] = [.2142857, .7857143]; rows mix the same way. torch.nn.functional.
+    // interpolate(..., mode="bilinear", align_corners=False, antialias=True) gives these.
     let back = resize(&r, 2, 2);
-    // Block means: (0+.25+.5+.75)/4 = .375, (.75+1+1.25+1.5)/4 = 1.125, ...
-    assert_eq!(back.images, vec![0.375, 1.125, 1.875, 2.625]);
+    let axis = |a: f32, b: f32, c: f32, d: f32| {
+        [
+            (0.75 * a + 0.75 * b + 0.25 * c) / 1.75,
+            (0.25 * b + 0.75 * c + 0.75 * d) / 1.75,
+        ]
+    };
+    let rows: Vec<[f32; 2]> = r
+        .images
+        .chunks(4)
+        .map(|v| axis(v[0], v[1], v[2], v[3]))
+        .collect();
+    let want: Vec<f32> = (0..2)
+        .flat_map(|x| {
+            let col = axis(rows[0][x], rows[1][x], rows[2][x], rows[3][x]);
+            [col[0], col[1]]
+        })
+        .collect();
+    // `want` is column-major; the image is row-major.
+    let want = vec![want[0], want[2], want[1], want[3]];
+    for (g, w) in back.images.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-6, "{:?} vs {want:?}", back.images);
+    }
 
     // Non-square, constant image stays constant, identity is a copy.
     let c = one_image(3, 5, vec![0.4; 15]);

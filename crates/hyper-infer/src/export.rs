@@ -1,6 +1,8 @@
-//! `export`: a model directory as one standard file other runtimes load. ONNX for table
-//! models: the preprocessing's numeric part (fill, min-max) and the MLP in one graph, so a
-//! caller only maps categorical cells to their level index (and missing cells to NaN).
+//! `export`: a model directory as one standard file other runtimes load (ONNX, opset 13).
+//! Table models: the preprocessing's numeric part (fill, min-max) and the MLP in one
+//! graph, so a caller only maps categorical cells to their level index (and missing cells
+//! to NaN). Image models: normalisation, the backbone with the adapter folded in, and the
+//! head, so a caller only resizes (the policy in `model.json`).
 
 use anyhow::Result;
 use target_models::onnx::{Dim, OnnxGraph};
@@ -49,4 +51,42 @@ pub fn table_onnx(m: &ModelDir) -> Result<Vec<u8>> {
         &[Dim::Named("batch"), Dim::Fixed(m.info.class_names.len())],
     );
     Ok(g.finish(TABLE_ONNX_DOC))
+}
+
+/// What the exported image graph reads and writes.
+pub const IMAGE_ONNX_DOC: &str = "input `images` float [batch, 3, S, S]: RGB in [0, 1] at the \
+model's image_size S, resized as model.json's `resize` says; output `probabilities` float \
+[batch, classes] in model.json's class_names order";
+
+/// The image model in `m` as ONNX bytes: `Sub`/`Div` normalise, the merged ResNet, `Softmax`.
+pub fn image_onnx(m: &crate::image_model_dir::ImageModelDir) -> Result<Vec<u8>> {
+    let b = &m.info.backbone;
+    let net = m.backbone(&candle_core::Device::Cpu)?;
+    let mut g = OnnxGraph::new("hyper-infer image model");
+    let s = b.image_size;
+    g.input(
+        "images",
+        &[
+            Dim::Named("batch"),
+            Dim::Fixed(3),
+            Dim::Fixed(s),
+            Dim::Fixed(s),
+        ],
+    );
+    let mean = g.constant("mean", &[1, 3, 1, 1], &b.mean)?;
+    let std = g.constant("std", &[1, 3, 1, 1], &b.std)?;
+    let c = g.node("Sub", &["images", &mean], "centred", &[]);
+    let x = g.node("Div", &[&c, &std], "normalised", &[]);
+    let logits = net.onnx_nodes(&mut g, &m.params, &x)?;
+    let probs = g.node(
+        "Softmax",
+        &[&logits],
+        "probabilities",
+        &[("axis", target_models::onnx::Attr::Int(-1))],
+    );
+    g.output(
+        &probs,
+        &[Dim::Named("batch"), Dim::Fixed(m.info.class_names.len())],
+    );
+    Ok(g.finish(IMAGE_ONNX_DOC))
 }

@@ -39,22 +39,41 @@ pub struct ImageModelInfo {
     /// `eval --split`.
     #[serde(default)]
     pub split: Option<crate::data_split::DataSplit>,
+    /// How an image of another size becomes `image_size²` (one policy for every path).
+    #[serde(default = "resize_policy")]
+    pub resize: String,
 }
+
+/// The one resize policy of image models: what [`datasets::images::resize`] does.
+pub const RESIZE_POLICY: &str = "RGB in [0, 1] (grey repeated, alpha dropped), resized to \
+image_size x image_size by bilinear interpolation on float values with half-pixel centres, \
+antialiased when shrinking (PyTorch interpolate(mode='bilinear', align_corners=False, \
+antialias=True), as torchvision's Resize), no crop; then (x - mean) / std per channel";
+
+fn resize_policy() -> String {
+    RESIZE_POLICY.into()
+}
+
+/// The backbone's file name inside an image model directory: each directory carries its own
+/// copy (a few MB), so it loads without this tool's checkout.
+pub const BACKBONE_FILE: &str = "backbone.safetensors";
 
 pub struct ImageModelDir {
     pub info: ImageModelInfo,
     pub adapter: AdapterConfig,
     /// Conv-LoRA factors and `fc.weight|bias`, the backbone's key names.
     pub params: ParamMap,
+    /// The directory it was loaded from (`None` before it is written).
+    pub dir: Option<std::path::PathBuf>,
 }
 
 impl ImageModelDir {
     pub fn new(info: ImageModelInfo, base: &ResNet, params: ParamMap) -> Self {
-        let name = info.backbone_weights.display().to_string();
         Self {
-            adapter: base.adapter_config(&name),
+            adapter: base.adapter_config(BACKBONE_FILE),
             info,
             params,
+            dir: None,
         }
     }
 
@@ -91,11 +110,19 @@ impl ImageModelDir {
     ) -> anyhow::Result<()> {
         self.check_head(dir)?;
         crate::manifest::check_finite(&self.params, crate::text_model_dir::ADAPTER_WEIGHTS)?;
+        let source = self.backbone_path();
+        let backbone = std::fs::read(&source)
+            .with_context(|| format!("reading the backbone {}", source.display()))?;
+        let info = ImageModelInfo {
+            backbone_weights: BACKBONE_FILE.into(),
+            ..self.info.clone()
+        };
         write_dir_atomically(dir, |s| {
             export_adapter(s, &self.adapter, &self.params)?;
+            atomic_write(&s.join(BACKBONE_FILE), &backbone)?;
             atomic_write(
                 &s.join("model.json"),
-                serde_json::to_string_pretty(&self.info)?.as_bytes(),
+                serde_json::to_string_pretty(&info)?.as_bytes(),
             )?;
             atomic_write(
                 &s.join("requirement.txt"),
@@ -103,7 +130,7 @@ impl ImageModelDir {
             )?;
             atomic_write(
                 &s.join(crate::model_card::CARD),
-                crate::model_card::image_card(&self.info, notes).as_bytes(),
+                crate::model_card::image_card(&info, notes).as_bytes(),
             )
         })
     }
@@ -120,14 +147,26 @@ impl ImageModelDir {
             info,
             adapter,
             params,
+            dir: Some(dir.to_path_buf()),
         };
         m.check_head(dir)?;
         Ok(m)
     }
 
+    /// The backbone's weights file: the directory's own copy, else (a model not yet
+    /// written, or a directory from before the copy) the generator's file, relative to the
+    /// workspace root.
+    fn backbone_path(&self) -> std::path::PathBuf {
+        let w = &self.info.backbone_weights;
+        match &self.dir {
+            Some(d) if d.join(w).is_file() => d.join(w),
+            _ => crate::vision::resolve(w),
+        }
+    }
+
     /// The frozen backbone this adapter is for, with its LoRA slots.
     pub fn backbone(&self, dev: &Device) -> anyhow::Result<ResNet> {
-        let path = crate::vision::resolve(&self.info.backbone_weights);
+        let path = self.backbone_path();
         ResNet::load(
             &path,
             self.info.backbone.resnet()?,

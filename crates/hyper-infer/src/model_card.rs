@@ -47,7 +47,13 @@ fn header(title: &str, task: &str, classes: &[String], requirement: &str, n: &Ca
                 "- **Validation accuracy:** {:.1}% on {rows} held-out rows (majority rate {:.1}%){}",
                 100.0 * acc,
                 100.0 * maj,
-                if acc <= maj { " — not above the majority rate: this model has learned nothing usable" } else { "" }
+                if rows < 10 {
+                    " — too few rows to judge the model by"
+                } else if acc <= maj {
+                    " — not above the majority rate: this model has learned nothing usable"
+                } else {
+                    ""
+                }
             );
         }
         None => s.push_str("- **Validation accuracy:** not measured (no validation split)\n"),
@@ -211,14 +217,30 @@ pub fn image_card(info: &crate::image_model_dir::ImageModelInfo, notes: &CardNot
         &info.requirement,
         notes,
     );
-    let _ = writeln!(
+    let size = info.backbone.image_size;
+    let _ = write!(
         s,
-        "A conv-LoRA adapter and a new `fc` head for a ResNet backbone ({} at width {}, \
-         {}×{} inputs) in the torchvision layout. The backbone's weights are not in this \
-         directory: `model.json` names the file this tool read them from \
-         (`backbone_weights`). Score it with `hyper-infer eval --model <this dir> --images \
-         <folder>` and label images with `hyper-infer predict`.",
-        info.backbone.arch, info.backbone.width, info.backbone.image_size, info.backbone.image_size
+        "A conv-LoRA adapter (PEFT layout) and a new `fc` head for a ResNet backbone ({} at \
+         width {}, {size}×{size} inputs, torchvision layout) whose weights are in this directory \
+         (`backbone.safetensors`). Images are prepared one way everywhere: {}.\n\n\
+         ## Load it in Python\n\nExport one ONNX file (the adapter folded into the backbone, \
+         normalisation and softmax included): `hyper-infer export --model <this dir> --out \
+         model.onnx`. Then, with `onnxruntime`, `numpy` and `pillow`:\n\n```python\n\
+         import json, os, sys\n\
+         import numpy as np, onnxruntime as ort\n\
+         from PIL import Image\n\n\
+         MODEL = os.environ.get(\"MODEL\", \".\")  # this directory\n\
+         info = json.load(open(os.path.join(MODEL, \"model.json\")))\n\
+         size = info[\"backbone\"][\"image_size\"]\n\
+         img = Image.open(sys.argv[1]).convert(\"RGB\").resize((size, size), Image.BILINEAR)\n\
+         x = (np.asarray(img, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None]\n\
+         session = ort.InferenceSession(\"model.onnx\", providers=[\"CPUExecutionProvider\"])\n\
+         (p,) = session.run([\"probabilities\"], {{\"images\": x}})\n\
+         print(info[\"class_names\"][int(p[0].argmax())], p[0].tolist())\n```\n\n\
+         PIL's bilinear resize works on 8-bit values, so on images of another size its \
+         probabilities differ slightly from `hyper-infer predict`'s (float) resize; at \
+         {size}×{size} they agree.\n",
+        info.backbone.arch, info.backbone.width, info.resize,
     );
     s
 }

@@ -771,3 +771,105 @@ fn an_exported_onnx_table_model_matches_predict_in_onnxruntime() {
     assert_eq!(n, 90);
     assert!(worst <= 1e-5, "largest probability difference {worst}");
 }
+
+/// An image model directory is self-contained (its backbone inside, one resize policy
+/// recorded), and its ONNX export runs in onnxruntime to `predict`'s probabilities (1e-5).
+/// The onnxruntime part is skipped, with the reason printed, where python3 lacks it.
+#[test]
+fn an_image_model_is_self_contained_and_its_onnx_export_matches_predict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let imgs = tmp.path().join("imgs");
+    let size = 32u32;
+    let pixel = |c: u32, k: u32, x: u32, y: u32| -> u8 {
+        (((x * (3 + c) + y * (5 + k) + 17 * k) % 97) * 2 + 40 * c) as u8
+    };
+    for c in 0..2u32 {
+        std::fs::create_dir_all(imgs.join(format!("c{c}"))).unwrap();
+        for k in 0..5u32 {
+            image::GrayImage::from_fn(size, size, |x, y| image::Luma([pixel(c, k, x, y)]))
+                .save(imgs.join(format!("c{c}/{k}.png")))
+                .unwrap();
+        }
+    }
+    let model = tmp.path().join("m");
+    let (ok, s) = run(bin()
+        .arg("generate")
+        .arg("--images")
+        .arg(&imgs)
+        .arg("--out")
+        .arg(&model));
+    assert!(ok, "{s}");
+    assert!(model.join("backbone.safetensors").is_file());
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("model.json")).unwrap()).unwrap();
+    assert_eq!(info["backbone_weights"], "backbone.safetensors");
+    assert!(
+        info["resize"].as_str().unwrap().contains("bilinear"),
+        "{info}"
+    );
+    // The directory works moved elsewhere: nothing points back into the checkout.
+    let moved = tmp.path().join("moved");
+    std::fs::rename(&model, &moved).unwrap();
+    let preds = tmp.path().join("p.csv");
+    let (ok, s) = run(bin()
+        .args(["predict", "--model"])
+        .arg(&moved)
+        .arg("--images")
+        .arg(imgs.join("c1"))
+        .arg("--out")
+        .arg(&preds));
+    assert!(ok, "{s}");
+    let onnx = tmp.path().join("m.onnx");
+    let (ok, s) = run(bin()
+        .args(["export", "--model"])
+        .arg(&moved)
+        .arg("--out")
+        .arg(&onnx));
+    assert!(ok, "{s}");
+    let has = Command::new("python3")
+        .args(["-c", "import onnxruntime, numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        println!(
+            "skipped: python3 has no onnxruntime/numpy (python3 -m pip install onnxruntime numpy)"
+        );
+        return;
+    }
+    // The same five images as raw RGB floats, in predict's (sorted file) order.
+    let mut raw = Vec::new();
+    for k in 0..5u32 {
+        for _ in 0..3 {
+            for y in 0..size {
+                for x in 0..size {
+                    raw.extend((pixel(1, k, x, y) as f32 / 255.0).to_le_bytes());
+                }
+            }
+        }
+    }
+    let raw_path = tmp.path().join("images.f32");
+    std::fs::write(&raw_path, raw).unwrap();
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python/onnx_image_check.py");
+    let o = Command::new("python3")
+        .arg(&script)
+        .arg(&onnx)
+        .arg(&raw_path)
+        .args(["5", &size.to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let theirs = String::from_utf8(o.stdout).unwrap();
+    let ours = std::fs::read_to_string(&preds).unwrap();
+    let mut worst = 0f64;
+    for (o, t) in ours.lines().skip(1).zip(theirs.lines()) {
+        let o: Vec<f64> = o.split(',').skip(3).map(|v| v.parse().unwrap()).collect();
+        let t: Vec<f64> = t.split(' ').map(|v| v.parse().unwrap()).collect();
+        assert_eq!(o.len(), 2);
+        for (a, b) in o.iter().zip(&t) {
+            worst = worst.max((a - b).abs());
+        }
+    }
+    assert_eq!(theirs.lines().count(), 5);
+    assert!(worst <= 1e-5, "largest probability difference {worst}");
+}

@@ -557,6 +557,80 @@ impl ResNet {
         lora::linear(f, w, Some(b))
     }
 
+    /// Appends the adapted network to `g` after `input` (normalised images
+    /// `[batch, 3, H, W]`): every adapter folded into its kernel ([`Self::merge`]), each
+    /// frozen BatchNorm as its per-channel scale and shift, the stem pool, the blocks,
+    /// global average pooling and `fc`; returns the logits' name. The same computation as
+    /// [`Self::classify`] in eval mode.
+    pub fn onnx_nodes(
+        &self,
+        g: &mut crate::onnx::OnnxGraph,
+        params: &ParamMap,
+        input: &str,
+    ) -> anyhow::Result<String> {
+        use crate::onnx::Attr;
+        let m = self.merge(params)?;
+        let conv_bn =
+            |g: &mut crate::onnx::OnnxGraph, cb: &(Conv, Bn), x: &str| -> anyhow::Result<String> {
+                let (c, bn) = cb;
+                let i = &c.info;
+                let w = g.tensor(&format!("{}.weight", i.name), &c.w)?;
+                let (k, s, p) = (i.kernel as i64, i.stride as i64, i.padding as i64);
+                let y = g.node(
+                    "Conv",
+                    &[x, &w],
+                    &format!("{}.out", i.name),
+                    &[
+                        ("kernel_shape", Attr::Ints(vec![k, k])),
+                        ("strides", Attr::Ints(vec![s, s])),
+                        ("pads", Attr::Ints(vec![p, p, p, p])),
+                    ],
+                );
+                let scale = g.tensor(&format!("{}.scale", bn.name), &bn.scale)?;
+                let shift = g.tensor(&format!("{}.shift", bn.name), &bn.shift)?;
+                let y = g.node("Mul", &[&y, &scale], &format!("{}.scaled", bn.name), &[]);
+                Ok(g.node("Add", &[&y, &shift], &format!("{}.out", bn.name), &[]))
+            };
+        let x = conv_bn(g, &m.stem, input)?;
+        let x = g.node("Relu", &[&x], "stem.relu", &[]);
+        let mut x = g.node(
+            "MaxPool",
+            &[&x],
+            "stem.pool",
+            &[
+                ("kernel_shape", Attr::Ints(vec![3, 3])),
+                ("strides", Attr::Ints(vec![2, 2])),
+                ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+            ],
+        );
+        for (bi, b) in m.blocks.iter().enumerate() {
+            let mut y = x.clone();
+            let last = b.convs.len() - 1;
+            for (k, cb) in b.convs.iter().enumerate() {
+                y = conv_bn(g, cb, &y)?;
+                if k < last {
+                    y = g.node("Relu", &[&y], &format!("block{bi}.relu{k}"), &[]);
+                }
+            }
+            let identity = match &b.downsample {
+                Some(ds) => conv_bn(g, ds, &x)?,
+                None => x.clone(),
+            };
+            let sum = g.node("Add", &[&y, &identity], &format!("block{bi}.sum"), &[]);
+            x = g.node("Relu", &[&sum], &format!("block{bi}.out"), &[]);
+        }
+        let pooled = g.node("GlobalAveragePool", &[&x], "pooled", &[]);
+        let flat = g.node("Flatten", &[&pooled], "features", &[("axis", Attr::Int(1))]);
+        let w = g.tensor("fc.weight", params.get("fc.weight")?)?;
+        let b = g.tensor("fc.bias", params.get("fc.bias")?)?;
+        Ok(g.node(
+            "Gemm",
+            &[&flat, &w, &b],
+            "logits",
+            &[("transB", Attr::Int(1))],
+        ))
+    }
+
     /// A copy with every adapter folded into its kernel and LoRA switched off.
     pub fn merge(&self, params: &ParamMap) -> Result<Self> {
         let mut m = self.clone();

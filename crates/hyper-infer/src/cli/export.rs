@@ -10,7 +10,8 @@ use hyper_infer::ModelDir;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// ONNX (opset 13). Table models: input `features` [batch, F] (numeric values,
-    /// categorical level indices, NaN for missing), output `probabilities`.
+    /// categorical level indices, NaN for missing); image models: input `images`
+    /// [batch, 3, S, S] (RGB in [0, 1]); output `probabilities`.
     Onnx,
 }
 
@@ -27,29 +28,33 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: &ExportArgs) -> Result<()> {
+    let Format::Onnx = args.format;
     hyper_infer::outputs::check_export_out(&args.out, &[&args.model])?;
     if hyper_infer::text_model_dir::TextModelDir::is_text_model(&args.model) {
         bail!(
-            "{} is a text model: it is already a PEFT adapter directory (load it with peft; see its README.md); ONNX export serves table models",
+            "{} is a text model: it is already a PEFT adapter directory (load it with peft; see its README.md); ONNX export serves table and image models",
             args.model.display()
         );
     }
-    if hyper_infer::image_model_dir::ImageModelDir::is_image_model(&args.model) {
-        bail!(
-            "{} is an image model: ONNX export serves table models so far; load the adapter with peft (see its README.md)",
-            args.model.display()
-        );
-    }
-    let m = ModelDir::load(&args.model, &Device::Cpu)?;
-    let bytes = match args.format {
-        Format::Onnx => hyper_infer::export::table_onnx(&m)?,
+    let (bytes, doc) = if hyper_infer::image_model_dir::ImageModelDir::is_image_model(&args.model) {
+        let m = hyper_infer::image_model_dir::ImageModelDir::load(&args.model, &Device::Cpu)?;
+        (
+            hyper_infer::export::image_onnx(&m)?,
+            hyper_infer::export::IMAGE_ONNX_DOC,
+        )
+    } else {
+        let m = ModelDir::load(&args.model, &Device::Cpu)?;
+        (
+            hyper_infer::export::table_onnx(&m)?,
+            hyper_infer::export::TABLE_ONNX_DOC,
+        )
     };
     hyper_core::io::atomic_write(&args.out, &bytes)?;
     println!(
         "wrote {} ({} bytes): {}",
         args.out.display(),
         bytes.len(),
-        hyper_infer::export::TABLE_ONNX_DOC
+        doc
     );
     Ok(())
 }

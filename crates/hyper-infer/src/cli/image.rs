@@ -198,6 +198,7 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
         requirement: d.requirement.clone(),
         generator: ck.display().to_string(),
         split,
+        resize: hyper_infer::image_model_dir::RESIZE_POLICY.into(),
     };
     let t = Instant::now();
     let notes = hyper_infer::model_card::CardNotes {

@@ -160,7 +160,13 @@ pub struct Validation {
 }
 
 impl Validation {
+    /// Fewer validation rows than this cannot tell a model from the majority class.
+    const MIN_ROWS: usize = 10;
+
     pub fn warning(&self) -> Option<String> {
+        if self.rows < Self::MIN_ROWS {
+            return None;
+        }
         (self.accuracy <= self.majority).then(|| {
             format!(
                 "the generated model's validation accuracy ({:.1}%) is not above the majority rate \
@@ -176,10 +182,15 @@ impl Validation {
     /// `validation accuracy …` on standard output, the warning on standard error.
     pub fn print(&self) {
         println!(
-            "validation accuracy {:.1}% (majority rate {:.1}%, {} rows)",
+            "validation accuracy {:.1}% (majority rate {:.1}%, {} rows{})",
             100.0 * self.accuracy,
             100.0 * self.majority,
-            self.rows
+            self.rows,
+            if self.rows < Self::MIN_ROWS {
+                ": too few to judge the model by"
+            } else {
+                ""
+            }
         );
         if let Some(w) = self.warning() {
             eprintln!("warning: {w}");
