@@ -190,7 +190,7 @@ pub fn text_card(info: &crate::text_model_dir::TextModelInfo, notes: &CardNotes)
          `labels.json` maps head outputs to labels.\n\n## Load it in Python\n\n\
          With `torch`, `transformers` and `peft` installed. Offline, point `BASE` at a local \
          copy of the base model (`cargo xtask fetch` puts one in `data/minilm`).\n\n```python\n\
-         import json, os, torch\n\
+         import json, os, sys, torch\n\
          from transformers import AutoModelForSequenceClassification, AutoTokenizer\n\
          from peft import PeftModel\n\n\
          MODEL = os.environ.get(\"MODEL\", \".\")  # this directory\n\
@@ -199,9 +199,10 @@ pub fn text_card(info: &crate::text_model_dir::TextModelInfo, notes: &CardNotes)
          tok = AutoTokenizer.from_pretrained(MODEL)\n\
          base = AutoModelForSequenceClassification.from_pretrained(BASE, num_labels=len(labels))\n\
          model = PeftModel.from_pretrained(base, MODEL).eval()\n\
-         batch = tok([\"a text to classify\"], truncation=True, max_length={len}, padding=True, return_tensors=\"pt\")\n\
-         with torch.no_grad():\n    p = model(**batch).logits.softmax(-1)\n\
-         print(labels[str(int(p.argmax(-1)[0]))], p.tolist())\n```\n",
+         texts = sys.argv[1:] or [\"a text to classify\"]\n\
+         batch = tok(texts, truncation=True, max_length={len}, padding=True, return_tensors=\"pt\")\n\
+         with torch.no_grad():\n    probs = model(**batch).logits.softmax(-1)\n\
+         for p in probs:\n    print(labels[str(int(p.argmax()))], *(f\"{{v:.6f}}\" for v in p.tolist()))\n```\n",
         base = info.base_model,
         len = info.max_len,
     );

@@ -371,3 +371,69 @@ fn python_peft_loads_a_generated_minilm_adapter() {
     eprintln!("peft logits {theirs:?}\nours {ours:?}\nmax |diff| {d}");
     assert!(d <= 1e-4, "logits differ by {d}");
 }
+
+/// The text model card's Python snippet, run as written (torch, transformers and peft
+/// needed: set `HYPER_PEFT_PYTHON` to that interpreter and run with `--ignored`), gives
+/// `predict`'s probabilities to 1e-5, with the base model read from `data/minilm`.
+#[test]
+#[ignore]
+fn the_text_model_card_snippet_matches_predict() {
+    let python = std::env::var("HYPER_PEFT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let tmp = tempfile::tempdir().unwrap();
+    let data = write(tmp.path(), "reviews.csv", REVIEWS.as_bytes());
+    let out = tmp.path().join("m");
+    let (ok, s) = run(bin()
+        .args([
+            "generate",
+            "--text-column",
+            "review",
+            "--target",
+            "sentiment",
+            "--data",
+        ])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out));
+    assert!(ok, "{s}");
+    let card = std::fs::read_to_string(out.join("README.md")).unwrap();
+    let code = card
+        .split("```python\n")
+        .nth(1)
+        .and_then(|c| c.split("```").next())
+        .unwrap();
+    let script = tmp.path().join("load.py");
+    std::fs::write(&script, code).unwrap();
+    let texts = ["a gorgeous, witty film", "it never comes alive"];
+    let o = Command::new(&python)
+        .arg(&script)
+        .args(texts)
+        .env("MODEL", &out)
+        .env("BASE", datasets::paths::minilm_dir().unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let theirs = String::from_utf8(o.stdout).unwrap();
+    let rows = write(
+        tmp.path(),
+        "rows.csv",
+        format!("review\n\"{}\"\n{}\n", texts[0], texts[1]).as_bytes(),
+    );
+    let (ok, ours) = run(bin()
+        .arg("predict")
+        .arg("--model")
+        .arg(&out)
+        .arg("--data")
+        .arg(&rows)
+        .args(["--out", "-"]));
+    assert!(ok, "{ours}");
+    let mut worst = 0f64;
+    for (o, t) in ours.lines().skip(1).zip(theirs.lines()) {
+        let o: Vec<f64> = o.split(',').skip(3).map(|v| v.parse().unwrap()).collect();
+        let t: Vec<f64> = t.split(' ').skip(1).map(|v| v.parse().unwrap()).collect();
+        for (a, b) in o.iter().zip(&t) {
+            worst = worst.max((a - b).abs());
+        }
+    }
+    assert_eq!(theirs.lines().count(), 2, "{theirs}");
+    assert!(worst <= 1e-5, "largest probability difference {worst}");
+}
