@@ -19,6 +19,7 @@ pub mod malloc;
 pub mod metadata;
 pub mod optim;
 pub mod param;
+pub mod readout;
 pub mod runtime;
 
 pub use generator::{GeneratorConfig, ParamGenerator, Resolution, TaskSpec};

@@ -161,7 +161,7 @@ fn finetune_epochs_train_the_generated_text_adapter() {
     let gen = |out: &std::path::Path, extra: &[&str]| {
         let (ok, s) = run(bin()
             .args(["generate", "--json", "--text-column", "review"])
-            .args(["--target", "sentiment"])
+            .args(["--target", "sentiment", "--text-head", "generated"])
             .args(extra)
             .arg("--data")
             .arg(&data)

@@ -873,3 +873,70 @@ fn an_image_model_is_self_contained_and_its_onnx_export_matches_predict() {
     assert_eq!(theirs.lines().count(), 5);
     assert!(worst <= 1e-5, "largest probability difference {worst}");
 }
+
+/// Number labels no longer make a text model near chance: the default fitted head reads the
+/// training rows, not the label names. Ten short reviews per class, labels `0`/`1`.
+#[test]
+fn a_fitted_text_head_learns_number_labels_from_the_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = [
+        "a wonderful film",
+        "loved every minute",
+        "brilliant and moving",
+        "a joy to watch",
+        "superb acting",
+    ];
+    let bad = [
+        "a dull mess",
+        "boring and far too long",
+        "i hated it",
+        "a waste of time",
+        "awful writing",
+    ];
+    let mut csv = String::from("review,label\n");
+    for i in 0..60 {
+        let (t, l) = if i % 2 == 0 {
+            (good[i / 2 % 5], 1)
+        } else {
+            (bad[i / 2 % 5], 0)
+        };
+        csv.push_str(&format!("{t},{l}\n"));
+    }
+    let data = tmp.path().join("r.csv");
+    std::fs::write(&data, csv).unwrap();
+    let out = tmp.path().join("m");
+    let (ok, s) = run(bin()
+        .args([
+            "generate",
+            "--json",
+            "--text-column",
+            "review",
+            "--target",
+            "label",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out));
+    assert!(ok, "{s}");
+    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(v["head"]["kind"], "fitted", "{s}");
+    let (ok, s) = run(bin()
+        .args(["eval", "--json", "--split", "test", "--model"])
+        .arg(&out)
+        .arg("--data")
+        .arg(&data));
+    assert!(ok, "{s}");
+    let e: serde_json::Value = serde_json::from_str(&s).unwrap();
+    assert!(e["score"].as_f64().unwrap() >= 0.9, "{s}");
+    // --text-head is refused for tables instead of being ignored.
+    let (ok, s) = run(bin()
+        .args(["generate", "--text-head", "fitted", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(tmp.path().join("t")));
+    assert!(
+        !ok && s.contains("--text-head applies to text models"),
+        "{s}"
+    );
+}

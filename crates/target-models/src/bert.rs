@@ -852,10 +852,24 @@ impl BertModel {
         self.head(params, &hidden.i((.., 0))?, train)
     }
 
-    fn head(&self, params: &ParamMap, cls: &Tensor, train: bool) -> Result<Tensor> {
+    /// What the classification head reads `[batch, hidden]`: BERT's pooler (`tanh` of a
+    /// linear map of [CLS]) or DistilBERT's `pre_classifier` (`relu`), before the head's
+    /// dropout. A closed-form head fitted on these is the model's own head.
+    pub fn pooled(
+        &self,
+        params: &ParamMap,
+        ids: &Tensor,
+        mask: Option<&Tensor>,
+        token_type_ids: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let hidden = self.encode(params, ids, mask, token_type_ids, false)?;
+        self.pool(params, &hidden.i((.., 0))?)
+    }
+
+    fn pool(&self, params: &ParamMap, cls: &Tensor) -> Result<Tensor> {
         let h = self.cfg.hidden_size;
         let p = |name: &str| params.get(name);
-        let pooled = match &self.pooler {
+        Ok(match &self.pooler {
             Some((w, b)) => lora::linear(cls, w, Some(b))?.tanh()?,
             None => {
                 let (w, b) = (p("pre_classifier.weight")?, p("pre_classifier.bias")?);
@@ -867,7 +881,13 @@ impl BertModel {
                 }
                 lora::linear(cls, w, Some(b))?.relu()?
             }
-        };
+        })
+    }
+
+    fn head(&self, params: &ParamMap, cls: &Tensor, train: bool) -> Result<Tensor> {
+        let h = self.cfg.hidden_size;
+        let p = |name: &str| params.get(name);
+        let pooled = self.pool(params, cls)?;
         let pooled = self.dropout(&pooled, self.cfg.classifier_dropout, train)?;
         let (w, b) = (p("classifier.weight")?, p("classifier.bias")?);
         if w.rank() != 2 || w.dim(1)? != h {

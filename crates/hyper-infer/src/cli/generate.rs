@@ -54,6 +54,12 @@ pub struct GenerateArgs {
     /// --finetune-epochs (a seeded sample; `reproduce nlp`'s budget is 256).
     #[arg(long, default_value_t = 256)]
     pub finetune_rows: usize,
+    /// Text models: the classification head. `fitted`: a shrinkage-LDA readout fitted in
+    /// one pass on the training split's encoder features (no gradient step; the default for
+    /// --data); `generated`: the generator's head rows from the label names (the default
+    /// for --glue, whose tasks it was meta-trained on).
+    #[arg(long, value_enum)]
+    pub text_head: Option<super::text::TextHead>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -64,6 +70,10 @@ pub enum GeneratorChoice {
 }
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
+    anyhow::ensure!(
+        args.text_head.is_none() || args.source.is_text(),
+        "--text-head applies to text models (--glue, or --data with --text-column)"
+    );
     let inputs: Vec<&std::path::Path> =
         [args.source.data.as_deref(), args.source.images.as_deref()]
             .into_iter()
@@ -98,6 +108,11 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
             checkpoint: args.checkpoint.as_deref(),
             out: &args.out,
             json: args.json,
+            head: args.text_head.unwrap_or(if args.source.glue.is_some() {
+                super::text::TextHead::Generated
+            } else {
+                super::text::TextHead::Fitted
+            }),
             finetune: super::text::TextFinetune {
                 epochs: args.finetune_epochs,
                 rows: args.finetune_rows,
