@@ -40,17 +40,12 @@ pub fn table_onnx(m: &ModelDir) -> Result<Vec<u8>> {
     let shifted = g.node("Sub", &[&filled, &min], "shifted", &[]);
     let x = g.node("Mul", &[&shifted, &inv], "scaled", &[]);
     let logits = m.mlp().onnx_nodes(&mut g, &m.params, &x)?;
-    let probs = g.node(
-        "Softmax",
-        &[&logits],
-        "probabilities",
-        &[("axis", target_models::onnx::Attr::Int(-1))],
-    );
-    g.output(
-        &probs,
-        &[Dim::Named("batch"), Dim::Fixed(m.info.class_names.len())],
-    );
-    Ok(g.finish(TABLE_ONNX_DOC))
+    Ok(finish_with_softmax(
+        g,
+        &logits,
+        m.info.class_names.len(),
+        TABLE_ONNX_DOC,
+    ))
 }
 
 /// What the exported image graph reads and writes.
@@ -78,15 +73,22 @@ pub fn image_onnx(m: &crate::image_model_dir::ImageModelDir) -> Result<Vec<u8>> 
     let c = g.node("Sub", &["images", &mean], "centred", &[]);
     let x = g.node("Div", &[&c, &std], "normalised", &[]);
     let logits = net.onnx_nodes(&mut g, &m.params, &x)?;
+    Ok(finish_with_softmax(
+        g,
+        &logits,
+        m.info.class_names.len(),
+        IMAGE_ONNX_DOC,
+    ))
+}
+
+/// The graph's output: `probabilities` `[batch, classes]`, the softmax of `logits`.
+fn finish_with_softmax(mut g: OnnxGraph, logits: &str, classes: usize, doc: &str) -> Vec<u8> {
     let probs = g.node(
         "Softmax",
-        &[&logits],
+        &[logits],
         "probabilities",
         &[("axis", target_models::onnx::Attr::Int(-1))],
     );
-    g.output(
-        &probs,
-        &[Dim::Named("batch"), Dim::Fixed(m.info.class_names.len())],
-    );
-    Ok(g.finish(IMAGE_ONNX_DOC))
+    g.output(&probs, &[Dim::Named("batch"), Dim::Fixed(classes)]);
+    g.finish(doc)
 }

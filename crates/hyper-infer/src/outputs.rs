@@ -41,7 +41,8 @@ fn enclosing_model_dir(p: &Path) -> Option<PathBuf> {
 }
 
 /// Checks that writing `out` (a file, or a directory when `is_dir`) cannot touch any of
-/// `inputs` (files or folders the command reads; `-` is standard input and skipped).
+/// `inputs` (files or folders the command reads; `-` is standard input and skipped) nor
+/// land inside a model directory.
 fn check_disjoint(out: &Path, is_dir: bool, inputs: &[&Path]) -> Result<()> {
     let o = resolved(out);
     // The nearest existing folder above `out` must be a folder, not a file.
@@ -78,6 +79,13 @@ fn check_disjoint(out: &Path, is_dir: bool, inputs: &[&Path]) -> Result<()> {
             );
         }
     }
+    if let Some(m) = o.parent().and_then(enclosing_model_dir) {
+        bail!(
+            "--out {} lies inside the model directory {}: refusing to write there; give an --out outside it",
+            out.display(),
+            m.display()
+        );
+    }
     Ok(())
 }
 
@@ -87,13 +95,6 @@ fn check_disjoint(out: &Path, is_dir: bool, inputs: &[&Path]) -> Result<()> {
 pub fn check_model_out(out: &Path, inputs: &[&Path]) -> Result<()> {
     check_disjoint(out, true, inputs)?;
     let o = resolved(out);
-    if let Some(m) = o.parent().and_then(enclosing_model_dir) {
-        bail!(
-            "--out {} lies inside the model directory {}: refusing to write there; give an --out outside it",
-            out.display(),
-            m.display()
-        );
-    }
     if o.exists() && !o.is_dir() {
         bail!(
             "--out {} exists and is not a directory: refusing to replace it; give a new --out",
@@ -167,14 +168,6 @@ pub fn check_export_out(out: &Path, inputs: &[&Path]) -> Result<()> {
 /// exists, a regular file that `ours` recognises as this tool's (`what` names it).
 fn check_file_out(out: &Path, inputs: &[&Path], ours: fn(&Path) -> bool, what: &str) -> Result<()> {
     check_disjoint(out, false, inputs)?;
-    let o = resolved(out);
-    if let Some(m) = o.parent().and_then(enclosing_model_dir) {
-        bail!(
-            "--out {} lies inside the model directory {}: refusing to write there; give an --out outside it",
-            out.display(),
-            m.display()
-        );
-    }
     if let Ok(meta) = std::fs::symlink_metadata(out) {
         if !meta.file_type().is_file() {
             bail!(

@@ -37,6 +37,18 @@ fn generate(data: &Path, out: &Path) -> (bool, String) {
         .arg(out))
 }
 
+/// `predict --model M --data D --out O`.
+fn predict(model: &Path, data: &Path, out: &Path) -> (bool, String) {
+    run(bin()
+        .arg("predict")
+        .arg("--model")
+        .arg(model)
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(out))
+}
+
 /// Every regular file under `dir` with its bytes, to show a refused command changed nothing.
 fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut v = Vec::new();
@@ -66,14 +78,7 @@ fn no_command_overwrites_an_input_or_a_foreign_folder() {
         (data.clone(), "is also an input"),
         (model.join("model.safetensors"), "lies inside the input"),
     ] {
-        let (ok, s) = run(bin()
-            .arg("predict")
-            .arg("--model")
-            .arg(&model)
-            .arg("--data")
-            .arg(&data)
-            .arg("--out")
-            .arg(&out));
+        let (ok, s) = predict(&model, &data, &out);
         assert!(!ok && s.contains(want), "{}: {s}", out.display());
     }
     // 3. generate into the folder holding its data, or into any folder it did not write.
@@ -99,14 +104,7 @@ fn no_command_overwrites_an_input_or_a_foreign_folder() {
         (other.clone(), "not a predictions file"),
         (model.join("preds.csv"), "lies inside the input"),
     ] {
-        let (ok, s) = run(bin()
-            .arg("predict")
-            .arg("--model")
-            .arg(&model)
-            .arg("--data")
-            .arg(&data)
-            .arg("--out")
-            .arg(&out));
+        let (ok, s) = predict(&model, &data, &out);
         assert!(!ok && s.contains(want), "{}: {s}", out.display());
     }
     std::fs::remove_file(&other).unwrap();
@@ -122,14 +120,7 @@ fn no_command_overwrites_an_input_or_a_foreign_folder() {
     assert!(ok, "{s}");
     let preds = tmp.path().join("preds.csv");
     for _ in 0..2 {
-        let (ok, s) = run(bin()
-            .arg("predict")
-            .arg("--model")
-            .arg(&model)
-            .arg("--data")
-            .arg(&data)
-            .arg("--out")
-            .arg(&preds));
+        let (ok, s) = predict(&model, &data, &preds);
         assert!(ok, "{s}");
     }
     // Nothing left beside the outputs: no lock, staging or moved-aside directory.
@@ -158,14 +149,7 @@ fn a_killed_write_is_cleaned_or_restored_by_the_next_one() {
     // The next write restores the moved-aside model first, then replaces it.
     let (ok, s) = generate(&data, &model);
     assert!(ok, "{s}");
-    let (ok, s) = run(bin()
-        .arg("predict")
-        .arg("--model")
-        .arg(&model)
-        .arg("--data")
-        .arg(&data)
-        .arg("--out")
-        .arg(&preds));
+    let (ok, s) = predict(&model, &data, &preds);
     assert!(ok, "{s}");
     let left: Vec<String> = std::fs::read_dir(tmp.path())
         .unwrap()
@@ -186,14 +170,7 @@ fn predict_keeps_every_prediction_on_its_row() {
     let rows = tmp.path().join("rows.csv");
     std::fs::write(&rows, "a,b\n0.95,0.95\n,\n?,NA\n0.05,0.05\n").unwrap();
     let preds = tmp.path().join("p.csv");
-    let (ok, s) = run(bin()
-        .arg("predict")
-        .arg("--model")
-        .arg(&model)
-        .arg("--data")
-        .arg(&rows)
-        .arg("--out")
-        .arg(&preds));
+    let (ok, s) = predict(&model, &rows, &preds);
     assert!(ok, "{s}");
     assert!(
         s.contains("2 of 4 rows not scored")
@@ -633,14 +610,7 @@ fn the_model_card_loads_a_table_model_outside_the_tool() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let theirs = String::from_utf8(o.stdout).unwrap();
     let preds = tmp.path().join("p.csv");
-    let (ok, s) = run(bin()
-        .arg("predict")
-        .arg("--model")
-        .arg(&model)
-        .arg("--data")
-        .arg(&data)
-        .arg("--out")
-        .arg(&preds));
+    let (ok, s) = predict(&model, &data, &preds);
     assert!(ok, "{s}");
     let ours = std::fs::read_to_string(&preds).unwrap();
     let ours: Vec<&str> = ours.lines().skip(1).collect();
@@ -747,14 +717,7 @@ fn an_exported_onnx_table_model_matches_predict_in_onnxruntime() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let theirs = String::from_utf8(o.stdout).unwrap();
     let preds = tmp.path().join("p.csv");
-    let (ok, s) = run(bin()
-        .arg("predict")
-        .arg("--model")
-        .arg(&model)
-        .arg("--data")
-        .arg(&data)
-        .arg("--out")
-        .arg(&preds));
+    let (ok, s) = predict(&model, &data, &preds);
     assert!(ok, "{s}");
     let ours = std::fs::read_to_string(&preds).unwrap();
     let mut worst = 0f64;
