@@ -114,8 +114,10 @@ pub fn targets() -> Vec<Target> {
                 let _ = datasets::images::load_unlabelled(&root.join("b"), 8);
             },
         },
-        text_model_dir_target::<0>("text-model-dir/model.json"),
-        text_model_dir_target::<1>("text-model-dir/adapter_config.json"),
+        adapter_dir_target::<0>("text-model-dir/model.json"),
+        adapter_dir_target::<1>("text-model-dir/adapter_config.json"),
+        adapter_dir_target::<2>("image-model-dir/model.json"),
+        adapter_dir_target::<3>("image-model-dir/adapter_config.json"),
         Target {
             name: "orange-tab",
             weight: 1.0,
@@ -218,34 +220,89 @@ fn png_seed() -> Vec<u8> {
     out.into_inner()
 }
 
-/// The text-model-directory files fuzzed (`text_model_dir_target::<I>`).
-const TEXT_MODEL_DIR_FILES: [&str; 2] = ["model.json", "adapter_config.json"];
+/// The adapter-directory files fuzzed (`adapter_dir_target::<I>`): text (`true`) or image
+/// model, and the file.
+const ADAPTER_DIR_FILES: [(bool, &str); 4] = [
+    (true, "model.json"),
+    (true, "adapter_config.json"),
+    (false, "model.json"),
+    (false, "adapter_config.json"),
+];
 
-/// A target for `TEXT_MODEL_DIR_FILES[I]`, resealed like [`model_dir_target`]'s so the
+fn seed_adapter_dir(text: bool) -> Result<PathBuf> {
+    if text {
+        seed_text_model_dir()
+    } else {
+        seed_image_model_dir()
+    }
+}
+
+/// A target for `ADAPTER_DIR_FILES[I]`, resealed like [`model_dir_target`]'s so the
 /// mutated file reaches its parser behind the manifest check.
-fn text_model_dir_target<const I: usize>(name: &'static str) -> Target {
+fn adapter_dir_target<const I: usize>(name: &'static str) -> Target {
     fn seeds<const I: usize>() -> Result<Vec<Vec<u8>>> {
-        head_of(
-            &[seed_text_model_dir()?.join(TEXT_MODEL_DIR_FILES[I])],
-            usize::MAX,
-        )
+        let (text, file) = ADAPTER_DIR_FILES[I];
+        head_of(&[seed_adapter_dir(text)?.join(file)], usize::MAX)
     }
     fn run<const I: usize>(d: &Path, b: &[u8]) {
-        let seed = seed_text_model_dir().expect("seeded before the run");
+        let (text, file) = ADAPTER_DIR_FILES[I];
+        let seed = seed_adapter_dir(text).expect("seeded before the run");
         let dir = d.join("model");
         std::fs::create_dir_all(&dir).expect("scratch dir");
         for e in std::fs::read_dir(&seed).expect("seed dir").flatten() {
             std::fs::copy(e.path(), dir.join(e.file_name())).expect("scratch copy");
         }
-        std::fs::write(dir.join(TEXT_MODEL_DIR_FILES[I]), b).expect("scratch write");
+        std::fs::write(dir.join(file), b).expect("scratch write");
         hyper_infer::model_dir::write_manifest(&dir).expect("reseal");
-        let _ = hyper_infer::text_model_dir::TextModelDir::load(&dir, &Device::Cpu);
+        if text {
+            let _ = hyper_infer::text_model_dir::TextModelDir::load(&dir, &Device::Cpu);
+        } else if let Ok(m) = hyper_infer::image_model_dir::ImageModelDir::load(&dir, &Device::Cpu)
+        {
+            let _ = m.backbone(&Device::Cpu);
+        }
     }
     Target {
         name,
         weight: 0.5,
         seeds: seeds::<I>,
         run: run::<I>,
+    }
+}
+
+/// An image model directory from the default CV generator (two classes), once.
+fn seed_image_model_dir() -> Result<PathBuf> {
+    use hyper_infer::image_model_dir::{
+        ImageModelDir, ImageModelInfo, IMAGE_MODEL_FORMAT, RESIZE_POLICY,
+    };
+    static DIR: OnceLock<std::result::Result<tempfile::TempDir, String>> = OnceLock::new();
+    let made = DIR.get_or_init(|| {
+        (|| -> Result<tempfile::TempDir> {
+            let dev = Device::Cpu;
+            let ck = hyper_infer::checkpoint_dir("cv").join("best");
+            let gen = hyper_infer::vision::ImageGenerator::load(&ck, &paths::minilm_dir()?, &dev)?;
+            let classes = vec!["cat".to_string(), "dog".to_string()];
+            let g = gen.generate("Cats or dogs.", &classes)?;
+            let info = ImageModelInfo {
+                format: IMAGE_MODEL_FORMAT.into(),
+                backbone: gen.architecture.backbone.clone(),
+                backbone_weights: gen.architecture.backbone_weights.clone(),
+                lora: gen.architecture.lora.clone(),
+                class_names: classes,
+                image_set: None,
+                requirement: "Cats or dogs.".into(),
+                generator: ck.display().to_string(),
+                split: None,
+                resize: RESIZE_POLICY.into(),
+            };
+            let tmp = tempfile::tempdir()?;
+            ImageModelDir::new(info, &gen.base, g.params).save(&tmp.path().join("image"))?;
+            Ok(tmp)
+        })()
+        .map_err(|e| format!("{e:#}"))
+    });
+    match made {
+        Ok(t) => Ok(t.path().join("image")),
+        Err(e) => bail!("seed image model directory: {e}"),
     }
 }
 

@@ -371,6 +371,13 @@ fn image_outputs_never_land_in_the_image_folder() {
         .arg("--out")
         .arg(tmp.path().join("m")));
     assert!(!ok && s.contains("--finetune-lr inf"), "{s}");
+    // CSV-only flags with images are refused, not ignored.
+    let (ok, s) = run(bin()
+        .args(["generate", "--target", "y", "--images"])
+        .arg(&imgs)
+        .arg("--out")
+        .arg(tmp.path().join("m")));
+    assert!(!ok && s.contains("--target reads a CSV"), "{s}");
 
     // A folder's split is recorded: --split test scores its 30%, not every image.
     let m = tmp.path().join("m");

@@ -25,6 +25,7 @@ pub struct DescribeArgs {
 
 /// Runs the two stages and prints the result.
 pub fn run(args: &DescribeArgs) -> Result<()> {
+    args.source.check_image_flags()?;
     let description = args.description.as_deref();
     let input = match args.source.image_source() {
         Some(source) => super::image::task_input(source, description)?.1,

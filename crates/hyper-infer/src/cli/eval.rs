@@ -103,6 +103,17 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 args.model.display()
             ),
         };
+        if let Some(flag) = [
+            ("--target", args.target.is_some()),
+            ("--text-column", args.text_column.is_some()),
+            ("--text-pair-column", args.text_pair_column.is_some()),
+        ]
+        .iter()
+        .find(|(_, given)| *given)
+        .map(|(f, _)| f)
+        {
+            bail!("{flag} reads a CSV; an image model is scored on class folders (drop {flag})");
+        }
         return super::image::eval(&args.model, source, args.split, args.json);
     }
     if args.images.is_some() || args.image_set.is_some() {

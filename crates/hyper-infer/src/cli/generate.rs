@@ -70,6 +70,7 @@ pub enum GeneratorChoice {
 }
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
+    args.source.check_image_flags()?;
     anyhow::ensure!(
         args.text_head.is_none() || args.source.is_text(),
         "--text-head applies to text models (--glue, or --data with --text-column)"

@@ -100,6 +100,29 @@ impl DataArgs {
         }
     }
 
+    /// Refuses flags that only a CSV reads when the data is images: accepted and ignored,
+    /// they would let a user believe they took effect.
+    pub fn check_image_flags(&self) -> Result<()> {
+        if self.image_source().is_none() {
+            return Ok(());
+        }
+        let csv_only = [
+            ("--target", self.target.is_some()),
+            ("--text-column", self.text_column.is_some()),
+            ("--text-pair-column", self.text_pair_column.is_some()),
+            ("--drop-column", !self.csv.drop_column.is_empty()),
+            ("--categorical", !self.csv.categorical.is_empty()),
+            ("--no-header", self.csv.no_header),
+            ("--delimiter", self.csv.delimiter.is_some()),
+        ];
+        if let Some((flag, _)) = csv_only.iter().find(|(_, given)| *given) {
+            anyhow::bail!(
+                "{flag} reads a CSV; image folders take their classes from the sub-folder names (drop {flag})"
+            );
+        }
+        Ok(())
+    }
+
     pub fn is_text(&self) -> bool {
         self.glue.is_some() || self.text_column.is_some()
     }
