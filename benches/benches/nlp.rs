@@ -82,6 +82,7 @@ fn generate_vs_finetune(c: &mut Criterion) {
                 requirement: req[0].clone(),
                 generator: ck.display().to_string(),
                 split: None,
+                pooling: Default::default(),
             };
             TextModelDir::new(info, &gen.base, a.params)
                 .save(&dir)

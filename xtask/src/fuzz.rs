@@ -330,6 +330,7 @@ fn seed_text_model_dir() -> Result<PathBuf> {
                 requirement: "Sentiment of short reviews.".into(),
                 generator: ck.display().to_string(),
                 split: None,
+                pooling: Default::default(),
             };
             let tmp = tempfile::tempdir()?;
             TextModelDir::new(info, &gen.base, g.params).save(&tmp.path().join("text"))?;

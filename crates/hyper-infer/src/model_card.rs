@@ -201,10 +201,20 @@ pub fn text_card(info: &crate::text_model_dir::TextModelInfo, notes: &CardNotes)
          model = PeftModel.from_pretrained(base, MODEL).eval()\n\
          texts = sys.argv[1:] or [\"a text to classify\"]\n\
          batch = tok(texts, truncation=True, max_length={len}, padding=True, return_tensors=\"pt\")\n\
-         with torch.no_grad():\n    probs = model(**batch).logits.softmax(-1)\n\
+         with torch.no_grad():\n{logits}    probs = logits.softmax(-1)\n\
          for p in probs:\n    print(labels[str(int(p.argmax()))], *(f\"{{v:.6f}}\" for v in p.tolist()))\n```\n",
         base = info.base_model,
         len = info.max_len,
+        logits = match info.pooling {
+            // The head reads the mean of the real tokens' hidden states, not the pooler.
+            target_models::bert::Pooling::Mean => {
+                "    inner = model.base_model.model\n    \
+                 h = inner.bert(**batch).last_hidden_state\n    \
+                 m = batch[\"attention_mask\"].unsqueeze(-1).to(h.dtype)\n    \
+                 logits = inner.classifier((h * m).sum(1) / m.sum(1))\n"
+            }
+            target_models::bert::Pooling::Cls => "    logits = model(**batch).logits\n",
+        },
     );
     s
 }

@@ -54,6 +54,10 @@ pub struct TextModelInfo {
     /// The split of a CSV's rows it was generated (and finetuned) on, for `eval --split`.
     #[serde(default)]
     pub split: Option<crate::data_split::DataSplit>,
+    /// What the head reads: `cls` (Hugging Face's sequence-classification heads, the
+    /// generated head) or `mean` (the fitted head). Directories from before it are `cls`.
+    #[serde(default)]
+    pub pooling: target_models::bert::Pooling,
 }
 
 impl TextModelInfo {

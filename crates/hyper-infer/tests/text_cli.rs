@@ -279,6 +279,7 @@ fn peft_export_then_import_gives_identical_logits() {
         requirement: "r".into(),
         generator: "g".into(),
         split: None,
+        pooling: Default::default(),
     };
     TextModelDir::new(info, &gen.base, g.params.clone())
         .save(tmp.path())

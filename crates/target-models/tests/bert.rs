@@ -7,7 +7,9 @@ use candle_core::{DType, Device, IndexOp, Result, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use common::*;
 use hyper_core::{Metadata, ParamMap};
-use target_models::bert::{mask_from_ids, mean_pool, Activation, BertConfig, BertModel, Flavor};
+use target_models::bert::{
+    mask_from_ids, mean_pool, Activation, BertConfig, BertModel, Flavor, Pooling,
+};
 use target_models::lora::{init_params, LoraConfig, TargetModules};
 use target_models::TargetModel;
 use test_support::{assert_all_grads_nonzero, max_abs_diff, minilm_dir};
@@ -495,6 +497,45 @@ fn fused_full_finetuning_matches_the_composed_path() -> Result<()> {
                 "{flavor:?}: gradient of {name} differs by {d}"
             );
         }
+    }
+    Ok(())
+}
+
+/// `Pooling::Mean` logits are the classifier applied to the masked mean of the hidden
+/// states (computed here by hand), and padding a row does not change them.
+#[test]
+fn mean_pooling_reads_the_masked_token_mean() -> Result<()> {
+    for flavor in [Flavor::DistilBert, Flavor::Bert] {
+        let (_dir, model, _, params) = lora_setup(flavor);
+        let model = model.with_pooling(Pooling::Mean);
+        assert_eq!(model.pooling(), Pooling::Mean);
+        let p = randomize_b(&params, 0.3);
+        let ids = Tensor::cat(
+            &[
+                &random_ids(2, 5, 50),
+                &Tensor::zeros((2, 3), DType::U32, &Device::Cpu)?,
+            ],
+            1,
+        )?;
+        let mask = mask_from_ids(&ids, 0)?;
+        let hidden = model.encode(&p, &ids, Some(&mask), None, false)?;
+        let (w, b) = (p.get("classifier.weight")?, p.get("classifier.bias")?);
+        let want = mean_pool(&hidden, &mask)?
+            .matmul(&w.t()?)?
+            .broadcast_add(b)?;
+        let got = model.classify(&p, &ids, Some(&mask), None, false)?;
+        assert!(max_abs_diff(&got, &want) <= 1e-5, "{flavor:?}");
+        let short = model.classify(&p, &ids.narrow(1, 0, 5)?, None, None, false)?;
+        assert!(
+            max_abs_diff(&short, &got) <= 1e-5,
+            "{flavor:?}: padding moved it"
+        );
+        let cls = model.clone().with_pooling(Pooling::Cls);
+        let other = cls.classify(&p, &ids, Some(&mask), None, false)?;
+        assert!(
+            max_abs_diff(&other, &got) > 1e-3,
+            "{flavor:?}: pooling had no effect"
+        );
     }
     Ok(())
 }
