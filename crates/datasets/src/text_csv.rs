@@ -202,6 +202,54 @@ pub fn load_text_csv(path: &Path, opts: &TextCsvOptions) -> Result<TextData> {
     Ok(out)
 }
 
+/// The columns of `path` (other than `exclude`) that hold free text: in the first 2,000
+/// rows, at least 90% of the filled cells are not numbers, they average at least 4 words,
+/// and at least half of them are distinct. Table columns (numbers, categories, short names
+/// and IDs) fail one of these; sentences and documents pass. `generate` reads a CSV with
+/// exactly one such column as text without `--text-column`. Also returns how many columns
+/// are not excluded (free text or not).
+pub fn free_text_columns(
+    path: &Path,
+    delimiter: Option<u8>,
+    exclude: &[&str],
+) -> Result<(Vec<String>, usize)> {
+    let raw = read_raw(
+        path,
+        &CsvOptions {
+            delimiter,
+            ..Default::default()
+        },
+    )?;
+    let mut kept = 0;
+    let rows = &raw.rows[..raw.rows.len().min(2_000)];
+    let mut out = Vec::new();
+    for (j, name) in raw.header.iter().enumerate() {
+        if exclude.contains(&name.as_str()) {
+            continue;
+        }
+        kept += 1;
+        let cells: Vec<&str> = rows
+            .iter()
+            .filter_map(|r| r.cells.get(j).map(|c| c.trim()))
+            .filter(|c| !c.is_empty())
+            .collect();
+        if cells.len() < 2 {
+            continue;
+        }
+        let n = cells.len() as f64;
+        let words = cells
+            .iter()
+            .map(|c| c.split_whitespace().count())
+            .sum::<usize>() as f64;
+        let numbers = cells.iter().filter(|c| c.parse::<f64>().is_ok()).count() as f64;
+        let distinct = cells.iter().collect::<std::collections::HashSet<_>>().len() as f64;
+        if numbers <= 0.1 * n && words >= 4.0 * n && distinct >= 0.5 * n {
+            out.push(name.clone());
+        }
+    }
+    Ok((out, kept))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +267,23 @@ mod tests {
             target: target.map(String::from),
             delimiter: None,
         }
+    }
+
+    #[test]
+    fn finds_the_free_text_column_and_not_table_columns() {
+        let f = write(
+            b"id,name,price,review,label\n\
+              1,Ann Lee,3.5,the soup was cold and bland,neg\n\
+              2,Bob Ray,4.0,a lovely evening with friends here,pos\n\
+              3,Cy Dow,2.5,never again will I order that dish,neg\n\
+              4,Di Fox,5.0,best pasta I have had in years,pos\n",
+        );
+        let (cols, kept) = free_text_columns(f.path(), None, &["label"]).unwrap();
+        assert_eq!((cols, kept), (vec!["review".to_string()], 4));
+        let (cols, kept) = free_text_columns(f.path(), None, &["review", "label"]).unwrap();
+        assert_eq!((cols.len(), kept), (0, 3));
+        let t = write(b"a,b,c\n1,x y,red\n2,x y,blue\n3,x z,red\n");
+        assert!(free_text_columns(t.path(), None, &[]).unwrap().0.is_empty());
     }
 
     #[test]

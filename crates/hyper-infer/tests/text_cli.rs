@@ -112,20 +112,15 @@ fn user_text_csv_generates_and_scores() {
     let tmp = tempfile::tempdir().unwrap();
     let data = write(tmp.path(), "reviews.csv", REVIEWS.as_bytes());
     let out = tmp.path().join("m");
+    // No --text-column: `review` is the one free-text column, and generate says so.
     let (ok, s) = run(bin()
-        .args([
-            "generate",
-            "--text-column",
-            "review",
-            "--target",
-            "sentiment",
-            "--data",
-        ])
+        .args(["generate", "--target", "sentiment", "--data"])
         .arg(&data)
         .arg("--out")
         .arg(&out));
     assert!(ok, "{s}");
     assert!(s.contains("labels: bad, good"), "{s}");
+    assert!(s.contains("`review` is the free-text column"), "{s}");
     let (ok, s) = run(bin()
         .arg("eval")
         .arg("--model")

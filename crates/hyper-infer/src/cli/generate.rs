@@ -15,7 +15,7 @@ use hyper_infer::requirement::describe;
 use hyper_infer::{ModelDir, ModelInfo, Pipeline};
 use target_models::mlp::Mlp;
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct GenerateArgs {
     #[command(flatten)]
     pub source: super::DataArgs,
@@ -62,6 +62,46 @@ pub struct GenerateArgs {
     pub text_head: Option<super::text::TextHead>,
 }
 
+/// `--data` without `--text-column` whose CSV is a text dataset: exactly one free-text
+/// column ([`datasets::text_csv::free_text_columns`]) and, besides it and the target, at
+/// most one other column (a row ID). Returns the same arguments with that column named, and
+/// says so on stderr. A table, even one with a comment column among its features, is left
+/// to the table path as before.
+fn found_text_column(args: &GenerateArgs) -> Result<Option<GenerateArgs>> {
+    let s = &args.source;
+    let (Some(data), None, None, Some(target)) = (
+        s.data.as_deref(),
+        &s.text_column,
+        &s.glue,
+        s.target.as_deref(),
+    ) else {
+        return Ok(None);
+    };
+    if data == std::path::Path::new("-") || s.csv.no_header {
+        return Ok(None);
+    }
+    let mut exclude: Vec<&str> = vec![target];
+    exclude.extend(s.csv.drop_column.iter().map(String::as_str));
+    let (cols, others) = datasets::text_csv::free_text_columns(data, s.csv.delimiter, &exclude)?;
+    match cols.as_slice() {
+        [one] if others <= 2 => {
+            eprintln!(
+                "note: `{one}` is the free-text column of {}: generating a text model from it (name it with --text-column to be explicit)",
+                data.display()
+            );
+            let mut a = args.clone();
+            a.source.text_column = Some(one.clone());
+            Ok(Some(a))
+        }
+        [_, _, ..] if others == cols.len() => anyhow::bail!(
+            "{}: several columns hold free text ({}); name the one to classify with --text-column (and the second of a pair with --text-pair-column)",
+            data.display(),
+            cols.join(", ")
+        ),
+        _ => Ok(None),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GeneratorChoice {
     Auto,
@@ -70,6 +110,14 @@ pub enum GeneratorChoice {
 }
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
+    let found;
+    let args = match found_text_column(args)? {
+        Some(a) => {
+            found = a;
+            &found
+        }
+        None => args,
+    };
     args.source.check_image_flags()?;
     anyhow::ensure!(
         args.text_head.is_none() || args.source.is_text(),

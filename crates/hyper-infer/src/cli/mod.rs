@@ -17,7 +17,7 @@ use hyper_infer::{Backend, BackendOptions};
 
 /// Where the data comes from: the user's CSV (a table, or texts with --text-column), a
 /// built-in tabular dataset, or a GLUE task.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct DataArgs {
     /// The user's CSV (header row; the target is the last column unless --target).
     #[arg(long, conflicts_with_all = ["dataset", "glue", "images", "image_set"], required_unless_present_any = ["dataset", "glue", "images", "image_set"])]
@@ -50,7 +50,7 @@ pub struct DataArgs {
 }
 
 /// How to read a user's table (`--data`): what detection cannot know.
-#[derive(Args, Debug, Default)]
+#[derive(Args, Debug, Default, Clone)]
 pub struct CsvArgs {
     /// Field separator of --data: `,` `;` `|` or `tab` [default: detected from the header line].
     #[arg(long, value_parser = parse_delimiter)]
@@ -138,7 +138,7 @@ impl DataArgs {
 }
 
 /// Which Requirement/Model Generator backend writes the requirement and metadata.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct BackendArgs {
     /// Requirement/Model Generator backend.
     #[arg(long, value_enum, default_value_t = Backend::Profile)]
