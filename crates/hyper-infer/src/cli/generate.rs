@@ -82,9 +82,9 @@ fn found_text_column(args: &GenerateArgs) -> Result<Option<GenerateArgs>> {
     }
     let mut exclude: Vec<&str> = vec![target];
     exclude.extend(s.csv.drop_column.iter().map(String::as_str));
-    let (cols, others) = datasets::text_csv::free_text_columns(data, s.csv.delimiter, &exclude)?;
+    let (cols, columns) = datasets::text_csv::free_text_columns(data, s.csv.delimiter, &exclude)?;
     match cols.as_slice() {
-        [one] if others <= 2 => {
+        [one] if columns <= 2 => {
             eprintln!(
                 "note: `{one}` is the free-text column of {}: generating a text model from it (name it with --text-column to be explicit)",
                 data.display()
@@ -93,7 +93,7 @@ fn found_text_column(args: &GenerateArgs) -> Result<Option<GenerateArgs>> {
             a.source.text_column = Some(one.clone());
             Ok(Some(a))
         }
-        [_, _, ..] if others == cols.len() => anyhow::bail!(
+        [_, _, ..] if columns == cols.len() => anyhow::bail!(
             "{}: several columns hold free text ({}); name the one to classify with --text-column (and the second of a pair with --text-pair-column)",
             data.display(),
             cols.join(", ")
@@ -110,14 +110,8 @@ pub enum GeneratorChoice {
 }
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
-    let found;
-    let args = match found_text_column(args)? {
-        Some(a) => {
-            found = a;
-            &found
-        }
-        None => args,
-    };
+    let found = found_text_column(args)?;
+    let args = found.as_ref().unwrap_or(args);
     args.source.check_image_flags()?;
     anyhow::ensure!(
         args.text_head.is_none() || args.source.is_text(),

@@ -311,13 +311,18 @@ const PRIOR_BOOST: [f32; 4] = [0.0, 1.0, 2.0, 4.0];
 /// tokens' hidden states with the generated adapter), from at most [`SUPPORT_ROWS`]
 /// training rows (round-robin over classes, so every class is kept); the shrinkage and
 /// prior boost are chosen on the validation rows (0.5 and none when there are none).
-/// Returns the head and a JSON description.
+/// Returns the head, a JSON description and the head's accuracy on the validation rows
+/// (`None` without any), which is the model's own until finetuning changes it.
 fn fit_head(
     gen: &TextGenerator,
     base: &BertModel,
     params: &hyper_core::ParamMap,
     task: &TextTask,
-) -> Result<(hyper_core::readout::LinearHead, serde_json::Value)> {
+) -> Result<(
+    hyper_core::readout::LinearHead,
+    serde_json::Value,
+    Option<f64>,
+)> {
     let classes = task.label_texts.len();
     let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
     for (i, r) in task.rows.iter().enumerate() {
@@ -395,7 +400,7 @@ fn fit_head(
             }
         }
     }
-    let (_, gamma, boost, head) = best.expect("at least one shrinkage tried");
+    let (score, gamma, boost, head) = best.expect("at least one shrinkage tried");
     let about = serde_json::json!({
         "kind": "fitted",
         "readout": "shrinkage LDA on the mean of the tokens' hidden states",
@@ -403,7 +408,7 @@ fn fit_head(
         "shrinkage": gamma,
         "prior_boost": boost,
     });
-    Ok((head, about))
+    Ok((head, about, val.is_some().then_some(score)))
 }
 
 /// ModelGPT-F for text: the generated adapter and head trained for `epochs` on a seeded
@@ -472,9 +477,11 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
     };
     let base = gen.base.clone().with_pooling(pooling);
     let t = Instant::now();
+    let mut fitted_val_accuracy = None;
     let head = match a.head {
         TextHead::Fitted if !task.regression => {
-            let (head, about) = fit_head(&gen, &base, &params, &task)?;
+            let (head, about, val_accuracy) = fit_head(&gen, &base, &params, &task)?;
+            fitted_val_accuracy = val_accuracy;
             let classes = head.bias.len();
             let h = head.weight[0].len();
             let w: Vec<f32> = head.weight.into_iter().flatten().collect();
@@ -520,11 +527,20 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
     let validation = if task.val.is_empty() || task.regression {
         None
     } else {
-        let (examples, gold) = encode_rows(&task.val, &gen.tokenizer, task.summary.pair)?;
-        let p = predict(&base, &params, &examples, false, None, 64)?;
-        let ok = p.labels.iter().zip(&gold).filter(|(a, b)| a == b).count();
+        let gold: Vec<Label> = task.val.iter().map(|r| r.2).collect();
+        // The fitted head already scored these rows on their encoder features; encode them
+        // again only when finetuning changed the model since.
+        let accuracy = match fitted_val_accuracy {
+            Some(v) if finetune.is_none() => v,
+            _ => {
+                let (examples, _) = encode_rows(&task.val, &gen.tokenizer, task.summary.pair)?;
+                let p = predict(&base, &params, &examples, false, None, 64)?;
+                let ok = p.labels.iter().zip(&gold).filter(|(a, b)| a == b).count();
+                ok as f64 / gold.len() as f64
+            }
+        };
         Some(super::Validation {
-            accuracy: ok as f64 / gold.len() as f64,
+            accuracy,
             majority: super::majority_rate(&gold).unwrap_or(0.0),
             rows: gold.len(),
         })
