@@ -15,6 +15,7 @@ mod pretrain;
 mod reproduce;
 mod results;
 mod seeds;
+mod text_any;
 mod verify;
 
 use std::process::ExitCode;

@@ -19,6 +19,10 @@ pub enum ExperimentName {
     TabularAny,
     /// Every UCI set scored as unseen (`reproduce tabular-unseen`).
     TabularUnseen,
+    /// GLUE classification tasks scored as a user's text CSV (`reproduce text-unseen`).
+    TextUnseen,
+    /// The data-conditioned text generator (`pretrain text-any`).
+    TextAny,
     Nlp,
     Cv,
     /// The frozen ResNet backbone the CV generator adapts (`pretrain backbone`).
@@ -156,6 +160,7 @@ pub fn run(a: Args) -> Result<()> {
     match a.experiment.name {
         ExperimentName::TabularAny => return crate::any_table::pretrain(a),
         ExperimentName::Nlp => return crate::nlp::pretrain(a),
+        ExperimentName::TextAny => return crate::text_any::pretrain(a),
         ExperimentName::Backbone => return crate::cv::pretrain_backbone(a),
         ExperimentName::Cv => return crate::cv::pretrain(a),
         _ => {}

@@ -160,6 +160,7 @@ fn method_rows(methods: &[MethodResult], pipeline_load: f64) -> Vec<MethodRow> {
 pub fn run(a: Args) -> Result<()> {
     match a.experiment.name {
         ExperimentName::TabularUnseen => return crate::any_table::reproduce(a),
+        ExperimentName::TextUnseen => return crate::text_any::reproduce(a),
         ExperimentName::Nlp => return crate::nlp::reproduce(a),
         ExperimentName::Cv => return crate::cv::reproduce(a),
         _ => {}

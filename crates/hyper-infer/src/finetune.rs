@@ -35,18 +35,6 @@ impl Default for FinetuneOptions {
     }
 }
 
-/// Trainable copies of `p`: the vars, and a map of their tensors for the forward pass.
-pub fn to_vars(p: &ParamMap) -> anyhow::Result<(Vec<(String, Var)>, ParamMap)> {
-    let mut vars = Vec::new();
-    let mut pm = ParamMap::new();
-    for (k, t) in p.iter() {
-        let v = Var::from_tensor(&t.detach())?;
-        pm.insert(k.clone(), v.as_tensor().clone());
-        vars.push((k.clone(), v));
-    }
-    Ok((vars, pm))
-}
-
 /// Seeded shuffled mini-batch epochs of `loss_fn`; a non-finite loss is an error naming
 /// the epoch and batch.
 pub fn run_epochs(
@@ -84,7 +72,7 @@ pub fn finetune(
     o: &FinetuneOptions,
     seed: u64,
 ) -> anyhow::Result<ParamMap> {
-    let (vars, pm) = to_vars(init)?;
+    let (pm, vars) = init.to_vars()?;
     let mut opt = Adam::new(vars, AdamConfig::adam(o.lr, o.weight_decay, false));
     run_epochs(
         data,

@@ -30,6 +30,8 @@ pub mod outputs;
 pub mod pipeline;
 pub mod requirement;
 pub mod text;
+pub mod text_any;
+pub mod text_head;
 pub mod text_model_dir;
 pub mod vision;
 

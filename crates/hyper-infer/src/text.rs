@@ -27,6 +27,9 @@ use tokenizers::{EncodeInput, Tokenizer, TruncationParams, TruncationStrategy};
 /// `kind` of an NLP generator checkpoint header.
 pub const NLP_CHECKPOINT_KIND: &str = "nlp-lora-generator";
 
+/// Checkpoint kind of the data-conditioned text generator (`pretrain text-any`).
+pub const TEXT_ANY_CHECKPOINT_KIND: &str = "text-any-lora-generator";
+
 /// The Hugging Face id of the base model the adapters are for (what `model.json` and
 /// PEFT's `base_model_name_or_path` name).
 pub const BASE_MODEL_ID: &str = "sentence-transformers/all-MiniLM-L6-v2";

@@ -217,25 +217,19 @@ pub fn probabilities(
     Ok(out)
 }
 
-/// Fraction of rows whose label is among the `k` most probable classes.
-pub fn top_k_accuracy(probs: &[Vec<f32>], labels: &[usize], k: usize) -> f64 {
-    if probs.is_empty() {
-        return 0.0;
-    }
-    let hits = probs
-        .iter()
-        .zip(labels)
-        .filter(|(p, &y)| {
-            let py = p[y];
-            // Rank = how many classes beat the true one (ties counted against it).
-            p.iter()
-                .enumerate()
-                .filter(|&(j, &q)| j != y && q >= py)
-                .count()
-                < k
-        })
-        .count();
-    hits as f64 / probs.len() as f64
+/// Share of rows whose label is among the `k` most probable classes: the validated
+/// [`datasets::metrics::top_k_accuracy`] (ties go to the lower class index; an empty set,
+/// a ragged row or a non-finite probability is an error).
+pub fn top_k_accuracy(probs: &[Vec<f32>], labels: &[usize], k: usize) -> anyhow::Result<f64> {
+    let classes = probs.first().map_or(0, Vec::len);
+    ensure!(
+        probs.iter().all(|p| p.len() == classes),
+        "top-k accuracy: rows of different lengths"
+    );
+    let flat: Vec<f32> = probs.iter().flatten().copied().collect();
+    Ok(datasets::metrics::top_k_accuracy(
+        &flat, classes, labels, k,
+    )?)
 }
 
 /// Top-1, top-3 and top-5 accuracy (the paper's Table 3 columns).
@@ -247,21 +241,18 @@ pub struct TopK {
 }
 
 impl TopK {
-    pub fn of(probs: &[Vec<f32>], labels: &[usize]) -> Self {
-        Self {
-            top1: top_k_accuracy(probs, labels, 1),
-            top3: top_k_accuracy(probs, labels, 3),
-            top5: top_k_accuracy(probs, labels, 5),
-        }
+    pub fn of(probs: &[Vec<f32>], labels: &[usize]) -> anyhow::Result<Self> {
+        Ok(Self {
+            top1: top_k_accuracy(probs, labels, 1)?,
+            top3: top_k_accuracy(probs, labels, 3)?,
+            top5: top_k_accuracy(probs, labels, 5)?,
+        })
     }
 }
 
 /// Scores `params` on a prepared set.
 pub fn evaluate(model: &ResNet, params: &ParamMap, set: &ImageSet) -> anyhow::Result<TopK> {
-    Ok(TopK::of(
-        &probabilities(model, params, set, 128)?,
-        &set.labels,
-    ))
+    TopK::of(&probabilities(model, params, set, 128)?, &set.labels)
 }
 
 /// `o.epochs` of training `vars` (the tensors in `params`) on a prepared set.
@@ -528,9 +519,17 @@ mod tests {
             vec![0.2, 0.3, 0.5],
         ];
         let labels = [1, 1, 0];
-        assert_eq!(top_k_accuracy(&probs, &labels, 1), 1.0 / 3.0);
-        assert_eq!(top_k_accuracy(&probs, &labels, 2), 1.0 / 3.0);
-        assert_eq!(top_k_accuracy(&probs, &labels, 3), 1.0);
+        assert_eq!(top_k_accuracy(&probs, &labels, 1).unwrap(), 1.0 / 3.0);
+        assert_eq!(top_k_accuracy(&probs, &labels, 2).unwrap(), 1.0 / 3.0);
+        assert_eq!(top_k_accuracy(&probs, &labels, 3).unwrap(), 1.0);
+        // Ties go to the lower class index, as in datasets::metrics.
+        let tie = vec![vec![0.5, 0.5]];
+        assert_eq!(top_k_accuracy(&tie, &[0], 1).unwrap(), 1.0);
+        assert_eq!(top_k_accuracy(&tie, &[1], 1).unwrap(), 0.0);
+        // No rows, ragged rows and NaN are errors, not 0.
+        assert!(top_k_accuracy(&[], &[], 1).is_err());
+        assert!(top_k_accuracy(&[vec![0.5, 0.5], vec![1.0]], &[0, 0], 1).is_err());
+        assert!(top_k_accuracy(&[vec![f32::NAN, 0.5]], &[0], 1).is_err());
     }
 
     #[test]

@@ -147,6 +147,68 @@ fn user_text_csv_generates_and_scores() {
     );
 }
 
+/// `generate --data` reads only the training and validation rows of its seeded split:
+/// two CSVs that differ only in the test rows (other texts, flipped labels) give the same
+/// adapter and head to the byte, and the same validation accuracy.
+#[test]
+fn no_test_row_reaches_generate() {
+    let words = ["bright", "gloomy", "warm", "cold", "sunny", "grey"];
+    let (_, _, test) = datasets::preprocess::split_indices(30, 7).unwrap();
+    let csv = |poison: bool| -> String {
+        let mut s = String::from("text,label\n");
+        for i in 0..30 {
+            let good = i % 2 == 0;
+            let w = words[(i * 5) % words.len()];
+            let row = if poison && test.contains(&i) {
+                format!(
+                    "zzz poison row {i} {w},{}\n",
+                    if good { "bad" } else { "good" }
+                )
+            } else {
+                let tone = if good { "a lovely day" } else { "an awful day" };
+                format!(
+                    "{tone} and {w} number {i},{}\n",
+                    if good { "good" } else { "bad" }
+                )
+            };
+            s += &row;
+        }
+        s
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut seen = Vec::new();
+    for poison in [false, true] {
+        let data = write(
+            tmp.path(),
+            &format!("d{poison}.csv"),
+            csv(poison).as_bytes(),
+        );
+        let out = tmp.path().join(format!("m{poison}"));
+        let (ok, s) = run(bin()
+            .args([
+                "generate",
+                "--target",
+                "label",
+                "--text-column",
+                "text",
+                "--seed",
+                "7",
+            ])
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(&out)
+            .arg("--json"));
+        assert!(ok, "{s}");
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        let weights = std::fs::read(out.join("adapter_model.safetensors")).unwrap();
+        seen.push((weights, v["requirement"].clone(), v["val_accuracy"].clone()));
+    }
+    assert!(seen[0].0 == seen[1].0, "the adapter or head saw a test row");
+    assert_eq!(seen[0].1, seen[1].1, "the requirement saw a test row");
+    assert_eq!(seen[0].2, seen[1].2);
+}
+
 /// ModelGPT-F for text: `--finetune-epochs` trains the generated adapter and head on the
 /// user's rows; the loss on those rows falls, and the written adapter is the trained one.
 #[test]
@@ -432,4 +494,42 @@ fn the_text_model_card_snippet_matches_predict() {
     }
     assert_eq!(theirs.lines().count(), 2, "{theirs}");
     assert!(worst <= 1e-5, "largest probability difference {worst}");
+}
+
+/// The committed data-conditioned generator loads; a copy with one flipped byte or a cut
+/// header is refused with an error naming the file, never used.
+#[test]
+fn a_damaged_text_any_checkpoint_is_refused_by_name() {
+    use hyper_infer::text_any::{default_checkpoint, TextAnyGenerator};
+    let minilm = datasets::paths::minilm_dir().unwrap();
+    let stem = default_checkpoint();
+    let g = TextAnyGenerator::load(&stem, &minilm, &Device::Cpu).unwrap();
+    assert_eq!(g.sources, ["sst2", "mrpc", "stsb"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("best");
+    for ext in ["safetensors", "toml"] {
+        std::fs::copy(stem.with_extension(ext), copy.with_extension(ext)).unwrap();
+    }
+    let mut w = std::fs::read(copy.with_extension("safetensors")).unwrap();
+    let n = w.len();
+    w[n - 10] ^= 0x40;
+    std::fs::write(copy.with_extension("safetensors"), &w).unwrap();
+    let e = format!(
+        "{:#}",
+        TextAnyGenerator::load(&copy, &minilm, &Device::Cpu)
+            .err()
+            .unwrap()
+    );
+    assert!(e.contains(&copy.display().to_string()), "{e}");
+    std::fs::write(copy.with_extension("toml"), "format_version = 1\nkind = ").unwrap();
+    let e = format!(
+        "{:#}",
+        TextAnyGenerator::load(&copy, &minilm, &Device::Cpu)
+            .err()
+            .unwrap()
+    );
+    assert!(
+        e.contains("best.toml") || e.contains(&copy.display().to_string()),
+        "{e}"
+    );
 }

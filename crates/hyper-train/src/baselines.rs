@@ -12,7 +12,7 @@ use hyper_core::ParamMap;
 use target_models::mlp::Mlp;
 
 use crate::config::BaselineConfig;
-use hyper_infer::finetune::{run_epochs, to_vars, FinetuneOptions};
+use hyper_infer::finetune::{run_epochs, FinetuneOptions};
 use hyper_infer::SplitTensors;
 
 /// Trains every MLP weight from `init` for `epochs` epochs (Adam); returns the weights.
@@ -47,7 +47,7 @@ pub fn lora(
     cfg: &BaselineConfig,
     seed: u64,
 ) -> anyhow::Result<ParamMap> {
-    let (vars, pm) = to_vars(lora_init)?;
+    let (pm, vars) = lora_init.to_vars()?;
     let mut opt = Adam::new(vars, AdamConfig::adam(cfg.lr, cfg.weight_decay, false));
     let scale = cfg.lora_alpha / cfg.lora_r as f64;
     run_epochs(

@@ -103,11 +103,37 @@ pub fn logistic_regression(
     cfg: &ClassicConfig,
 ) -> Result<f64> {
     let (mu, sd) = standardiser(train);
-    let ds = Dataset::new(
-        standardised(train, &mu, &sd)?,
-        Array1::from(train.y.clone()),
-    );
-    let (xv, xt) = (standardised(val, &mu, &sd)?, standardised(test, &mu, &sd)?);
+    let [xr, xv, xt] = [train, val, test].map(|s| standardised(s, &mu, &sd));
+    fit_logistic(xr?, &train.y, (xv?, &val.y), xt?, &test.y, cfg)
+}
+
+/// [`logistic_regression`] on the features as given (TF-IDF rows, already on one scale,
+/// whose rare terms standardising would blow up).
+pub fn logistic_regression_unscaled(
+    train: &Split,
+    val: &Split,
+    test: &Split,
+    cfg: &ClassicConfig,
+) -> Result<f64> {
+    fit_logistic(
+        records(train)?,
+        &train.y,
+        (records(val)?, &val.y),
+        records(test)?,
+        &test.y,
+        cfg,
+    )
+}
+
+fn fit_logistic(
+    x: Array2<f64>,
+    y: &[usize],
+    (xv, yv): (Array2<f64>, &[usize]),
+    xt: Array2<f64>,
+    yt: &[usize],
+    cfg: &ClassicConfig,
+) -> Result<f64> {
+    let ds = Dataset::new(x, Array1::from(y.to_vec()));
     let mut best: Option<(f64, f64)> = None;
     for &alpha in &cfg.lr_alphas {
         let model = MultiLogisticRegression::default()
@@ -115,9 +141,9 @@ pub fn logistic_regression(
             .max_iterations(cfg.lr_max_iterations)
             .fit(&ds)
             .map_err(|e| anyhow!("logistic regression (alpha {alpha}): {e}"))?;
-        let val_acc = accuracy(&model.predict(&xv).to_vec(), &val.y);
+        let val_acc = accuracy(&model.predict(&xv).to_vec(), yv);
         if best.is_none_or(|(a, _)| val_acc > a) {
-            best = Some((val_acc, accuracy(&model.predict(&xt).to_vec(), &test.y)));
+            best = Some((val_acc, accuracy(&model.predict(&xt).to_vec(), yt)));
         }
     }
     best.map(|b| b.1)

@@ -15,6 +15,8 @@ pub mod nlp;
 pub mod report;
 pub mod tabular_any;
 pub mod task;
+pub mod text_any;
+pub mod text_unseen;
 pub mod unseen;
 
 pub use config::{MetaGrad, TabularConfig};

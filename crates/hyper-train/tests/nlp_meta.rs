@@ -1,38 +1,14 @@
 //! Algorithm 1 with the BERT target on a tiny checkpoint: every generator tensor gets a
 //! non-zero gradient in both meta-grad modes, and an interrupted run resumes exactly.
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_core::{Device, Tensor};
 use datasets::glue::{GlueTask, Label};
 use hyper_core::lora_generator::LoraGeneratorConfig;
 use hyper_infer::text::{Encoded, NlpArchitecture, NlpLoraConfig};
 use hyper_train::config::{LrSchedule, MetaGrad};
 use hyper_train::nlp::{nlp_trainer, NlpConfig, NlpTrainer, TextSet, TextTask};
-use target_models::bert::{BertConfig, BertModel, Flavor};
-use target_models::lora::LoraConfig;
-
-/// A tiny random BERT written as a Hugging Face checkpoint and loaded back, so its base
-/// weights are frozen tensors as MiniLM's are.
-fn tiny_bert(dir: &std::path::Path, lora: LoraConfig) -> BertModel {
-    if dir.join("config.json").exists() {
-        return BertModel::load(dir, lora, &Device::Cpu)
-            .unwrap()
-            .with_fused_inference(true);
-    }
-    let cfg = BertConfig::tiny(Flavor::Bert, 2);
-    let vm = VarMap::new();
-    let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
-    BertModel::from_vb(&vb, cfg.clone(), LoraConfig::none()).unwrap();
-    vm.save(dir.join("model.safetensors")).unwrap();
-    std::fs::write(
-        dir.join("config.json"),
-        serde_json::to_string(&cfg.to_hf_json()).unwrap(),
-    )
-    .unwrap();
-    BertModel::load(dir, lora, &Device::Cpu)
-        .unwrap()
-        .with_fused_inference(true)
-}
+use target_models::bert::BertModel;
+use test_support::bert::tiny_bert;
 
 fn examples(n: usize, seed: u32, regression: bool) -> TextSet {
     let mut ex = Vec::new();

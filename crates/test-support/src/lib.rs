@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use candle_core::{DType, Result, Tensor, Var};
 use hyper_core::Metadata;
 
+pub mod bert;
 pub mod fixtures;
 pub mod json_schema;
 pub mod openai;

@@ -16,6 +16,8 @@ use hyper_infer::text::{
     glue_label_texts, glue_score, predict, text_summary, train_epochs, Encoded, TextGenerator,
     TextTokenizer, TrainOptions, BASE_MODEL_ID,
 };
+use hyper_infer::text_any::{self, TextAnyGenerator};
+use hyper_infer::text_head;
 use hyper_infer::text_model_dir::{TextModelDir, TextModelInfo, TEXT_MODEL_FORMAT};
 use llm_prompting::{DataProfile, TaskInput, TextSummary};
 use target_models::bert::{BertModel, Pooling};
@@ -157,19 +159,8 @@ fn csv_task(
             names.len()
         );
     }
-    let mut counts = vec![0usize; names.len()];
-    for &i in &idx {
-        counts[i] += 1;
-    }
-    let joined: Vec<String> = (0..d.len())
-        .map(|i| match &d.text_b {
-            Some(b) => format!("{} {}", d.text_a[i], b[i]),
-            None => d.text_a[i].clone(),
-        })
-        .collect();
-    let (avg_words, max_words) = TextSummary::word_stats(joined.iter().map(String::as_str));
     // Generation and finetuning see the training split only (every row when there are
-    // too few to split).
+    // too few to split); the requirement's statistics too.
     let split = split_indices(d.len(), seed);
     let (train, val): (Vec<usize>, Vec<usize>) = match &split {
         // The validation check reads at most VALIDATION_ROWS of them (a random sample:
@@ -180,6 +171,18 @@ fn csv_task(
         ),
         None => ((0..d.len()).collect(), Vec::new()),
     };
+    let mut counts = vec![0usize; names.len()];
+    for &i in &train {
+        counts[idx[i]] += 1;
+    }
+    let joined: Vec<String> = train
+        .iter()
+        .map(|&i| match &d.text_b {
+            Some(b) => format!("{} {}", d.text_a[i], b[i]),
+            None => d.text_a[i].clone(),
+        })
+        .collect();
+    let (avg_words, max_words) = TextSummary::word_stats(joined.iter().map(String::as_str));
     let row = |i: usize| {
         let b = d.text_b.as_ref().map(|b| b[i].clone());
         (d.text_a[i].clone(), b, Label::Class(idx[i]))
@@ -206,7 +209,7 @@ fn csv_task(
     Ok(TextTask {
         summary: TextSummary {
             name: d.name.clone(),
-            n_examples: d.len(),
+            n_examples: train.len(),
             pair: d.text_b.is_some(),
             avg_words,
             max_words,
@@ -298,117 +301,51 @@ pub enum TextHead {
     Generated,
 }
 
-/// The most training rows the fitted head reads: above it, a sample keeping every class.
-const SUPPORT_ROWS: usize = 1024;
-
-/// Shrinkage values the fitted head tries; the validation split picks one.
-const SHRINKAGE: [f64; 5] = [0.01, 0.05, 0.2, 0.5, 0.9];
-
-/// How many extra times the class prior's log may be added to the fitted head's bias.
-const PRIOR_BOOST: [f32; 4] = [0.0, 1.0, 2.0, 4.0];
-
-/// The fitted head: shrinkage LDA on the features the classifier reads (the mean of the
-/// tokens' hidden states with the generated adapter), from at most [`SUPPORT_ROWS`]
-/// training rows (round-robin over classes, so every class is kept); the shrinkage and
-/// prior boost are chosen on the validation rows (0.5 and none when there are none).
-/// Returns the head, a JSON description and the head's accuracy on the validation rows
-/// (`None` without any), which is the model's own until finetuning changes it.
+/// The fitted head ([`hyper_infer::text_head`]) on the training split's support sample,
+/// its choices made on the validation rows, written into `params`. With the
+/// data-conditioned generator `any`, over the frozen encoder or its generated adapter
+/// ([`hyper_infer::text_any::fit`], which replaces `params`); without, over the adapter
+/// already in `params`. Returns the head's description and validation accuracy.
 fn fit_head(
-    gen: &TextGenerator,
+    tokenizer: &TextTokenizer,
     base: &BertModel,
-    params: &hyper_core::ParamMap,
+    params: &mut hyper_core::ParamMap,
     task: &TextTask,
-) -> Result<(
-    hyper_core::readout::LinearHead,
-    serde_json::Value,
-    Option<f64>,
-)> {
+    any: Option<&TextAnyGenerator>,
+) -> Result<(serde_json::Value, Option<f64>)> {
     let classes = task.label_texts.len();
-    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
-    for (i, r) in task.rows.iter().enumerate() {
-        if let Label::Class(c) = r.2 {
-            by_class[c].push(i);
-        }
-    }
-    let mut support = Vec::new();
-    for k in 0.. {
-        let before = support.len();
-        for rows in &by_class {
-            if let Some(&i) = rows.get(k) {
-                support.push(task.rows[i].clone());
-            }
-        }
-        if support.len() == before || support.len() >= SUPPORT_ROWS {
-            break;
-        }
-    }
-    support.truncate(SUPPORT_ROWS);
-    let features =
-        |rows: &[(String, Option<String>, Label)]| -> Result<(Vec<Vec<f32>>, Vec<usize>)> {
-            let (enc, labels) = encode_rows(rows, &gen.tokenizer, task.summary.pair)?;
-            let mut out = Vec::with_capacity(enc.len());
-            for chunk in enc.chunks(64) {
-                let items: Vec<&Encoded> = chunk.iter().collect();
-                let b = hyper_infer::text::pad_batch(&items, &Device::Cpu)?;
-                out.extend(
-                    base.pooled(params, &b.ids, Some(&b.mask), Some(&b.types))?
-                        .to_vec2::<f32>()?,
-                );
-            }
-            let y = labels.iter().map(|l| l.class().unwrap_or(0)).collect();
-            Ok((out, y))
-        };
-    let (x, y) = features(&support)?;
-    let val = if task.val.is_empty() {
-        None
-    } else {
-        Some(features(&task.val)?)
+    let class_of = |rows: &[(String, Option<String>, Label)]| -> Vec<usize> {
+        rows.iter().map(|r| r.2.class().unwrap_or(0)).collect()
     };
-    // The support sample is balanced over classes, so the LDA's prior is the sample's, not
-    // the data's: each class's bias is moved to the training split's prior (CoLA, 70%
-    // one class: 53-56% test accuracy with the sample's prior). Candidates then add that
-    // prior's log 0-4 more times, as far as the validation rows say it helps.
-    let log_prior = |labels: &mut dyn Iterator<Item = usize>| -> Vec<f32> {
-        let mut counts = vec![0f64; classes];
-        labels.for_each(|c| counts[c] += 1.0);
-        let n = counts.iter().sum::<f64>().max(1.0);
-        counts
-            .iter()
-            .map(|&c| (c.max(1e-6) / n).ln() as f32)
-            .collect()
-    };
-    let data_prior = log_prior(&mut task.rows.iter().filter_map(|r| r.2.class()));
-    let sample_prior = log_prior(&mut y.iter().copied());
-    let mut best: Option<(f64, f64, f32, hyper_core::readout::LinearHead)> = None;
-    for gamma in SHRINKAGE {
-        if val.is_none() && gamma != 0.5 {
-            continue;
+    let train_labels = class_of(&task.rows);
+    let support: Vec<_> =
+        text_head::support_sample(&train_labels, classes, text_head::SUPPORT_ROWS)
+            .into_iter()
+            .map(|i| task.rows[i].clone())
+            .collect();
+    let (se, _) = encode_rows(&support, tokenizer, task.summary.pair)?;
+    let (ve, _) = encode_rows(&task.val, tokenizer, task.summary.pair)?;
+    let (sy, vy) = (class_of(&support), class_of(&task.val));
+    if let Some(g) = any {
+        let m = text_any::fit(g, &se, &sy, classes, &train_labels, (&ve, &vy))?;
+        *params = m.params;
+        let mut about = m.head.about();
+        about["generator"] = g.checkpoint.display().to_string().into();
+        about["adapter"] = if m.adapter {
+            "generated from the support set"
+        } else {
+            "none: the frozen encoder scored at least as high on the validation rows"
         }
-        let lda = hyper_core::readout::lda_head(&x, &y, classes, gamma)?;
-        for boost in PRIOR_BOOST.into_iter().rev() {
-            if val.is_none() && boost != 0.0 {
-                continue;
-            }
-            let mut head = lda.clone();
-            for ((b, d), s) in head.bias.iter_mut().zip(&data_prior).zip(&sample_prior) {
-                *b += d - s + boost * d;
-            }
-            let score = val.as_ref().map_or(0.0, |(vx, vy)| head.accuracy(vx, vy));
-            // Ties go to the later candidate: more shrinkage, less prior boost.
-            if best.as_ref().is_none_or(|b| score >= b.0) {
-                best = Some((score, gamma, boost, head));
-            }
-        }
+        .into();
+        about["val_accuracy_frozen"] = m.frozen_val.into();
+        about["val_accuracy_adapted"] = m.adapted_val.into();
+        return Ok((about, m.head.val_accuracy));
     }
-    let (score, gamma, boost, head) = best.expect("at least one shrinkage tried");
-    let about = serde_json::json!({
-        "kind": "fitted",
-        "readout": "shrinkage LDA on the mean of the tokens' hidden states",
-        "support_rows": x.len(),
-        "shrinkage": gamma,
-        "prior_boost": boost,
-    });
-    Ok((head, about, val.is_some().then_some(score)))
+    let x = text_head::features(base, params, &se)?;
+    let vx = text_head::features(base, params, &ve)?;
+    let fitted = text_head::fit(&x, &sy, classes, &train_labels, Some((&vx, &vy)))?;
+    fitted.insert_into(params)?;
+    Ok((fitted.about(), fitted.val_accuracy))
 }
 
 /// ModelGPT-F for text: the generated adapter and head trained for `epochs` on a seeded
@@ -466,85 +403,69 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
                 ck.display()
             )
         })?;
-    let t_load = t.elapsed().as_secs_f64();
-    let g = gen.generate(&d.requirement, &task.label_texts)?;
-    let mut params = g.params;
     // A fitted head reads the mean of the tokens (the pooling MiniLM was trained with); a
     // generated head reads what the generator was meta-trained on, [CLS] through the pooler.
     let pooling = match a.head {
         TextHead::Fitted if !task.regression => Pooling::Mean,
         _ => Pooling::Cls,
     };
-    let base = gen.base.clone().with_pooling(pooling);
-    let t = Instant::now();
-    let mut fitted_val_accuracy = None;
-    let head = match a.head {
-        TextHead::Fitted if !task.regression => {
-            let (head, about, val_accuracy) = fit_head(&gen, &base, &params, &task)?;
-            fitted_val_accuracy = val_accuracy;
-            let classes = head.bias.len();
-            let h = head.weight[0].len();
-            let w: Vec<f32> = head.weight.into_iter().flatten().collect();
-            params.insert(
-                "classifier.weight",
-                candle_core::Tensor::from_vec(w, (classes, h), &dev)?,
-            );
-            params.insert(
-                "classifier.bias",
-                candle_core::Tensor::from_vec(head.bias, classes, &dev)?,
-            );
-            about
-        }
-        TextHead::Fitted => {
-            serde_json::json!({"kind": "generated", "note": "regression: no fitted head"})
-        }
-        TextHead::Generated => serde_json::json!({"kind": "generated"}),
+    // A classifier fitted on a user's rows uses the data-conditioned generator when its
+    // checkpoint is there (`cargo xtask pretrain text-any`), else the requirement's adapter.
+    let any_ck = text_any::default_checkpoint();
+    let any = if pooling == Pooling::Mean
+        && task.glue.is_none()
+        && any_ck.with_extension("toml").exists()
+    {
+        Some(TextAnyGenerator::load(
+            &any_ck,
+            &datasets::paths::minilm_dir()?,
+            &dev,
+        )?)
+    } else {
+        None
     };
+    let base = match &any {
+        Some(g) => g.base.clone(),
+        None => gen.base.clone().with_pooling(pooling),
+    };
+    let t_load = t.elapsed().as_secs_f64();
+    // A fitted head reads up to the encoder's sentence length (the probe's too); a generated
+    // head the length its generator was meta-trained at.
+    let max_len = match pooling {
+        Pooling::Mean => text_head::MAX_TOKENS,
+        Pooling::Cls => gen.architecture.max_len,
+    };
+    // The requirement's adapter, unless the data-conditioned generator writes one.
+    let (mut params, requirement_stages) = match &any {
+        Some(_) => (hyper_core::ParamMap::new(), Vec::new()),
+        None => {
+            let g = gen.generate(&d.requirement, &task.label_texts)?;
+            let stages = vec![("encode", g.encode_secs), ("generate", g.generate_secs)];
+            (g.params, stages)
+        }
+    };
+    let tokenizer = TextTokenizer::load(&datasets::paths::minilm_dir()?, max_len)?;
+    let t = Instant::now();
+    let (head, fitted_val_accuracy) =
+        attach_head(a.head, &task, &tokenizer, &base, &mut params, any.as_ref())?;
     let t_head = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let mut finetune = None;
-    if a.finetune.epochs > 0 {
-        let f = a.finetune;
-        let (examples, labels) = task.training_rows(&gen.tokenizer, f.rows, f.seed)?;
-        let loss = |p: &hyper_core::ParamMap| -> Result<f64> {
-            let pr = predict(&base, p, &examples, task.regression, Some(&labels), 32)?;
-            pr.loss.context("no loss without labels")
-        };
-        let before = loss(&params)?;
-        let (pm, vars) = params.to_vars()?;
-        let opts = TrainOptions {
-            epochs: f.epochs,
-            batch_size: 16,
-            lr: f.lr,
-            weight_decay: 0.01,
-            seed: f.seed,
-        };
-        train_epochs(&base, &pm, vars, &examples, &labels, &opts, "ModelGPT-F")?;
-        params = pm;
-        finetune = Some((examples.len(), before, loss(&params)?));
-    }
-    let t_finetune = t.elapsed().as_secs_f64();
-    let validation = if task.val.is_empty() || task.regression {
-        None
+    let finetune = if a.finetune.epochs > 0 {
+        Some(finetune_text(
+            &base,
+            &mut params,
+            &task,
+            &tokenizer,
+            a.finetune,
+        )?)
     } else {
-        let gold: Vec<Label> = task.val.iter().map(|r| r.2).collect();
-        // The fitted head already scored these rows on their encoder features; encode them
-        // again only when finetuning changed the model since.
-        let accuracy = match fitted_val_accuracy {
-            Some(v) if finetune.is_none() => v,
-            _ => {
-                let (examples, _) = encode_rows(&task.val, &gen.tokenizer, task.summary.pair)?;
-                let p = predict(&base, &params, &examples, false, None, 64)?;
-                let ok = p.labels.iter().zip(&gold).filter(|(a, b)| a == b).count();
-                ok as f64 / gold.len() as f64
-            }
-        };
-        Some(super::Validation {
-            accuracy,
-            majority: super::majority_rate(&gold).unwrap_or(0.0),
-            rows: gold.len(),
-        })
+        None
     };
+    let t_finetune = t.elapsed().as_secs_f64();
+    // The fitted head already scored the validation rows on their encoder features; encode
+    // them again only when finetuning changed the model since.
+    let scored = fitted_val_accuracy.filter(|_| finetune.is_none());
+    let validation = validate(&task, scored, &base, &params, &tokenizer)?;
     let info = TextModelInfo {
         format: TEXT_MODEL_FORMAT.into(),
         base_model: BASE_MODEL_ID.into(),
@@ -554,9 +475,13 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
         text_column: task.columns.0.clone(),
         text_pair_column: task.columns.1.clone(),
         target: task.columns.2.clone(),
-        max_len: gen.architecture.max_len,
+        max_len,
         requirement: d.requirement.clone(),
-        generator: ck.display().to_string(),
+        generator: any
+            .as_ref()
+            .map_or(&ck, |g| &g.checkpoint)
+            .display()
+            .to_string(),
         split: task.split.clone(),
         pooling,
     };
@@ -566,23 +491,123 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
             .as_ref()
             .map(|v| (v.accuracy, v.majority, v.rows)),
         finetune_epochs: a.finetune.epochs,
-        data: Some(format!("{} labelled rows", task.summary.n_examples)),
+        data: Some(format!(
+            "{} labelled training rows",
+            task.summary.n_examples
+        )),
     };
     TextModelDir::new(info, &base, params).save_with_card(a.out, &notes)?;
     let t_write = t.elapsed().as_secs_f64();
-    let stages = [
+    let head_stage = match &any {
+        Some(_) => "generate from the support set",
+        None => "fit head",
+    };
+    let mut stages = vec![
         ("load data", t_data),
         ("requirement", d.requirement_secs),
         ("metadata", d.metadata_secs),
         ("load generator + encoder", t_load),
-        ("encode", g.encode_secs),
-        ("generate", g.generate_secs),
-        ("fit head", t_head),
+    ];
+    stages.extend(requirement_stages);
+    stages.extend([
+        (head_stage, t_head),
         ("finetune", t_finetune),
         ("write adapter", t_write),
-    ];
+    ]);
+    report(a, &d, &task, &head, &stages, finetune, validation.as_ref())
+}
+
+/// Puts the head a text model gets into `params`: for classification with
+/// [`TextHead::Fitted`], the fitted head over the adapted encoder's features (which also
+/// scores the validation rows); otherwise the generated one already there. Returns how
+/// the head is described and the fitted head's validation accuracy.
+fn attach_head(
+    kind: TextHead,
+    task: &TextTask,
+    tokenizer: &TextTokenizer,
+    base: &BertModel,
+    params: &mut hyper_core::ParamMap,
+    any: Option<&TextAnyGenerator>,
+) -> Result<(serde_json::Value, Option<f64>)> {
+    Ok(match kind {
+        TextHead::Fitted if !task.regression => fit_head(tokenizer, base, params, task, any)?,
+        TextHead::Fitted => (
+            serde_json::json!({"kind": "generated", "note": "regression: no fitted head"}),
+            None,
+        ),
+        TextHead::Generated => (serde_json::json!({"kind": "generated"}), None),
+    })
+}
+
+/// ModelGPT-F for text: trains `params` (adapter and head) on a seeded sample of the
+/// training rows; returns the rows used and the loss on them before and after.
+fn finetune_text(
+    base: &BertModel,
+    params: &mut hyper_core::ParamMap,
+    task: &TextTask,
+    tokenizer: &TextTokenizer,
+    f: TextFinetune,
+) -> Result<(usize, f64, f64)> {
+    let (examples, labels) = task.training_rows(tokenizer, f.rows, f.seed)?;
+    let loss = |p: &hyper_core::ParamMap| -> Result<f64> {
+        let pr = predict(base, p, &examples, task.regression, Some(&labels), 32)?;
+        pr.loss.context("no loss without labels")
+    };
+    let before = loss(params)?;
+    let (pm, vars) = params.to_vars()?;
+    let opts = TrainOptions {
+        epochs: f.epochs,
+        batch_size: 16,
+        lr: f.lr,
+        weight_decay: 0.01,
+        seed: f.seed,
+    };
+    train_epochs(base, &pm, vars, &examples, &labels, &opts, "ModelGPT-F")?;
+    *params = pm;
+    Ok((examples.len(), before, loss(params)?))
+}
+
+/// The model's accuracy on a CSV's validation rows beside their majority rate (`None`
+/// without validation rows, or for regression); `scored` is an accuracy already measured.
+fn validate(
+    task: &TextTask,
+    scored: Option<f64>,
+    base: &BertModel,
+    params: &hyper_core::ParamMap,
+    tokenizer: &TextTokenizer,
+) -> Result<Option<super::Validation>> {
+    if task.val.is_empty() || task.regression {
+        return Ok(None);
+    }
+    let gold: Vec<Label> = task.val.iter().map(|r| r.2).collect();
+    let accuracy = match scored {
+        Some(v) => v,
+        None => {
+            let (examples, _) = encode_rows(&task.val, tokenizer, task.summary.pair)?;
+            let p = predict(base, params, &examples, false, None, 64)?;
+            let ok = p.labels.iter().zip(&gold).filter(|(a, b)| a == b).count();
+            ok as f64 / gold.len() as f64
+        }
+    };
+    Ok(Some(super::Validation {
+        accuracy,
+        majority: super::majority_rate(&gold).unwrap_or(0.0),
+        rows: gold.len(),
+    }))
+}
+
+/// What `generate` prints for a text model (`--json`: one object).
+fn report(
+    a: &TextGenerate,
+    d: &hyper_infer::Described,
+    task: &TextTask,
+    head: &serde_json::Value,
+    stages: &[(&str, f64)],
+    finetune: Option<(usize, f64, f64)>,
+    validation: Option<&super::Validation>,
+) -> Result<()> {
     if a.json {
-        let timings = super::stage_timings(&stages);
+        let timings = super::stage_timings(stages);
         let mut v = serde_json::json!({
             "requirement": d.requirement,
             "metadata": d.metadata,
@@ -600,7 +625,7 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
             })),
             "out": a.out,
         });
-        super::Validation::json_into(validation.as_ref(), &mut v);
+        super::Validation::json_into(validation, &mut v);
         return super::print_json(&v);
     }
     println!("requirement: {}", d.requirement);
@@ -613,20 +638,26 @@ pub fn generate(a: &TextGenerate) -> Result<()> {
         ),
         _ => println!("head: generated from the label names"),
     }
+    if let Some(adapter) = head["adapter"].as_str() {
+        println!(
+            "adapter: {adapter} (validation accuracy frozen {}, adapted {}; {})",
+            head["val_accuracy_frozen"], head["val_accuracy_adapted"], head["generator"]
+        );
+    }
     if d.metadata.arch != GENERATED_ARCH {
         println!(
             "note: the Model Generator asked for {}; the text generator serves every BERT-family request with {GENERATED_ARCH}",
             d.metadata.arch
         );
     }
-    super::print_stages(&stages);
+    super::print_stages(stages);
     if let Some((rows, before, after)) = finetune {
         println!(
             "finetuned {} epoch(s) on {rows} rows: training-row loss {before:.4} -> {after:.4}",
             a.finetune.epochs
         );
     }
-    if let Some(v) = &validation {
+    if let Some(v) = validation {
         v.print();
     }
     println!(

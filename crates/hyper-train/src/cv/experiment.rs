@@ -92,7 +92,7 @@ pub struct CvReport {
 }
 
 /// Constant prediction: the training split's class frequencies as probabilities.
-fn majority(train: &ImageSet, test: &ImageSet) -> TopK {
+fn majority(train: &ImageSet, test: &ImageSet) -> anyhow::Result<TopK> {
     let counts = train.class_counts();
     let total = counts.iter().sum::<usize>().max(1) as f32;
     let p: Vec<f32> = counts.iter().map(|&c| c as f32 / total).collect();
@@ -360,7 +360,7 @@ pub fn reproduce_cv(
     };
     for (ti, t) in tasks.iter().enumerate() {
         let train = capped(&t.train, b.train_cap);
-        push("Majority", t, majority(&t.train, &t.test), t.load_secs);
+        push("Majority", t, majority(&t.train, &t.test)?, t.load_secs);
 
         progress(&format!("{}: LoRA", t.name()));
         let (pm, secs) = train_lora(cfg, model, &train, &format!("{} LoRA", t.name()))?;
@@ -471,7 +471,7 @@ pub fn reproduce_cv(
             domain: z.name().to_string(),
             requirement: zs_req,
             test_images: z.test.n,
-            majority: majority(&z.train, &z.test),
+            majority: majority(&z.train, &z.test)?,
             modelgpt: zs,
             modelgpt_secs: zs_secs,
             nearest_domain: near.name().to_string(),

@@ -65,7 +65,7 @@ impl LoraTasks for ImageTasks {
             .map(|(p, &y)| -(p[y].max(1e-12) as f64).ln())
             .sum::<f64>()
             / val.n.max(1) as f64;
-        Ok((nll, vision::top_k_accuracy(&probs, &val.labels, 1)))
+        Ok((nll, vision::top_k_accuracy(&probs, &val.labels, 1)?))
     }
 }
 
