@@ -56,6 +56,7 @@ fn generate_vs_finetune(c: &mut Criterion) {
                 generator: ck.display().to_string(),
                 split: None,
                 resize: hyper_infer::image_model_dir::RESIZE_POLICY.into(),
+                head: None,
             };
             ImageModelDir::new(info, &gen.base, a.params)
                 .save(&dir)

@@ -293,6 +293,7 @@ fn seed_image_model_dir() -> Result<PathBuf> {
                 generator: ck.display().to_string(),
                 split: None,
                 resize: RESIZE_POLICY.into(),
+                head: None,
             };
             let tmp = tempfile::tempdir()?;
             ImageModelDir::new(info, &gen.base, g.params).save(&tmp.path().join("image"))?;

@@ -54,6 +54,16 @@ pub struct GlueExample {
     pub label: Label,
 }
 
+impl GlueExample {
+    /// The example's text as one string: the first sentence, then the second (space-joined).
+    pub fn joined_text(&self) -> String {
+        match &self.text_b {
+            Some(b) => format!("{} {b}", self.text_a),
+            None => self.text_a.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct GlueSplit {
     pub task: GlueTask,

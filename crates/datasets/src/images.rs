@@ -458,17 +458,7 @@ fn decode_rgb(path: &Path, size: Option<usize>, out: &mut Vec<f32>) -> Result<(u
     // to sets of one size (not the 8-bit filter of the image crate).
     match size {
         Some(s) if h != s || w != s => {
-            let one = ImageSet {
-                images: pixels,
-                labels: vec![0],
-                n: 1,
-                channels: 3,
-                height: h,
-                width: w,
-                class_names: Vec::new(),
-                source: path.display().to_string(),
-            };
-            out.extend_from_slice(&resize(&one, s, s).images);
+            out.extend_from_slice(&resize_rgb(pixels, (h, w), (s, s)));
             Ok((s, s))
         }
         _ => {
@@ -514,8 +504,9 @@ pub fn load_folder(root: &Path, domain: &str, size: usize) -> Result<ImageSet> {
 
 /// A folder of class sub-folders `<dir>/<class>/*.{jpg,jpeg,png}` (torchvision's
 /// `ImageFolder`; classes in sorted order), decoded to RGB. With `size` every image is
-/// resized to `size×size`; without, all must share one size (an image of another size is
-/// an error naming it). At least two classes, each with at least one image.
+/// resized to `size×size`; without, images of another size than the folder's most common
+/// one are resized to it (the one policy of [`resize`]: bilinear, no crop), so a folder of
+/// mixed sizes loads as one set. At least two classes, each with at least one image.
 pub fn load_class_folders(dir: &Path, size: Option<usize>) -> Result<ImageSet> {
     if !dir.is_dir() {
         return Err(invalid(
@@ -553,7 +544,7 @@ pub fn load_class_folders(dir: &Path, size: Option<usize>) -> Result<ImageSet> {
     let mut images = Vec::new();
     let mut labels = Vec::new();
     let mut class_names = Vec::with_capacity(class_dirs.len());
-    let mut shape: Option<((usize, usize), PathBuf)> = None;
+    let mut shapes: Vec<(usize, usize)> = Vec::new();
     for (c, cdir) in class_dirs.iter().enumerate() {
         let entries = sorted_entries(cdir)?;
         if let Some(nested) = entries.iter().find(|p| p.is_dir()) {
@@ -574,24 +565,7 @@ pub fn load_class_folders(dir: &Path, size: Option<usize>) -> Result<ImageSet> {
             return Err(invalid(cdir, "class folder has no .jpg/.jpeg/.png images"));
         }
         for f in &files {
-            let hw = decode_rgb(f, size, &mut images)?;
-            match &shape {
-                None => shape = Some((hw, f.clone())),
-                Some((first, first_path)) if *first != hw => {
-                    return Err(invalid(
-                        f,
-                        format!(
-                            "image is {}×{} but {} is {}×{}; resize the images to one size",
-                            hw.1,
-                            hw.0,
-                            first_path.display(),
-                            first.1,
-                            first.0
-                        ),
-                    ))
-                }
-                _ => {}
-            }
+            shapes.push(decode_rgb(f, size, &mut images)?);
             labels.push(c);
         }
         class_names.push(
@@ -600,7 +574,10 @@ pub fn load_class_folders(dir: &Path, size: Option<usize>) -> Result<ImageSet> {
                 .unwrap_or_default(),
         );
     }
-    let ((height, width), _) = shape.expect("at least one image");
+    let (height, width) = most_common(&shapes);
+    if shapes.iter().any(|&hw| hw != (height, width)) {
+        images = to_one_size(&images, &shapes, (height, width));
+    }
     Ok(ImageSet {
         n: labels.len(),
         images,
@@ -611,6 +588,54 @@ pub fn load_class_folders(dir: &Path, size: Option<usize>) -> Result<ImageSet> {
         class_names,
         source: dir.display().to_string(),
     })
+}
+
+/// The most frequent `(height, width)` (ties: the first seen).
+fn most_common(shapes: &[(usize, usize)]) -> (usize, usize) {
+    let mut counts: Vec<((usize, usize), usize)> = Vec::new();
+    for &hw in shapes {
+        match counts.iter_mut().find(|(s, _)| *s == hw) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((hw, 1)),
+        }
+    }
+    counts
+        .iter()
+        .fold(counts[0], |best, &c| if c.1 > best.1 { c } else { best })
+        .0
+}
+
+/// RGB images of `shapes` laid end to end in `images`, each brought to `to` by the one
+/// resize policy ([`resize`]), so a folder of mixed sizes becomes one set.
+fn to_one_size(images: &[f32], shapes: &[(usize, usize)], to: (usize, usize)) -> Vec<f32> {
+    let mut out = Vec::with_capacity(shapes.len() * 3 * to.0 * to.1);
+    let mut at = 0;
+    for &hw in shapes {
+        let len = 3 * hw.0 * hw.1;
+        let one = images[at..at + len].to_vec();
+        at += len;
+        if hw == to {
+            out.extend_from_slice(&one);
+        } else {
+            out.extend_from_slice(&resize_rgb(one, hw, to));
+        }
+    }
+    out
+}
+
+/// One RGB image (channel planes) of `from = (h, w)` resized to `to` by [`resize`].
+fn resize_rgb(pixels: Vec<f32>, from: (usize, usize), to: (usize, usize)) -> Vec<f32> {
+    let one = ImageSet {
+        images: pixels,
+        labels: vec![0],
+        n: 1,
+        channels: 3,
+        height: from.0,
+        width: from.1,
+        class_names: Vec::new(),
+        source: String::new(),
+    };
+    resize(&one, to.0, to.1).images
 }
 
 /// Every image file directly in `dir` (sorted by name), decoded to RGB at `size×size`,

@@ -6,7 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use datasets::images::{
-    area_downsample, load_csv_pixels, load_folder, load_idx, resize, ImageSet, DEFAULT_SIZE,
+    area_downsample, load_class_folders, load_csv_pixels, load_folder, load_idx, resize, ImageSet,
+    DEFAULT_SIZE,
 };
 use datasets::DataError;
 use image::{Rgb, RgbImage};
@@ -80,6 +81,33 @@ fn folder_two_domains_two_classes() {
     let (left, right) = (w.pixel(2, 0, 4, 0), w.pixel(2, 0, 4, 7));
     assert!(right > left + 0.5, "{left} {right}");
     assert!((w.pixel(2, 1, 4, 4) - 128.0 / 255.0).abs() < 0.05);
+}
+
+/// A user's folder of mixed sizes loads at its most common size: the odd image is resized
+/// (a solid colour stays that colour), grey and RGBA become RGB.
+#[test]
+fn class_folder_of_mixed_sizes_loads_at_the_most_common_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    solid(12, 10, [255, 0, 0]).save(a.join("1.png")).unwrap();
+    solid(12, 10, [0, 255, 0]).save(a.join("2.png")).unwrap();
+    image::GrayImage::from_pixel(30, 7, image::Luma([255]))
+        .save(b.join("1.png"))
+        .unwrap();
+    image::RgbaImage::from_pixel(12, 10, image::Rgba([0, 0, 255, 9]))
+        .save(b.join("2.png"))
+        .unwrap();
+    let set = load_class_folders(dir.path(), None).unwrap();
+    assert_eq!((set.n, set.channels, set.height, set.width), (4, 3, 10, 12));
+    assert_eq!(set.images.len(), 4 * 3 * 10 * 12);
+    assert_eq!(set.labels, vec![0, 0, 1, 1]);
+    // The 30×7 white image, resized to 12×10: white in every channel.
+    assert!(set.image(2).iter().all(|&v| (v - 1.0).abs() < 1e-6));
+    // RGBA: alpha dropped, blue kept.
+    assert_eq!(set.pixel(3, 2, 5, 5), 1.0);
+    assert_eq!(set.pixel(3, 0, 5, 5), 0.0);
 }
 
 fn assert_invalid(err: DataError, path: &Path, needle: &str) {

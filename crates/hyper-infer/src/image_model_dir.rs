@@ -42,6 +42,10 @@ pub struct ImageModelInfo {
     /// How an image of another size becomes `image_size²` (one policy for every path).
     #[serde(default = "resize_policy")]
     pub resize: String,
+    /// How `fc` was made: fitted on the training split's features (folders) or generated
+    /// (built-in sets, and directories from before the fitted head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<serde_json::Value>,
 }
 
 /// The one resize policy of image models: what [`datasets::images::resize`] does.

@@ -22,6 +22,8 @@ pub mod data_split;
 pub mod eval;
 pub mod export;
 pub mod finetune;
+pub mod fitted_head;
+pub mod image_head;
 pub mod image_model_dir;
 pub mod manifest;
 pub mod model_card;

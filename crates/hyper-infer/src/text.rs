@@ -315,14 +315,7 @@ pub fn glue_score(metrics: &[(Metric, f64)]) -> f64 {
 /// `with_counts` (a zero-shot task's requirement is written from unlabelled rows).
 pub fn text_summary(split: &GlueSplit, with_counts: bool) -> TextSummary {
     let task = split.task;
-    let words: Vec<String> = split
-        .examples
-        .iter()
-        .map(|e| match &e.text_b {
-            Some(b) => format!("{} {b}", e.text_a),
-            None => e.text_a.clone(),
-        })
-        .collect();
+    let words: Vec<String> = split.examples.iter().map(|e| e.joined_text()).collect();
     let (avg_words, max_words) = TextSummary::word_stats(words.iter().map(String::as_str));
     TextSummary {
         name: task.name().to_string(),

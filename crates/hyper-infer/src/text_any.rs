@@ -157,7 +157,7 @@ pub fn fit(
     } else {
         (frozen, frozen_head)
     };
-    head.insert_into(&mut params)?;
+    text_head::insert(&head, &mut params)?;
     Ok(FittedModel {
         params,
         head,

@@ -200,11 +200,7 @@ fn load_source(
     Ok(Source {
         name: task.name().into(),
         labels: split.labels(),
-        texts: split
-            .examples
-            .iter()
-            .map(|e| format!("{} {}", e.text_a, e.text_b.as_deref().unwrap_or("")))
-            .collect(),
+        texts: split.examples.iter().map(|e| e.joined_text()).collect(),
         examples,
         features: text_head::normalised(&features),
     })

@@ -179,14 +179,7 @@ fn load_task(task: GlueTask, rows: usize, tok: &TextTokenizer) -> Result<TaskDat
         .iter()
         .map(|e| e.label.class().context("a classification label"))
         .collect::<Result<Vec<_>>>()?;
-    let texts = split
-        .examples
-        .iter()
-        .map(|e| match &e.text_b {
-            Some(b) => format!("{} {b}", e.text_a),
-            None => e.text_a.clone(),
-        })
-        .collect();
+    let texts = split.examples.iter().map(|e| e.joined_text()).collect();
     Ok(TaskData {
         task,
         pool: pool.into(),
@@ -441,7 +434,7 @@ impl TaskRun<'_> {
 
         progress(&format!("{} seed {seed}: ModelGPT-F", d.task));
         let mut init = self.zero.clone();
-        head.insert_into(&mut init)?;
+        text_head::insert(&head, &mut init)?;
         let t = Instant::now();
         let acc = self.finetune_accuracy(&init, &ft_rows, &te, cfg, seed, "ModelGPT-F")?;
         let about = "ours, then the same LoRA training on the same rows";

@@ -50,6 +50,26 @@ pub fn assert_grads_nonzero<'a, S: AsRef<str>>(
     );
 }
 
+/// [`assert_grads_nonzero`] over several backward passes (one per task, say): each named
+/// tensor needs a finite non-zero gradient in at least one of `runs` (per run, one
+/// optional gradient per name, in `names`' order).
+pub fn assert_grads_nonzero_in_some<S: AsRef<str>>(
+    what: &str,
+    names: &[S],
+    runs: &[Vec<Option<Tensor>>],
+) {
+    let total: Vec<Option<Tensor>> = (0..names.len())
+        .map(|k| {
+            runs.iter()
+                .filter_map(|r| r.get(k).cloned().flatten())
+                .map(|g| g.to_dtype(DType::F32).and_then(|g| g.abs()))
+                .reduce(|a, b| a.and_then(|a| a + b?))
+                .map(|r| r.unwrap_or_else(|e| panic!("{what}: summing gradients: {e}")))
+        })
+        .collect();
+    assert_grads_nonzero(what, names.iter().zip(total.iter().map(Option::as_ref)));
+}
+
 /// Back-propagates `loss` and asserts every var in `vars` got a finite, non-zero gradient
 /// (see [`assert_grads_nonzero`]).
 pub fn assert_all_grads_nonzero(what: &str, loss: &Tensor, vars: &[(String, Var)]) -> Result<()> {

@@ -30,7 +30,7 @@ const RESNET_ARCHS: [&str; 3] = ["resnet18", "resnet50", "resnet152"];
 /// Where labelled images come from.
 #[derive(Debug, Clone, Copy)]
 pub enum ImageSource<'a> {
-    /// A folder of class sub-folders (all images one size).
+    /// A folder of class sub-folders (mixed sizes are brought to the most common one).
     Folder(&'a Path),
     /// A built-in set; `generate` reads its training split, `eval` its test split.
     Set(ImageSetName),
@@ -143,6 +143,19 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
     };
     let g = gen.generate(&d.requirement, &train.class_names)?;
     let mut params = g.params;
+    // A folder's label set is almost never one the generator was meta-trained on: its
+    // `fc` is fitted in one pass on the training split's features instead.
+    let t = Instant::now();
+    let head = match &val {
+        Some(val) => {
+            let b = &gen.architecture.backbone;
+            let m = hyper_infer::image_head::fit(&gen.base, b, &params, &train, val)?;
+            params = m.params.clone();
+            Some(m.about())
+        }
+        None => None,
+    };
+    let t_head = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let mut finetune = None;
     if a.finetune_epochs > 0 {
@@ -199,6 +212,7 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
         generator: ck.display().to_string(),
         split,
         resize: hyper_infer::image_model_dir::RESIZE_POLICY.into(),
+        head: head.clone(),
     };
     let t = Instant::now();
     let notes = hyper_infer::model_card::CardNotes {
@@ -217,6 +231,7 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
         ("load generator + encoder", t_load),
         ("encode", g.encode_secs),
         ("generate", g.generate_secs),
+        ("fit head", t_head),
         ("finetune", t_finetune),
         ("write adapter", t_write),
     ];
@@ -229,6 +244,7 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
             "backbone": gen.architecture.backbone,
             "generated_arch": format!("{}-w{}", served, gen.architecture.backbone.width),
             "note": arch_note,
+            "head": head,
             "timings": timings,
             "finetune": finetune.as_ref().map(|(n, l)| serde_json::json!({"images": n, "losses": l})),
             "out": a.out,
@@ -242,6 +258,14 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
         println!("note: {n}");
     }
     println!("classes: {}", train.class_names.join(", "));
+    if let Some(h) = &head {
+        println!(
+            "head: fitted on the training images' features (validation: frozen backbone {:.4}, generated adapter {:.4}; kept {})",
+            h["val_accuracy_frozen"].as_f64().unwrap_or(0.0),
+            h["val_accuracy_adapted"].as_f64().unwrap_or(0.0),
+            if h["adapter"] == "generated" { "the adapter" } else { "the frozen backbone" }
+        );
+    }
     super::print_stages(&stages);
     if let Some((n, l)) = finetune {
         println!("finetune: {n} training images, training loss per epoch {l:?}");

@@ -38,8 +38,9 @@ pub struct DataArgs {
     /// --data is sentence pairs: the column holding the second sentence.
     #[arg(long, requires = "text_column")]
     pub text_pair_column: Option<String>,
-    /// A folder of class sub-folders of images (`<dir>/<class>/*.png|jpg`, one size): an
-    /// image model (conv-LoRA adapter for the ResNet backbone).
+    /// A folder of class sub-folders of images (`<dir>/<class>/*.png|jpg`, any size): an
+    /// image model (conv-LoRA adapter for the ResNet backbone, `fc` fitted on the
+    /// training split).
     #[arg(long, conflicts_with_all = ["dataset", "glue", "image_set"])]
     pub images: Option<PathBuf>,
     /// A built-in image set (its training split) for an image model.

@@ -329,7 +329,7 @@ fn fit_head(
     if let Some(g) = any {
         let m = text_any::fit(g, &se, &sy, classes, &train_labels, (&ve, &vy))?;
         *params = m.params;
-        let mut about = m.head.about();
+        let mut about = m.head.about(text_head::FEATURES);
         about["generator"] = g.checkpoint.display().to_string().into();
         about["adapter"] = if m.adapter {
             "generated from the support set"
@@ -344,8 +344,8 @@ fn fit_head(
     let x = text_head::features(base, params, &se)?;
     let vx = text_head::features(base, params, &ve)?;
     let fitted = text_head::fit(&x, &sy, classes, &train_labels, Some((&vx, &vy)))?;
-    fitted.insert_into(params)?;
-    Ok((fitted.about(), fitted.val_accuracy))
+    text_head::insert(&fitted, params)?;
+    Ok((fitted.about(text_head::FEATURES), fitted.val_accuracy))
 }
 
 /// ModelGPT-F for text: the generated adapter and head trained for `epochs` on a seeded
