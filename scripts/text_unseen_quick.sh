@@ -18,8 +18,7 @@ for seed in 0 1 2; do
       --seed "$seed" --out "$m" --json > "$m.generate.json" 2> "$m.generate.err"
     e=$(date +%s.%N)
     target/release/hyper-infer eval --model "$m" --data "$work/$t.csv" --split test --json |
-      python3 -c 'import json,sys; r=json.load(sys.stdin); h=json.load(open(sys.argv[1]))["head"]
-print(f"{sys.argv[2]}\tseed{sys.argv[3]}\tgenerate {r[\"metrics\"][\"accuracy\"]:.4f}\tmajority {r[\"majority_rate\"]:.4f}\tgenerate {float(sys.argv[4]):.1f}s\tshrinkage {h.get(\"shrinkage\")} prior boost {h.get(\"prior_boost\")}")' \
+      python3 scripts/quick_row.py \
       "$m.generate.json" "$t" "$seed" "$(python3 -c "print($e-$s)")"
   done
 done

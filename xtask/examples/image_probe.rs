@@ -33,9 +33,8 @@ fn main() -> Result<()> {
     let gen = ImageGenerator::load(&ck, &datasets::paths::minilm_dir()?, &dev)?;
     for dir in std::env::args().skip(1) {
         let set = load_class_folders(Path::new(&dir), None)?;
-        let frozen = hyper_infer::image_head::without_adapter(
-            &gen.generate("", &set.class_names)?.params,
-        )?;
+        let frozen =
+            hyper_infer::image_head::without_adapter(&gen.generate("", &set.class_names)?.params)?;
         let t = Instant::now();
         let prepared = vision::prepare(&set, &gen.architecture.backbone)?;
         let feats = hyper_infer::image_head::features(&gen.base, &frozen, &prepared)?;

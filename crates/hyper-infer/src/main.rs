@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         )
         .init();
     hyper_core::runtime::init();
+    restore_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Describe(args) => cli::describe::run(&args),
@@ -55,5 +56,17 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `hyper-infer eval --json | head` must end quietly when the reader goes away, as other
+/// command-line tools do, not panic in `println!`: Rust ignores SIGPIPE by default, so it
+/// is restored. Outputs are never half-written by it: model directories and `--out` files
+/// are staged and renamed, and a killed write is cleaned up by the next run.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at start-up, before any thread is spawned.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
