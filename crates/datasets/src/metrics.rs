@@ -172,6 +172,44 @@ fn pearson_named(metric: &'static str, x: &[f64], y: &[f64]) -> Result<f64> {
     Ok((sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0))
 }
 
+/// R², RMSE and MAE of `pred` against `gold` (sklearn's `r2_score`, root of
+/// `mean_squared_error`, `mean_absolute_error`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RegressionScores {
+    pub r2: f64,
+    pub rmse: f64,
+    pub mae: f64,
+}
+
+/// [`RegressionScores`]. R² = 1 − SS_res / SS_tot; constant targets (SS_tot = 0) are an
+/// error, as R² is undefined there (sklearn returns 1.0 or 0.0 by convention).
+pub fn regression_scores(pred: &[f64], gold: &[f64]) -> Result<RegressionScores> {
+    let metric = "r2";
+    check_pair(metric, pred, gold)?;
+    check_finite(metric, "predictions", pred)?;
+    check_finite(metric, "targets", gold)?;
+    let n = gold.len() as f64;
+    let mean = gold.iter().sum::<f64>() / n;
+    let ss_tot: f64 = gold.iter().map(|y| (y - mean).powi(2)).sum();
+    let ss_res: f64 = pred.iter().zip(gold).map(|(p, y)| (p - y).powi(2)).sum();
+    if ss_tot == 0.0 {
+        return Err(err(
+            metric,
+            "targets are constant (zero variance): R² is undefined",
+        ));
+    }
+    Ok(RegressionScores {
+        r2: 1.0 - ss_res / ss_tot,
+        rmse: (ss_res / n).sqrt(),
+        mae: pred
+            .iter()
+            .zip(gold)
+            .map(|(p, y)| (p - y).abs())
+            .sum::<f64>()
+            / n,
+    })
+}
+
 /// 1-based ranks, ties get the average of the ranks they span (scipy `rankdata` "average").
 pub fn average_ranks(x: &[f64]) -> Vec<f64> {
     let mut idx: Vec<usize> = (0..x.len()).collect();

@@ -41,6 +41,9 @@ pub struct Table {
     pub labels: Vec<usize>,
     /// Where the table was read from (for `xtask datasets` and error messages).
     pub source: String,
+    /// A regression target: each row's value. `class_names` is then the target's name
+    /// alone and every label 0, until the caller bins the values.
+    pub target_values: Option<Vec<f64>>,
 }
 
 impl Table {
@@ -117,8 +120,8 @@ impl Table {
         Ok(())
     }
 
-    /// [`Table::check`], plus what a classification task needs: rows, a label per row
-    /// and at least two classes.
+    /// [`Table::check`], plus what the task needs: rows, a label per row and at least two
+    /// classes (a regression table: a value per row).
     pub fn check_labelled(&self) -> Result<()> {
         let invalid = |msg: String| DataError::Invalid {
             path: PathBuf::from(&self.source),
@@ -134,6 +137,16 @@ impl Table {
                 self.n_rows(),
                 self.labels.len()
             )));
+        }
+        if let Some(v) = &self.target_values {
+            if v.len() != self.n_rows() {
+                return Err(invalid(format!(
+                    "{} feature rows but {} target values",
+                    self.n_rows(),
+                    v.len()
+                )));
+            }
+            return Ok(());
         }
         if self.n_classes() < 2 {
             return Err(invalid(format!(
@@ -171,6 +184,10 @@ impl Table {
                 idx.iter().map(|&i| self.labels[i]).collect()
             },
             source: self.source.clone(),
+            target_values: self
+                .target_values
+                .as_ref()
+                .map(|v| idx.iter().map(|&i| v[i]).collect()),
         }
     }
 
@@ -328,7 +345,57 @@ impl RawTable {
             class_names,
             labels,
             source: self.source(),
+            target_values: None,
         })
+    }
+
+    /// A user's table with a numeric target read as values (regression): the features as
+    /// [`Self::encode_features`] reads them (ID columns refused), the target's value per
+    /// row in [`Table::target_values`]. A missing or non-numeric target cell is an error
+    /// naming its line.
+    pub fn encode_regression(&self, opts: &EncodeOptions) -> Result<Table> {
+        self.check_shape()?;
+        let t = opts.target;
+        let name = self.header.get(t).cloned().unwrap_or_default();
+        if self.header.len() == 1 {
+            return Err(self.invalid(format!(
+                "label-only dataset: the only column is the target `{name}`, there are no feature columns"
+            )));
+        }
+        let mut values = Vec::with_capacity(self.rows.len());
+        for row in &self.rows {
+            let cell = row.cells[t].trim();
+            match cell.parse::<f64>() {
+                Ok(v) if v.is_finite() && !is_missing(cell) => values.push(v),
+                _ => {
+                    return Err(self.parse_err(
+                        row,
+                        format!(
+                            "target `{name}` is `{cell}`; a regression target needs a finite number in every row"
+                        ),
+                    ))
+                }
+            }
+        }
+        if opts.strict_mixed {
+            self.check_id_columns(t)?;
+        }
+        let mut table = self.encode_features(Some(t), opts)?;
+        table.class_names = vec![name];
+        table.labels = vec![0; values.len()];
+        table.target_values = Some(values);
+        Ok(table)
+    }
+
+    /// The target column's distinct values when every cell is a finite number (`None`
+    /// otherwise): what the regression rule reads.
+    pub fn numeric_distinct(&self, target: usize) -> Option<usize> {
+        let v = self.numbers(target)?;
+        if v.iter().any(|x| !x.is_finite()) {
+            return None;
+        }
+        let distinct: HashSet<u64> = v.iter().map(|x| x.to_bits()).collect();
+        Some(distinct.len())
     }
 
     /// Features only (rows to predict): every column except `skip` (the model's target,
@@ -350,6 +417,7 @@ impl RawTable {
             class_names: Vec::new(),
             labels: Vec::new(),
             source: self.source(),
+            target_values: None,
         })
     }
 
@@ -415,25 +483,34 @@ impl RawTable {
     /// (distinct consecutive integers) is an ID; both would train a model on nonsense.
     fn check_user_columns(&self, target: usize, name: &str) -> Result<()> {
         let n = self.rows.len();
-        let values = |j: usize| -> Option<Vec<f64>> {
-            self.rows
-                .iter()
-                .map(|r| r.cells[j].trim().parse::<f64>().ok())
-                .collect()
-        };
-        if let Some(v) = values(target) {
+        if let Some(v) = self.numbers(target) {
             let distinct: HashSet<u64> = v.iter().map(|x| x.to_bits()).collect();
             if v.iter().any(|x| x.fract() != 0.0) && distinct.len() > 20.max(n / 2) {
                 return Err(self.invalid(format!(
-                    "target `{name}` has {} distinct fractional values in {n} rows: it looks like a regression target, \
+                    "target `{name}` has {} distinct fractional values in {n} rows: it looks like a regression target \
                      and hyper generates classifiers; choose a column of class labels with --target",
                     distinct.len()
                 )));
             }
         }
+        self.check_id_columns(target)
+    }
+
+    /// Column `j`'s cells as numbers, if every one parses (a ragged row that lacks the
+    /// cell: `None`; the shape check reports it).
+    fn numbers(&self, j: usize) -> Option<Vec<f64>> {
+        self.rows
+            .iter()
+            .map(|r| r.cells.get(j)?.trim().parse::<f64>().ok())
+            .collect()
+    }
+
+    /// A feature column that counts rows (distinct consecutive integers) is an ID.
+    fn check_id_columns(&self, target: usize) -> Result<()> {
+        let n = self.rows.len();
         if n >= 20 {
             for j in (0..self.header.len()).filter(|&j| j != target) {
-                let Some(v) = values(j) else { continue };
+                let Some(v) = self.numbers(j) else { continue };
                 let mut ints: Vec<i64> = v
                     .iter()
                     .filter(|x| x.fract() == 0.0)

@@ -22,6 +22,35 @@ pub struct CsvOptions {
     pub no_header: bool,
     /// Columns left out right after reading (a row ID, free text), by name.
     pub drop: Vec<String>,
+    /// Classes or values: `Auto` applies [`regression_rule`].
+    pub task: TargetTask,
+}
+
+/// How a table's target is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TargetTask {
+    /// [`regression_rule`] decides.
+    #[default]
+    Auto,
+    Classification,
+    Regression,
+}
+
+/// A numeric target with more distinct values than this is read as a regression target
+/// under [`TargetTask::Auto`]: 20 covers every class count of the ten UCI sets and
+/// ordinal grades such as wine quality (6-7 values), while counts and measurements have
+/// far more.
+pub const REGRESSION_MIN_DISTINCT: usize = 20;
+
+/// Why a target is a regression target under [`TargetTask::Auto`] (`None`: it is read as
+/// classes): every value a finite number, more than [`REGRESSION_MIN_DISTINCT`] distinct.
+pub fn regression_rule(numeric_distinct: Option<usize>) -> Option<String> {
+    let d = numeric_distinct?;
+    (d > REGRESSION_MIN_DISTINCT).then(|| {
+        format!(
+            "every value is a number and {d} are distinct (more than {REGRESSION_MIN_DISTINCT})"
+        )
+    })
 }
 
 /// Reads a CSV with a header row into a [`Table`].
@@ -32,6 +61,8 @@ pub struct CsvOptions {
 /// since that is almost always a typo; list it in [`CsvOptions::categorical`] if it is
 /// really categorical. Missing cells: empty, `?`, `NA`, `NaN`, `null` (any case).
 /// Class names are the target's distinct values, sorted (numerically if all are numbers).
+/// A numeric target with many distinct values ([`regression_rule`], or
+/// [`CsvOptions::task`]) is read as values instead ([`Table::target_values`]).
 pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Table> {
     let raw = read_raw(path, opts)?;
     check_size(&raw, path)?;
@@ -46,12 +77,22 @@ pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Table> {
                 }
             })?,
         };
-    let table = raw.encode(&encode_options(&raw, opts, target))?;
+    let enc = encode_options(&raw, opts, target);
+    let regression = match opts.task {
+        TargetTask::Classification => false,
+        TargetTask::Regression => true,
+        TargetTask::Auto => regression_rule(raw.numeric_distinct(target)).is_some(),
+    };
+    if regression {
+        return raw.encode_regression(&enc);
+    }
+    let table = raw.encode(&enc)?;
     if table.class_names.len() > MAX_CLASSES {
         return Err(DataError::Invalid {
             path: path.to_path_buf(),
             msg: format!(
-                "target `{}` has {} distinct values; at most {MAX_CLASSES} classes are supported                  (a numeric measurement is a regression target, which table models do not                  support yet; an ID column is not a target: name the target with --target)",
+                "target `{}` has {} distinct values; at most {MAX_CLASSES} classes are supported \
+                 (an ID column is not a target: name the target with --target)",
                 table.target,
                 table.class_names.len()
             ),

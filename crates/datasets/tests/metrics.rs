@@ -2,8 +2,8 @@
 //! the sklearn / scipy documentation.
 
 use datasets::metrics::{
-    accuracy, average_ranks, f1_binary, matthews_corrcoef, pearson, spearman, top_k_accuracy,
-    Metric,
+    accuracy, average_ranks, f1_binary, matthews_corrcoef, pearson, regression_scores, spearman,
+    top_k_accuracy, Metric,
 };
 use datasets::DataError;
 
@@ -166,4 +166,25 @@ fn degenerate_inputs_are_errors_not_nan() {
 fn metric_names() {
     assert_eq!(Metric::Matthews.name(), "mcc");
     assert_eq!(Metric::TopK(5).to_string(), "top5");
+}
+
+/// sklearn's `r2_score` docstring example: y_true [3, -0.5, 2, 7], y_pred [2.5, 0.0, 2, 8]
+/// → 0.948…; MSE = (0.25 + 0.25 + 0 + 1) / 4 = 0.375, MAE = (0.5 + 0.5 + 0 + 1) / 4 = 0.5.
+#[test]
+fn regression_scores_values() {
+    let s = regression_scores(&[2.5, 0.0, 2.0, 8.0], &[3.0, -0.5, 2.0, 7.0]).unwrap();
+    // SS_tot: mean 2.875 → 0.015625 + 11.390625 + 0.765625 + 17.015625 = 29.1875.
+    close(s.r2, 1.0 - 1.5 / 29.1875);
+    close(s.rmse, 0.375f64.sqrt());
+    close(s.mae, 0.5);
+    // Predicting the mean scores R² = 0.
+    close(
+        regression_scores(&[2.875; 4], &[3.0, -0.5, 2.0, 7.0])
+            .unwrap()
+            .r2,
+        0.0,
+    );
+    assert!(regression_scores(&[1.0, 2.0], &[5.0, 5.0]).is_err());
+    assert!(regression_scores(&[f64::NAN, 2.0], &[1.0, 5.0]).is_err());
+    assert!(regression_scores(&[1.0], &[1.0, 5.0]).is_err());
 }

@@ -31,6 +31,7 @@ fn numeric_table(rows: Vec<Vec<f64>>, labels: Vec<usize>) -> Table {
         class_names: vec!["a".into(), "b".into()],
         labels,
         source: "in-memory".into(),
+        target_values: None,
     }
 }
 

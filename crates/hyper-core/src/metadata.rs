@@ -3,7 +3,14 @@
 use serde::{Deserialize, Serialize};
 
 /// Allowed `task` values.
-pub const TASKS: &[&str] = &["tabular_cls", "seq_cls", "seq_reg", "img_cls", "s2s_gen"];
+pub const TASKS: &[&str] = &[
+    "tabular_cls",
+    "tabular_reg",
+    "seq_cls",
+    "seq_reg",
+    "img_cls",
+    "s2s_gen",
+];
 /// Allowed `arch` values.
 pub const ARCHS: &[&str] = &[
     "mlp_small",
@@ -18,7 +25,7 @@ pub const ARCHS: &[&str] = &[
 /// Allowed `scale` values (dataset size bucket).
 pub const SCALES: &[&str] = &["small", "medium", "large"];
 
-/// `{task, in_dim, out_dim, scale, arch}`; `in_dim` is required for `tabular_cls`.
+/// `{task, in_dim, out_dim, scale, arch}`; `in_dim` is required for tables.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metadata {
     pub task: String,
@@ -39,8 +46,8 @@ impl Metadata {
             return Err("field `out_dim` must be a positive integer, got 0".into());
         }
         match (self.task.as_str(), self.in_dim) {
-            ("tabular_cls", None) => {
-                Err("field `in_dim` is required when task is tabular_cls".into())
+            (task @ ("tabular_cls" | "tabular_reg"), None) => {
+                Err(format!("field `in_dim` is required when task is {task}"))
             }
             (_, Some(0)) => Err("field `in_dim` must be a positive integer, got 0".into()),
             _ => Ok(()),

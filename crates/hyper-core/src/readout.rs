@@ -114,6 +114,30 @@ pub fn lda_head(
     Ok(LinearHead { weight, bias })
 }
 
+/// The ridge solution `w` of `(G + λ I) w = r` (`G` `h × h` row-major, symmetric positive
+/// semi-definite, e.g. a Gram matrix `ZᵀZ / n`; `λ > 0`), by f64 Cholesky.
+pub fn ridge_solve(g: &[f64], h: usize, r: &[f64], lambda: f64) -> Result<Vec<f64>> {
+    Ok(ridge_solve_many(g, h, &[r], lambda)?.remove(0))
+}
+
+/// [`ridge_solve`] for several right-hand sides over one factorisation (the columns of
+/// the identity give `(G + λ I)⁻¹`, for leave-one-out leverages).
+pub fn ridge_solve_many(g: &[f64], h: usize, rhs: &[&[f64]], lambda: f64) -> Result<Vec<Vec<f64>>> {
+    ensure!(
+        g.len() == h * h && rhs.iter().all(|r| r.len() == h),
+        "ridge: {h}×{h} system with {} values and right-hand sides of {:?}",
+        g.len(),
+        rhs.iter().map(|r| r.len()).collect::<Vec<_>>()
+    );
+    ensure!(lambda > 0.0, "ridge: λ must be above 0, got {lambda}");
+    let mut a = g.to_vec();
+    for i in 0..h {
+        a[i * h + i] += lambda;
+    }
+    let l = cholesky(&a, h)?;
+    Ok(rhs.iter().map(|r| cholesky_solve(&l, h, r)).collect())
+}
+
 /// Lower-triangular `L` with `L Lᵀ = A` (`A` symmetric positive definite, row-major).
 fn cholesky(a: &[f64], h: usize) -> Result<Vec<f64>> {
     let mut l = vec![0f64; h * h];
@@ -146,6 +170,21 @@ fn cholesky_solve(l: &[f64], h: usize, b: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hand-worked: G = [[2, 1], [1, 2]], r = [4, 4], λ = 1 → [[3, 1], [1, 3]] w = r, w = [1, 1];
+    /// λ = 0 is refused.
+    #[test]
+    fn ridge_solve_matches_the_hand_computation() {
+        let w = ridge_solve(&[2.0, 1.0, 1.0, 2.0], 2, &[4.0, 4.0], 1.0).unwrap();
+        assert!(
+            (w[0] - 1.0).abs() < 1e-12 && (w[1] - 1.0).abs() < 1e-12,
+            "{w:?}"
+        );
+        // A zero column (a dead feature) still solves, with weight 0.
+        let w = ridge_solve(&[1.0, 0.0, 0.0, 0.0], 2, &[2.0, 0.0], 1.0).unwrap();
+        assert!((w[0] - 1.0).abs() < 1e-12 && w[1] == 0.0, "{w:?}");
+        assert!(ridge_solve(&[1.0], 1, &[1.0], 0.0).is_err());
+    }
 
     /// Hand-worked: two 1-D classes {0, 2} and {4, 6}: means 1 and 5, within-class variance
     /// 1 (γ = 1 keeps it: tr S / h = 1). W = (1, 5), b = (−0.5 + ln ½, −12.5 + ln ½); the

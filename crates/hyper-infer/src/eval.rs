@@ -110,3 +110,26 @@ pub fn predict_proba(
     )?;
     Ok(candle_nn::ops::softmax(&logits, candle_core::D::Minus1)?.to_vec2::<f32>()?)
 }
+
+/// The regression model's outputs (the predicted values) for preprocessed rows `x`.
+pub fn predict_values(
+    mlp: &Mlp,
+    params: &ParamMap,
+    x: &[f32],
+    n_features: usize,
+    dev: &Device,
+) -> anyhow::Result<Vec<f64>> {
+    check_finite(x, n_features)?;
+    let n = x.len() / n_features.max(1);
+    let out = mlp.forward(
+        params,
+        &Tensor::from_vec(x.to_vec(), (n, n_features), dev)?,
+        false,
+    )?;
+    Ok(out
+        .flatten_all()?
+        .to_vec1::<f32>()?
+        .into_iter()
+        .map(f64::from)
+        .collect())
+}

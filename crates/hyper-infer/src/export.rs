@@ -38,8 +38,18 @@ pub fn table_onnx(m: &ModelDir) -> Result<Vec<u8>> {
     let missing = g.node("IsNaN", &["features"], "missing", &[]);
     let filled = g.node("Where", &[&missing, &fill, "features"], "filled", &[]);
     let shifted = g.node("Sub", &[&filled, &min], "shifted", &[]);
-    let x = g.node("Mul", &[&shifted, &inv], "scaled", &[]);
+    let mut x = g.node("Mul", &[&shifted, &inv], "scaled", &[]);
+    if p.clip {
+        let lo = g.constant("clip_min", &[], &[0.0])?;
+        let hi = g.constant("clip_max", &[], &[1.0])?;
+        x = g.node("Clip", &[&x, &lo, &hi], "clipped", &[]);
+    }
     let logits = m.mlp().onnx_nodes(&mut g, &m.params, &x)?;
+    if m.info.regression.is_some() {
+        let value = g.node("Identity", &[&logits], "value", &[]);
+        g.output(&value, &[Dim::Named("batch"), Dim::Fixed(1)]);
+        return Ok(g.finish(TABLE_REGRESSION_ONNX_DOC));
+    }
     Ok(finish_with_softmax(
         g,
         &logits,
@@ -47,6 +57,11 @@ pub fn table_onnx(m: &ModelDir) -> Result<Vec<u8>> {
         TABLE_ONNX_DOC,
     ))
 }
+
+/// What the exported graph of a table regression model reads and writes.
+pub const TABLE_REGRESSION_ONNX_DOC: &str = "input `features` float [batch, columns] in \
+model.json's column order (categorical columns as their level index, missing = NaN); \
+output `value` float [batch, 1], the predicted target";
 
 /// What the exported image graph reads and writes.
 pub const IMAGE_ONNX_DOC: &str = "input `images` float [batch, 3, S, S]: RGB in [0, 1] at the \

@@ -30,6 +30,7 @@ pub mod model_card;
 pub mod model_dir;
 pub mod outputs;
 pub mod pipeline;
+pub mod regression;
 pub mod requirement;
 pub mod text;
 pub mod text_any;

@@ -68,8 +68,17 @@ fn header(title: &str, task: &str, classes: &[String], requirement: &str, n: &Ca
 /// The card of a table model: a pure-Python loader (standard library only) that reads
 /// `model.safetensors` and `preprocessor.json` and gives `predict`'s probabilities.
 pub fn table_card(dir: &crate::ModelDir, notes: &CardNotes) -> String {
+    let regression = dir.info.regression.is_some();
     let mut s = header(
-        &format!("Table classifier for `{}`", dir.info.dataset),
+        &format!(
+            "Table {} for `{}`",
+            if regression {
+                "regressor"
+            } else {
+                "classifier"
+            },
+            dir.info.dataset
+        ),
         &format!(
             "predict `{}` from {} column(s): {}",
             dir.info.target,
@@ -82,11 +91,11 @@ pub fn table_card(dir: &crate::ModelDir, notes: &CardNotes) -> String {
     );
     let _ = write!(
         s,
-        "An MLP ({} → {} → {}, {} activations, softmax output) over the columns preprocessed \
+        "An MLP ({} → {} → {}, {} activations, {}) over the columns preprocessed \
          as `preprocessor.json` says. `manifest.json` holds each file's size and hash.\n\n\
          ## Load it in Python\n\nStandard library only; run as `python3 load.py rows.csv` \
-         with this directory's path in `MODEL`. It prints, per row, the predicted class and the \
-         class probabilities (as `hyper-infer predict` does).\n\n```python\n{TABLE_SNIPPET}```\n",
+         with this directory's path in `MODEL`. It prints, per row, {} (as `hyper-infer \
+         predict` does).\n\n```python\n{TABLE_SNIPPET}```\n",
         dir.info.columns.len(),
         dir.info
             .mlp
@@ -97,6 +106,16 @@ pub fn table_card(dir: &crate::ModelDir, notes: &CardNotes) -> String {
             .join(" → "),
         dir.info.class_names.len(),
         format!("{:?}", dir.info.mlp.activation).to_lowercase(),
+        if regression {
+            "the output is the predicted value"
+        } else {
+            "softmax output"
+        },
+        if regression {
+            "the predicted value"
+        } else {
+            "the predicted class and the class probabilities"
+        },
     );
     s
 }
@@ -137,18 +156,21 @@ def encode(row, pre):
         else:
             v = col["kind"]["Categorical"]["levels"].index(cell)
         lo, hi = pre["min"][j], pre["max"][j]
-        x.append((v - lo) / (hi - lo) if hi > lo else 0.0)
+        v = (v - lo) / (hi - lo) if hi > lo else 0.0
+        x.append(min(max(v, 0.0), 1.0) if pre.get("clip") else v)
     return x
 
 ACT = {"relu": lambda v: max(v, 0.0), "tanh": math.tanh, "none": lambda v: v,
        "gelu": lambda v: 0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0)))}
 
-def predict_proba(x, arch, layers):
+def predict_proba(x, arch, layers, softmax=True):
     h = x
     for i, (w, b) in enumerate(layers):
         h = [sum(wi * hi for wi, hi in zip(r, h)) + bi for r, bi in zip(w, b)]
         if i < len(layers) - 1:
             h = [ACT[arch["activation"]](v) for v in h]
+    if not softmax:
+        return h
     m = max(h)
     e = [math.exp(v - m) for v in h]
     return [v / sum(e) for v in e]
@@ -156,6 +178,9 @@ def predict_proba(x, arch, layers):
 arch, layers, pre = load(MODEL)
 with open(sys.argv[1], newline="") as f:
     for row in csv.DictReader(f):
+        if arch.get("task") == "regression":
+            print(f"{predict_proba(encode(row, pre), arch, layers, softmax=False)[0]:.6f}")
+            continue
         p = predict_proba(encode(row, pre), arch, layers)
         print(arch["class_names"][p.index(max(p))], *(f"{v:.6f}" for v in p))
 "#;

@@ -39,6 +39,9 @@ pub struct ModelInfo {
     pub data_rows: Option<usize>,
     #[serde(default)]
     pub data_fnv64: Option<String>,
+    /// A regression model (one output, the value itself): how it was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<crate::regression::RegressionInfo>,
 }
 
 /// The architecture record stored in `model.safetensors`' `__metadata__`.
@@ -52,6 +55,9 @@ pub struct WeightsArchitecture {
     pub hidden: Vec<usize>,
     pub activation: target_models::mlp::Activation,
     pub class_names: Vec<String>,
+    /// `regression`: one output, the predicted value (no softmax). Absent: classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
 }
 
 /// A generated model: `model.safetensors`, `metadata.json`, `requirement.txt`,
@@ -87,6 +93,7 @@ impl ModelDir {
             hidden: self.info.mlp.hidden.clone(),
             activation: self.info.mlp.activation,
             class_names: self.info.class_names.clone(),
+            task: self.info.regression.as_ref().map(|_| "regression".into()),
         }
     }
 
@@ -497,6 +504,7 @@ mod tests {
             seed: 0,
             data_rows: None,
             data_fnv64: None,
+            regression: None,
         };
         let metadata = test_support::tabular_meta(2, 2);
         let mut params = ParamMap::new();
@@ -522,6 +530,7 @@ mod tests {
                 fill: vec![0.0; 2],
                 min: vec![0.0; 2],
                 max: vec![1.0; 2],
+                clip: false,
             },
             info,
         }

@@ -208,6 +208,7 @@ impl Pipeline {
                 seed: split_seed,
                 data_rows: Some(table.labels.len()),
                 data_fnv64: None,
+                regression: None,
             },
             params: g.params,
             metadata: g.metadata,

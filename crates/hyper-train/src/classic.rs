@@ -208,6 +208,91 @@ pub fn gbdt(train: &Split, n_classes: usize, test: &Split, cfg: &ClassicConfig) 
     Ok(accuracy(&pred, &test.y))
 }
 
+/// Ridge regression on standardised features (statistics of `train`), closed form, its
+/// strength picked from [`hyper_infer::regression::LAMBDAS`] by R² on `val`; test
+/// predictions. `*_y` are the targets of each split's rows (`Split::y` holds classes).
+pub fn ridge_regression(
+    (train, train_y): (&Split, &[f64]),
+    (val, val_y): (&Split, &[f64]),
+    test: &Split,
+) -> Result<Vec<f64>> {
+    let (mu, sd) = standardiser(train);
+    let z = |s: &Split| -> Vec<Vec<f64>> {
+        (0..s.n_rows())
+            .map(|i| {
+                s.row(i)
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &v)| (v as f64 - mu[j]) / sd[j])
+                    .collect()
+            })
+            .collect()
+    };
+    let (zt, zv, zs) = (z(train), z(val), z(test));
+    let h = train.n_features;
+    let n = zt.len() as f64;
+    let y_mean = train_y.iter().sum::<f64>() / n;
+    let mut gram = vec![0f64; h * h];
+    let mut rhs = vec![0f64; h];
+    for (r, y) in zt.iter().zip(train_y) {
+        for a in 0..h {
+            rhs[a] += r[a] * (y - y_mean) / n;
+            for b in 0..h {
+                gram[a * h + b] += r[a] * r[b] / n;
+            }
+        }
+    }
+    let predict = |rows: &[Vec<f64>], w: &[f64]| -> Vec<f64> {
+        rows.iter()
+            .map(|r| y_mean + r.iter().zip(w).map(|(a, b)| a * b).sum::<f64>())
+            .collect()
+    };
+    let mut best: Option<(f64, Vec<f64>)> = None;
+    for lambda in hyper_infer::regression::LAMBDAS {
+        let w = hyper_core::readout::ridge_solve(&gram, h, &rhs, lambda)?;
+        let r2 = datasets::metrics::regression_scores(&predict(&zv, &w), val_y)
+            .map(|s| s.r2)
+            .unwrap_or(f64::NEG_INFINITY);
+        if best.as_ref().is_none_or(|(s, _)| r2 >= *s) {
+            best = Some((r2, w));
+        }
+    }
+    let (_, w) = best.ok_or_else(|| anyhow!("no ridge strength to try"))?;
+    Ok(predict(&zs, &w))
+}
+
+/// Gradient-boosted regression trees (squared error), the same settings as [`gbdt`];
+/// test predictions.
+pub fn gbdt_regression(
+    (train, train_y): (&Split, &[f64]),
+    test: &Split,
+    cfg: &ClassicConfig,
+) -> Vec<f64> {
+    let mut conf = Config::new();
+    conf.set_feature_size(train.n_features);
+    conf.set_max_depth(cfg.gbdt_depth);
+    conf.set_iterations(cfg.gbdt_iterations);
+    conf.set_shrinkage(cfg.gbdt_shrinkage as ValueType);
+    conf.set_loss("SquaredError");
+    conf.set_min_leaf_size(cfg.gbdt_min_leaf);
+    conf.set_data_sample_ratio(1.0);
+    conf.set_feature_sample_ratio(1.0);
+    conf.set_training_optimization_level(2);
+    let mut dv: DataVec = (0..train.n_rows())
+        .map(|i| {
+            let f: Vec<ValueType> = train.row(i).iter().map(|&v| v as ValueType).collect();
+            Data::new_training_data(f, 1.0, train_y[i] as ValueType, None)
+        })
+        .collect();
+    let mut model = GBDT::new(&conf);
+    model.fit(&mut dv);
+    model
+        .predict(&gbdt_data(test, None))
+        .into_iter()
+        .map(|v| v as f64)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -143,6 +143,7 @@ fn synthetic_requirement(d: usize, c: usize) -> Result<String> {
         class_names: (1..=c).map(|k| format!("class {k}")).collect(),
         labels: (0..2 * c).map(|i| i / 2).collect(),
         source: "synthetic prior".into(),
+        target_values: None,
     };
     let (reqs, _) = crate::task::requirements_for(&t, 1, DEFAULT_SEED)?;
     Ok(reqs[0].clone())

@@ -269,7 +269,7 @@ mod tests {
             ),
             (
                 r#"{"task":"tabular_regression","in_dim":4,"out_dim":3,"scale":"small","arch":"mlp_small"}"#,
-                "field `task` has value `tabular_regression`; allowed: tabular_cls, seq_cls",
+                "field `task` has value `tabular_regression`; allowed: tabular_cls, tabular_reg, seq_cls",
             ),
             (
                 r#"{"task":"tabular_cls","in_dim":4,"out_dim":3,"scale":"base","arch":"mlp_small"}"#,

@@ -354,8 +354,9 @@ impl DataProfile {
 /// from the whole table (they are the task's metadata); ranges, missing values and class
 /// balance from the rows.
 fn profile_rows(t: &Table, rows: &[usize]) -> DataProfile {
-    let mut class_counts = vec![0usize; t.n_classes()];
-    for &r in rows {
+    let regression = t.target_values.is_some();
+    let mut class_counts = vec![0usize; if regression { 0 } else { t.n_classes() }];
+    for &r in rows.iter().filter(|_| !regression) {
         class_counts[t.labels[r]] += 1;
     }
     let features = t
@@ -394,9 +395,14 @@ fn profile_rows(t: &Table, rows: &[usize]) -> DataProfile {
     DataProfile {
         name: t.name.clone(),
         modality: Modality::Tabular,
-        task: "tabular_cls".into(),
+        task: if regression {
+            "tabular_reg"
+        } else {
+            "tabular_cls"
+        }
+        .into(),
         n_rows: t.n_rows(),
-        n_classes: t.n_classes(),
+        n_classes: if regression { 0 } else { t.n_classes() },
         class_counts,
         features,
         text: None,
@@ -464,6 +470,7 @@ pub fn fmt_num(v: f64) -> String {
 fn task_phrase(p: &DataProfile) -> &'static str {
     match p.task.as_str() {
         "tabular_cls" => "tabular classification",
+        "tabular_reg" => "tabular regression",
         "seq_cls" => "text classification",
         "seq_reg" => "text regression",
         "img_cls" => "image classification",
@@ -592,6 +599,15 @@ pub fn render(p: &DataProfile, template: usize, offset: usize) -> String {
             let kinds = kinds_phrase(p);
             let list = feature_list(p, offset, 6);
             let missing = missing_phrase(p);
+            if k == 0 {
+                return match template % N_TEMPLATES {
+                    0 => format!("This is a task of {f}-feature and {scale}-scaled tabular regression predicting one continuous target from {kinds} features ({list}){missing}."),
+                    1 => format!("A {scale}-scale tabular regression problem with {f} input features, {kinds}, such as {list}, and one continuous target{missing}."),
+                    2 => format!("Tabular regression of one continuous target from {f} input features at {scale} scale, where the {kinds} columns include {list}{missing}."),
+                    3 => format!("A {scale}-scale tabular regression task: predict one number for each row from {f} input features ({kinds}: {list}){missing}."),
+                    _ => format!("{f}-feature tabular regression at {scale} scale: rows of {kinds} values ({list}) and one continuous target{missing}."),
+                };
+            }
             match template % N_TEMPLATES {
                 0 => format!("This is a task of {k}-class, {f}-feature and {scale}-scaled tabular classification over {kinds} features ({list}), with {balance}{missing}."),
                 1 => format!("A {scale}-scale tabular classification problem with {k} classes and {f} input features, {kinds}, such as {list}; the rows show {balance}{missing}."),
@@ -723,6 +739,7 @@ pub(crate) mod tests {
             class_names: vec!["a".into(), "b".into(), "c".into()],
             labels: vec![0, 0, 1, 1, 2, 2],
             source: "tiny.csv".into(),
+            target_values: None,
         }
     }
 

@@ -137,18 +137,28 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         .target
         .clone()
         .or_else(|| args.data.as_ref().map(|_| m.info.target.clone()));
+    // The target is read as the model reads it: values for a regressor, classes else.
+    let task = if m.info.regression.is_some() {
+        super::TaskArg::Regression
+    } else {
+        super::TaskArg::Classification
+    };
+    if let Some(t) = args.csv.task.filter(|&t| t != task) {
+        bail!(
+            "--task {t:?} does not match the model in {}, a {task:?} model (drop --task)",
+            args.model.display()
+        );
+    }
+    let csv = super::CsvArgs {
+        task: Some(task),
+        ..args.csv.clone()
+    };
     let table = super::load_table(
         args.data.as_deref(),
         target.as_deref(),
         args.dataset.as_deref(),
-        &args.csv,
+        &csv,
     )?;
-    let x = m.encode_rows(&table)?;
-    let y = m
-        .preprocessor
-        .encode_labels(&table)
-        .with_context(|| format!("labels of {}", table.source))?;
-    let f = m.info.columns.len();
     let fingerprint = match (&args.data, &args.dataset) {
         (Some(p), _) => hyper_infer::data_split::file_fingerprint(p)?,
         (None, Some(name)) => format!("built-in {name}"),
@@ -156,7 +166,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     };
     let recorded = DataSplit {
         seed: m.info.seed,
-        rows: m.info.data_rows.unwrap_or(y.len()),
+        rows: m.info.data_rows.unwrap_or(table.n_rows()),
         fnv64: m
             .info
             .data_fnv64
@@ -167,9 +177,43 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         args.split,
         Some(&recorded),
         &fingerprint,
-        y.len(),
+        table.n_rows(),
         &table.source,
     )?;
+    if m.info.regression.is_some() {
+        let s = super::regression::scores(&m, &table, &rows)?;
+        if args.json {
+            return super::EvalReport {
+                modality: "table",
+                model: &args.model,
+                data: &table.source,
+                split: args.split,
+                rows: rows.len(),
+                metrics: [("r2", s.r2), ("rmse", s.rmse), ("mae", s.mae)]
+                    .map(|(k, v)| (k.to_string(), v))
+                    .into(),
+                score: s.r2,
+                loss: None,
+                majority_rate: None,
+            }
+            .print_json();
+        }
+        println!(
+            "r2 {:.4}  rmse {:.4}  mae {:.4}  ({} rows, split {:?})",
+            s.r2,
+            s.rmse,
+            s.mae,
+            rows.len(),
+            args.split
+        );
+        return Ok(());
+    }
+    let x = m.encode_rows(&table)?;
+    let y = m
+        .preprocessor
+        .encode_labels(&table)
+        .with_context(|| format!("labels of {}", table.source))?;
+    let f = m.info.columns.len();
     let xs: Vec<f32> = rows
         .iter()
         .flat_map(|&r| x[r * f..(r + 1) * f].iter().copied())

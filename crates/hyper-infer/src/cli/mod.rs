@@ -6,6 +6,7 @@ pub mod export;
 pub mod generate;
 pub mod image;
 pub mod predict;
+pub mod regression;
 pub mod text;
 
 use std::path::{Path, PathBuf};
@@ -68,6 +69,26 @@ pub struct CsvArgs {
     /// zip codes); repeat for several.
     #[arg(long, value_name = "NAME")]
     pub categorical: Vec<String>,
+    /// Read the target of --data as classes or as values [default: regression when every
+    /// value is a number and more than 20 are distinct, else classification].
+    #[arg(long, value_enum)]
+    pub task: Option<TaskArg>,
+}
+
+/// `--task`: what the target of a table is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TaskArg {
+    Classification,
+    Regression,
+}
+
+impl TaskArg {
+    pub fn target_task(self) -> datasets::user_csv::TargetTask {
+        match self {
+            Self::Classification => datasets::user_csv::TargetTask::Classification,
+            Self::Regression => datasets::user_csv::TargetTask::Regression,
+        }
+    }
 }
 
 impl CsvArgs {
@@ -78,6 +99,7 @@ impl CsvArgs {
             no_header: self.no_header,
             drop: self.drop_column.clone(),
             categorical: self.categorical.clone(),
+            task: self.task.map_or(Default::default(), TaskArg::target_task),
         }
     }
 }

@@ -104,6 +104,18 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     };
     let x = m.encode_rows(&table)?;
     let f = m.info.columns.len();
+    if m.info.regression.is_some() {
+        let rows = super::RowOrder::new(lines, &unscored, x.len() / f.max(1));
+        return super::regression::predict(
+            &m,
+            &args.model,
+            &table,
+            &x,
+            &rows,
+            &args.out,
+            args.json,
+        );
+    }
     let probs = predict_proba(&m.mlp(), &m.params, &x, f, &dev)?;
     let names = &m.info.class_names;
     let mut out = String::from("row,prediction,confidence");
