@@ -93,7 +93,8 @@ pub fn evaluate(mlp: &Mlp, params: &ParamMap, data: &SplitTensors) -> anyhow::Re
     Ok((loss, accuracy(&logits, &data.labels)?))
 }
 
-/// Per-class probabilities `[n][classes]` of `params` on rows `x` (`n × n_features`).
+/// Per-class probabilities `[n][classes]` of `params` on rows `x` (`n × n_features`),
+/// computed in f64 (see [`forward_f64`]).
 pub fn predict_proba(
     mlp: &Mlp,
     params: &ParamMap,
@@ -101,17 +102,34 @@ pub fn predict_proba(
     n_features: usize,
     dev: &Device,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
-    check_finite(x, n_features)?;
-    let n = x.len() / n_features.max(1);
-    let logits = mlp.forward(
-        params,
-        &Tensor::from_vec(x.to_vec(), (n, n_features), dev)?,
-        false,
-    )?;
-    Ok(candle_nn::ops::softmax(&logits, candle_core::D::Minus1)?.to_vec2::<f32>()?)
+    let logits = forward_f64(mlp, params, x, n_features, dev)?;
+    Ok(candle_nn::ops::softmax(&logits, candle_core::D::Minus1)?
+        .to_dtype(candle_core::DType::F32)?
+        .to_vec2::<f32>()?)
 }
 
-/// The regression model's outputs (the predicted values) for preprocessed rows `x`.
+/// The MLP's outputs for rows `x` in f64: a fitted readout sums a thousand units whose
+/// terms cancel to small logits, where f32 rounding moves a probability by ~1e-4; in f64
+/// `predict` agrees with the model card's Python loader (which computes in f64) to 1e-5.
+pub fn forward_f64(
+    mlp: &Mlp,
+    params: &ParamMap,
+    x: &[f32],
+    n_features: usize,
+    dev: &Device,
+) -> anyhow::Result<Tensor> {
+    check_finite(x, n_features)?;
+    let n = x.len() / n_features.max(1);
+    let mut p64 = ParamMap::new();
+    for (k, t) in params.iter() {
+        p64.insert(k.clone(), t.to_dtype(candle_core::DType::F64)?);
+    }
+    let xt =
+        Tensor::from_vec(x.to_vec(), (n, n_features), dev)?.to_dtype(candle_core::DType::F64)?;
+    Ok(mlp.forward(&p64, &xt, false)?)
+}
+
+/// The regression model's outputs (the predicted values) for preprocessed rows `x`, in f64.
 pub fn predict_values(
     mlp: &Mlp,
     params: &ParamMap,
@@ -119,17 +137,7 @@ pub fn predict_values(
     n_features: usize,
     dev: &Device,
 ) -> anyhow::Result<Vec<f64>> {
-    check_finite(x, n_features)?;
-    let n = x.len() / n_features.max(1);
-    let out = mlp.forward(
-        params,
-        &Tensor::from_vec(x.to_vec(), (n, n_features), dev)?,
-        false,
-    )?;
-    Ok(out
+    Ok(forward_f64(mlp, params, x, n_features, dev)?
         .flatten_all()?
-        .to_vec1::<f32>()?
-        .into_iter()
-        .map(f64::from)
-        .collect())
+        .to_vec1::<f64>()?)
 }

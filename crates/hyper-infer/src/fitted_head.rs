@@ -124,10 +124,7 @@ pub fn fit(
             if val.is_none() && boost != 0.0 {
                 continue;
             }
-            let mut head = lda.clone();
-            for ((b, d), s) in head.bias.iter_mut().zip(&data_prior).zip(&sample_prior) {
-                *b += d - s + boost * d;
-            }
+            let head = with_prior(&lda, &data_prior, &sample_prior, boost);
             let score = val.map(|(vx, vy)| head.accuracy(vx, vy));
             // Ties go to the later candidate: more shrinkage, less prior boost.
             if best
@@ -145,6 +142,55 @@ pub fn fit(
         }
     }
     Ok(best.expect("at least one shrinkage tried"))
+}
+
+/// `lda` with the bias moved from the sample's prior to the data's, plus `boost` times it.
+fn with_prior(
+    lda: &LinearHead,
+    data_prior: &[f32],
+    sample_prior: &[f32],
+    boost: f32,
+) -> LinearHead {
+    let mut head = lda.clone();
+    for ((b, d), s) in head.bias.iter_mut().zip(data_prior).zip(sample_prior) {
+        *b += d - s + boost * d;
+    }
+    head
+}
+
+/// [`fit`] with its choices made on a fifth of the support rows (every fifth row) and
+/// the head then refitted on all of them with those choices: for callers whose
+/// validation rows must stay untouched, so the validation score they report is not
+/// the maximum over the candidates. `val_accuracy` is the held-out fifth's.
+pub fn fit_choosing_inside(
+    x: &[Vec<f32>],
+    y: &[usize],
+    classes: usize,
+    train_labels: &[usize],
+) -> Result<FittedHead> {
+    let (mut fx, mut fy, mut cx, mut cy) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, (r, &c)) in x.iter().zip(y).enumerate() {
+        if i % 5 == 4 {
+            cx.push(r.clone());
+            cy.push(c);
+        } else {
+            fx.push(r.clone());
+            fy.push(c);
+        }
+    }
+    let choice = fit(&fx, &fy, classes, train_labels, Some((&cx, &cy)))?;
+    let lda = lda_head(x, y, classes, choice.shrinkage)?;
+    let head = with_prior(
+        &lda,
+        &log_prior(train_labels, classes),
+        &log_prior(y, classes),
+        choice.prior_boost,
+    );
+    Ok(FittedHead {
+        head,
+        support_rows: x.len(),
+        ..choice
+    })
 }
 
 /// The L2-normalised rows of `f` (a sentence embedding's scale).

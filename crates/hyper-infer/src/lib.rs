@@ -18,6 +18,7 @@
 
 pub mod any_table;
 pub mod architecture;
+pub mod basis;
 pub mod data_split;
 pub mod eval;
 pub mod export;

@@ -42,6 +42,9 @@ pub struct ModelInfo {
     /// A regression model (one output, the value itself): how it was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regression: Option<crate::regression::RegressionInfo>,
+    /// How the output layer was made when it was fitted ([`crate::any_table::fitted_readout`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<serde_json::Value>,
 }
 
 /// The architecture record stored in `model.safetensors`' `__metadata__`.
@@ -505,6 +508,7 @@ mod tests {
             data_rows: None,
             data_fnv64: None,
             regression: None,
+            head: None,
         };
         let metadata = test_support::tabular_meta(2, 2);
         let mut params = ParamMap::new();

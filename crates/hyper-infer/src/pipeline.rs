@@ -209,6 +209,7 @@ impl Pipeline {
                 data_rows: Some(table.labels.len()),
                 data_fnv64: None,
                 regression: None,
+                head: None,
             },
             params: g.params,
             metadata: g.metadata,

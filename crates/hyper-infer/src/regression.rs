@@ -9,7 +9,8 @@
 //! output is the predicted value itself. No gradient step.
 
 use anyhow::{bail, ensure, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
+use datasets::preprocess::Split;
 use hyper_core::readout::ridge_solve_many;
 use hyper_core::ParamMap;
 use serde::{Deserialize, Serialize};
@@ -17,12 +18,15 @@ use serde::{Deserialize, Serialize};
 /// Quantile bins of the training target that the generator sees as classes.
 pub const BINS: usize = 8;
 
-/// Tables with at most this many input columns also get each column and its negation as
-/// hidden units (`ReLU(x) − ReLU(−x) = x`), so the readout contains plain ridge regression.
-pub const IDENTITY_MAX_FEATURES: usize = 128;
+/// Random units of the regression readout's hidden layer ([`crate::basis`]).
+pub const RANDOM_UNITS: usize = 256;
 
-/// The most training rows the ridge readout is fitted on (a seeded sample above it).
-pub const RIDGE_ROWS: usize = 20_000;
+/// The most training rows the ridge readout is fitted on (the first of the training
+/// split, which is a seeded permutation).
+pub const RIDGE_ROWS: usize = 8_000;
+
+/// The largest leverage a training row may have under a candidate λ.
+pub const MAX_LEVERAGE: f64 = 0.99;
 
 /// Training rows whose exact leave-one-out residuals help choose λ: a small table's
 /// validation split (18 rows for 178) alone picks it by chance.
@@ -43,8 +47,8 @@ pub struct RegressionInfo {
     pub target_std: f64,
     pub bins: usize,
     pub lambda: f64,
-    /// Hidden units that pass an input through (`2 × columns`, or 0).
-    pub identity_units: usize,
+    /// The readout's hidden units ([`crate::basis`]).
+    pub units: crate::basis::BasisInfo,
 }
 
 /// Bins `values` by the quantiles of the training rows `train`: the label of each row
@@ -89,22 +93,25 @@ pub struct Readout {
 
 /// Rows `x` (`n × d`, row-major) through `w` `[h, d]`, `b` `[h]` and ReLU, as f64 rows.
 fn hidden_rows(x: &[f32], d: usize, w: &Tensor, b: &Tensor) -> Result<Vec<Vec<f64>>> {
-    let n = x.len() / d.max(1);
-    let xt = Tensor::from_vec(x.to_vec(), (n, d), &Device::Cpu)?;
-    let h = xt.matmul(&w.t()?)?.broadcast_add(b)?.relu()?;
-    Ok(h.to_dtype(DType::F64)?.to_vec2::<f64>()?)
+    Ok(crate::basis::hidden_rows(x, d, w, b)?
+        .into_iter()
+        .map(|r| r.into_iter().map(f64::from).collect())
+        .collect())
 }
 
-/// Fits the readout over the generated hidden layer `generated` (`mlp.0.weight|bias`) on
-/// the preprocessed training rows `(train_x, train_y)`, choosing λ on `(val_x, val_y)`.
+/// Fits the readout over the generated hidden layer `generated` (`mlp.0.weight|bias`),
+/// extended by [`crate::basis::extend`] (knots from `train`, random units from `seed`), on
+/// the preprocessed training rows `(train.x, train_y)`, choosing λ with `(val_x, val_y)`.
 /// `rule` says why the target is a regression target.
 pub fn fit_readout(
     generated: &ParamMap,
-    d: usize,
-    (train_x, train_y): (&[f32], &[f64]),
+    (train, train_y): (&Split, &[f64]),
     (val_x, val_y): (&[f32], &[f64]),
     rule: &str,
+    seed: u64,
 ) -> Result<Readout> {
+    let d = train.n_features;
+    let train_x = &train.x[..];
     ensure!(
         train_y.len() >= 2 && !val_y.is_empty(),
         "regression needs at least 2 training rows and 1 validation row ({} and {})",
@@ -112,14 +119,7 @@ pub fn fit_readout(
         val_y.len()
     );
     let (w0, b0) = (generated.get("mlp.0.weight")?, generated.get("mlp.0.bias")?);
-    let (w, b, identity_units) = if d <= IDENTITY_MAX_FEATURES {
-        let eye = Tensor::eye(d, DType::F32, &Device::Cpu)?;
-        let w = Tensor::cat(&[w0, &eye, &eye.neg()?], 0)?;
-        let b = Tensor::cat(&[b0, &Tensor::zeros(2 * d, DType::F32, &Device::Cpu)?], 0)?;
-        (w, b, 2 * d)
-    } else {
-        (w0.clone(), b0.clone(), 0)
-    };
+    let (w, b, units) = crate::basis::extend(w0, b0, train, RANDOM_UNITS, seed)?;
     let h = w.dim(0)?;
     let rows = hidden_rows(train_x, d, &w, &b)?;
     let n = rows.len() as f64;
@@ -187,7 +187,11 @@ pub fn fit_readout(
         let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
         // Exact leave-one-out residuals of the standardised target: e / (1 − h_ii), with
         // the leverage h_ii = z_iᵀ (ZᵀZ / n + λ I)⁻¹ z_i / n.
+        // A λ under which some training row has a leverage near 1 all but interpolates
+        // the training rows (more units than rows): its residuals e / (1 − h_ii) are
+        // rounding noise, so it is not a candidate (the largest λ always is).
         let mut sse = 0.0;
+        let mut interpolates = false;
         for i in 0..loo_rows {
             let zi = z(&rows[i]);
             let lev = zi
@@ -196,7 +200,11 @@ pub fn fit_readout(
                 .map(|(a, &v)| v * dot(&inv[a], &zi))
                 .sum::<f64>()
                 / n;
+            interpolates |= lev > MAX_LEVERAGE;
             sse += ((ys[i] - dot(&zi, &coef)) / (1.0 - lev).max(1e-6)).powi(2);
+        }
+        if interpolates && lambda < LAMBDAS[LAMBDAS.len() - 1] {
+            continue;
         }
         let pred: Vec<f64> = val_z
             .iter()
@@ -246,7 +254,7 @@ pub fn fit_readout(
             target_std: y_sd,
             bins: BINS,
             lambda,
-            identity_units,
+            units,
         },
         val_r2,
     })
@@ -271,6 +279,7 @@ fn r2_or_mse(pred: &[f64], gold: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::DType;
 
     #[test]
     fn quantile_bins_split_the_training_rows_evenly() {
@@ -317,8 +326,14 @@ mod tests {
         let vy: Vec<f64> = vx.iter().map(|x| target(x)).collect();
         let flat = |v: &[Vec<f32>]| v.iter().flatten().copied().collect::<Vec<f32>>();
         let (ftx, fvx) = (flat(&tx), flat(&vx));
-        let r = fit_readout(&g, d, (&ftx, &ty), (&fvx, &vy), "test").unwrap();
-        assert_eq!((r.hidden, r.info.identity_units), (4 + 2 * d, 2 * d));
+        let train = Split {
+            x: ftx.clone(),
+            y: vec![0; ty.len()],
+            n_features: d,
+        };
+        let r = fit_readout(&g, (&train, &ty), (&fvx, &vy), "test", 0).unwrap();
+        assert_eq!(r.info.units.identity, 2 * d);
+        assert_eq!(r.hidden, r.info.units.total());
         assert!(r.val_r2 > 0.999, "R² {}", r.val_r2);
         let predict = |p: &ParamMap, x: &[f32]| -> Vec<f32> {
             let xt = Tensor::from_vec(x.to_vec(), (x.len() / d, d), &Device::Cpu).unwrap();
@@ -340,7 +355,7 @@ mod tests {
         };
         let ty10: Vec<f64> = ty.iter().map(|y| 10.0 * y).collect();
         let vy10: Vec<f64> = vy.iter().map(|y| 10.0 * y).collect();
-        let r10 = fit_readout(&g, d, (&ftx, &ty10), (&fvx, &vy10), "test").unwrap();
+        let r10 = fit_readout(&g, (&train, &ty10), (&fvx, &vy10), "test", 0).unwrap();
         assert_eq!(r10.info.lambda, r.info.lambda);
         for (a, b) in predict(&r.params, &fvx)
             .iter()
@@ -350,7 +365,7 @@ mod tests {
         }
         // A constant target is an error naming it.
         let flat_y = vec![2.0; ty.len()];
-        let e = fit_readout(&g, d, (&ftx, &flat_y), (&fvx, &vy), "test").unwrap_err();
+        let e = fit_readout(&g, (&train, &flat_y), (&fvx, &vy), "test", 0).unwrap_err();
         assert!(e.to_string().contains("constant"), "{e}");
     }
 }

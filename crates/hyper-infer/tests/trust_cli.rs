@@ -664,8 +664,9 @@ fn table_size_limits_are_errors_naming_the_bound() {
 }
 
 /// `export --format onnx` writes a file that onnxruntime (from PyPI) runs to `predict`'s
-/// probabilities (1e-5), categorical and missing cells included. Skipped, with the reason
-/// printed, where python3 lacks onnxruntime or numpy.
+/// probabilities (5e-4: the graph computes in f32, `predict` in f64, and a fitted readout
+/// sums about a thousand cancelling terms), categorical and missing cells included.
+/// Skipped, with the reason printed, where python3 lacks onnxruntime or numpy.
 #[test]
 fn an_exported_onnx_table_model_matches_predict_in_onnxruntime() {
     let has = Command::new("python3")
@@ -739,7 +740,7 @@ fn an_exported_onnx_table_model_matches_predict_in_onnxruntime() {
         n += 1;
     }
     assert_eq!(n, 90);
-    assert!(worst <= 1e-5, "largest probability difference {worst}");
+    assert!(worst <= 5e-4, "largest probability difference {worst}");
 }
 
 /// An image model directory is self-contained (its backbone inside, one resize policy

@@ -165,19 +165,25 @@ fn gbdt_data(s: &Split, positive: Option<usize>) -> DataVec {
         .collect()
 }
 
-/// Gradient-boosted trees (log-likelihood loss; one-vs-rest above two classes); test
-/// accuracy.
-pub fn gbdt(train: &Split, n_classes: usize, test: &Split, cfg: &ClassicConfig) -> Result<f64> {
+/// The `gbdt` crate's settings for `features` inputs and `loss`, from `cfg`.
+fn gbdt_config(features: usize, loss: &str, cfg: &ClassicConfig) -> Config {
     let mut conf = Config::new();
-    conf.set_feature_size(train.n_features);
+    conf.set_feature_size(features);
     conf.set_max_depth(cfg.gbdt_depth);
     conf.set_iterations(cfg.gbdt_iterations);
     conf.set_shrinkage(cfg.gbdt_shrinkage as ValueType);
-    conf.set_loss("LogLikelyhood");
+    conf.set_loss(loss);
     conf.set_min_leaf_size(cfg.gbdt_min_leaf);
     conf.set_data_sample_ratio(1.0);
     conf.set_feature_sample_ratio(1.0);
     conf.set_training_optimization_level(2);
+    conf
+}
+
+/// Gradient-boosted trees (log-likelihood loss; one-vs-rest above two classes); test
+/// accuracy.
+pub fn gbdt(train: &Split, n_classes: usize, test: &Split, cfg: &ClassicConfig) -> Result<f64> {
+    let conf = gbdt_config(train.n_features, "LogLikelyhood", cfg);
     let test_dv = gbdt_data(test, None);
     let positives: Vec<usize> = if n_classes == 2 {
         vec![1]
@@ -268,16 +274,7 @@ pub fn gbdt_regression(
     test: &Split,
     cfg: &ClassicConfig,
 ) -> Vec<f64> {
-    let mut conf = Config::new();
-    conf.set_feature_size(train.n_features);
-    conf.set_max_depth(cfg.gbdt_depth);
-    conf.set_iterations(cfg.gbdt_iterations);
-    conf.set_shrinkage(cfg.gbdt_shrinkage as ValueType);
-    conf.set_loss("SquaredError");
-    conf.set_min_leaf_size(cfg.gbdt_min_leaf);
-    conf.set_data_sample_ratio(1.0);
-    conf.set_feature_sample_ratio(1.0);
-    conf.set_training_optimization_level(2);
+    let conf = gbdt_config(train.n_features, "SquaredError", cfg);
     let mut dv: DataVec = (0..train.n_rows())
         .map(|i| {
             let f: Vec<ValueType> = train.row(i).iter().map(|&v| v as ValueType).collect();

@@ -180,23 +180,26 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         table.n_rows(),
         &table.source,
     )?;
+    // One JSON shape for both kinds of table model.
+    let report = |rows: usize, metrics: &[(&str, f64)], loss: Option<f64>, majority| {
+        super::EvalReport {
+            modality: "table",
+            model: &args.model,
+            data: &table.source,
+            split: args.split,
+            rows,
+            metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            score: metrics[0].1,
+            loss,
+            majority_rate: majority,
+        }
+        .print_json()
+    };
     if m.info.regression.is_some() {
         let s = super::regression::scores(&m, &table, &rows)?;
         if args.json {
-            return super::EvalReport {
-                modality: "table",
-                model: &args.model,
-                data: &table.source,
-                split: args.split,
-                rows: rows.len(),
-                metrics: [("r2", s.r2), ("rmse", s.rmse), ("mae", s.mae)]
-                    .map(|(k, v)| (k.to_string(), v))
-                    .into(),
-                score: s.r2,
-                loss: None,
-                majority_rate: None,
-            }
-            .print_json();
+            let metrics = [("r2", s.r2), ("rmse", s.rmse), ("mae", s.mae)];
+            return report(rows.len(), &metrics, None, None);
         }
         println!(
             "r2 {:.4}  rmse {:.4}  mae {:.4}  ({} rows, split {:?})",
@@ -223,18 +226,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let (loss, acc) = evaluate(&m.mlp(), &m.params, &data)?;
     let correct = (acc * data.len() as f64).round() as usize;
     if args.json {
-        return super::EvalReport {
-            modality: "table",
-            model: &args.model,
-            data: &table.source,
-            split: args.split,
-            rows: data.len(),
-            metrics: [("accuracy".to_string(), acc)].into(),
-            score: acc,
-            loss: Some(loss),
-            majority_rate: Some(data.majority_rate()),
-        }
-        .print_json();
+        let metrics = [("accuracy", acc)];
+        return report(data.len(), &metrics, Some(loss), Some(data.majority_rate()));
     }
     println!(
         "accuracy {:.4} ({} of {} rows, split {:?}), loss {:.4}, majority rate {:.4}",

@@ -290,15 +290,24 @@ pub(super) fn data_fingerprint(args: &GenerateArgs) -> Result<Option<String>> {
     })
 }
 
-/// The data-conditioned path: requirement and metadata from the **training rows** only,
-/// one generator pass on the training split, optional finetuning, a validation check.
-fn run_any(
+/// What both data-conditioned paths (classes and values) start from.
+pub(super) struct AnyPrelude {
+    pub ck: PathBuf,
+    pub gen: AnyTableGenerator,
+    pub d: hyper_infer::requirement::Described,
+    pub emb: Vec<f32>,
+    pub t_load: f64,
+    pub t_encode: f64,
+}
+
+/// Loads the data-conditioned generator and the encoder, writes the requirement and
+/// metadata from the training rows `train_rows` of `table` only, and embeds it.
+pub(super) fn any_prelude(
     args: &GenerateArgs,
     table: &datasets::Table,
-    splits: datasets::preprocess::Splits,
-    t_data: f64,
+    train_rows: &[usize],
     dev: &Device,
-) -> Result<()> {
+) -> Result<AnyPrelude> {
     let t = Instant::now();
     let ck = args
         .checkpoint
@@ -308,13 +317,39 @@ fn run_any(
     let encoder = target_models::TextEncoder::load(&datasets::paths::minilm_dir()?, dev)?;
     let t_load = t.elapsed().as_secs_f64();
     let input = llm_prompting::TaskInput::from_table(
-        &table.subset_rows(&splits.train_rows),
+        &table.subset_rows(train_rows),
         args.description.as_deref(),
     )?;
     let d = describe(&input, &args.backend.options())?;
     let t = Instant::now();
     let emb = encoder.embed_one(&d.requirement)?;
-    let t_encode = t.elapsed().as_secs_f64();
+    Ok(AnyPrelude {
+        ck,
+        gen,
+        d,
+        emb,
+        t_load,
+        t_encode: t.elapsed().as_secs_f64(),
+    })
+}
+
+/// The data-conditioned path: requirement and metadata from the **training rows** only,
+/// one generator pass on the training split, optional finetuning, a validation check.
+fn run_any(
+    args: &GenerateArgs,
+    table: &datasets::Table,
+    splits: datasets::preprocess::Splits,
+    t_data: f64,
+    dev: &Device,
+) -> Result<()> {
+    let AnyPrelude {
+        ck,
+        gen,
+        d,
+        emb,
+        t_load,
+        t_encode,
+    } = any_prelude(args, table, &splits.train_rows, dev)?;
     let t = Instant::now();
     let m = gen.generate(
         &splits.train,
@@ -323,6 +358,7 @@ fn run_any(
         None,
         args.seed,
     )?;
+    let m = hyper_infer::any_table::fitted_readout(m, &splits.train, table.n_classes(), args.seed)?;
     let t_generate = t.elapsed().as_secs_f64();
     let mlp = Mlp::new(m.mlp.clone());
     let val = SplitTensors::from_split(&splits.val, dev)?;
@@ -358,6 +394,7 @@ fn run_any(
             data_rows: Some(table.labels.len()),
             data_fnv64: data_fingerprint(args)?,
             regression: None,
+            head: m.head.clone(),
         },
         params,
         metadata: d.metadata.clone(),
@@ -381,6 +418,7 @@ fn run_any(
             "generated_arch": format!("mlp {}", m.mlp.hidden.iter().map(usize::to_string).collect::<Vec<_>>().join("x")),
             "hidden": m.mlp.hidden,
             "support_rows": m.support_rows,
+            "head": m.head,
             "finetune_epochs": args.finetune_epochs,
             "timings": {
                 "load_data": t_data,
@@ -400,7 +438,7 @@ fn run_any(
     println!("requirement: {}", d.requirement);
     println!("metadata: {}", serde_json::to_string(&d.metadata)?);
     println!(
-        "generator: data-conditioned ({}); MLP {} → {} → {} from {} training rows{}",
+        "generator: data-conditioned ({}); MLP {} → {} → {} from {} training rows, output layer fitted in one pass (LDA over the generated and basis units){}",
         ck.display(),
         table.n_features(),
         m.mlp.hidden[0],

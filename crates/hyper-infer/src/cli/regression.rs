@@ -9,10 +9,8 @@ use candle_core::Device;
 use datasets::metrics::{regression_scores, RegressionScores};
 use datasets::preprocess::{split_and_fit, split_indices};
 use datasets::Table;
-use hyper_infer::any_table::{default_any_table_checkpoint, AnyTableGenerator};
 use hyper_infer::eval::predict_values;
 use hyper_infer::regression::{self, BINS, RIDGE_ROWS};
-use hyper_infer::requirement::describe;
 use hyper_infer::{ModelDir, ModelInfo};
 use target_models::mlp::{Activation, MlpConfig};
 
@@ -78,22 +76,14 @@ pub fn generate(args: &GenerateArgs, table: &Table, t_data: f64, dev: &Device) -
     let clamp = |x: &mut Vec<f32>| x.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
     clamp(&mut splits.val.x);
     clamp(&mut splits.test.x);
-    let t = Instant::now();
-    let ck = args
-        .checkpoint
-        .clone()
-        .unwrap_or_else(default_any_table_checkpoint);
-    let gen = AnyTableGenerator::load(&ck, dev)?;
-    let encoder = target_models::TextEncoder::load(&datasets::paths::minilm_dir()?, dev)?;
-    let t_load = t.elapsed().as_secs_f64();
-    let input = llm_prompting::TaskInput::from_table(
-        &table.subset_rows(&splits.train_rows),
-        args.description.as_deref(),
-    )?;
-    let d = describe(&input, &args.backend.options())?;
-    let t = Instant::now();
-    let emb = encoder.embed_one(&d.requirement)?;
-    let t_encode = t.elapsed().as_secs_f64();
+    let super::generate::AnyPrelude {
+        ck,
+        gen,
+        d,
+        emb,
+        t_load,
+        t_encode,
+    } = super::generate::any_prelude(args, table, &splits.train_rows, dev)?;
     let t = Instant::now();
     let g = gen.generate(
         &splits.train,
@@ -105,12 +95,17 @@ pub fn generate(args: &GenerateArgs, table: &Table, t_data: f64, dev: &Device) -
     let f = table.n_features();
     let fit_rows = train.len().min(RIDGE_ROWS);
     let pick = |idx: &[usize]| -> Vec<f64> { idx.iter().map(|&i| y[i]).collect() };
+    let fit_split = datasets::preprocess::Split {
+        x: splits.train.x[..fit_rows * f].to_vec(),
+        y: splits.train.y[..fit_rows].to_vec(),
+        n_features: f,
+    };
     let readout = regression::fit_readout(
         &g.params,
-        f,
-        (&splits.train.x[..fit_rows * f], &pick(&train[..fit_rows])),
+        (&fit_split, &pick(&train[..fit_rows])),
         (&splits.val.x, &pick(&val)),
         &rule(table, y, args.source.csv.task == Some(TaskArg::Regression)),
+        args.seed,
     )?;
     let t_generate = t.elapsed().as_secs_f64();
     let mlp = MlpConfig {
@@ -147,6 +142,7 @@ pub fn generate(args: &GenerateArgs, table: &Table, t_data: f64, dev: &Device) -
             data_rows: Some(n),
             data_fnv64: super::generate::data_fingerprint(args)?,
             regression: Some(info.clone()),
+            head: None,
         },
         params: readout.params,
         metadata: d.metadata.clone(),
