@@ -103,12 +103,37 @@ fn a_numeric_target_gets_a_regressor_scored_by_r2() {
         .arg(&data));
     assert!(ok, "{s}");
     let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+    let schema = |name: &str| -> serde_json::Value {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs/json")
+            .join(format!("{name}.schema.json"));
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let bad = test_support::json_schema::violations(&schema("eval"), &v);
+    assert!(bad.is_empty(), "{bad:?}\n{s}");
     assert_eq!(v["score"], v["metrics"]["r2"], "{v}");
     assert!(v["metrics"]["rmse"].as_f64().unwrap() > 0.0, "{v}");
     assert!(v["metrics"]["mae"].as_f64().unwrap() > 0.0, "{v}");
-    // predict writes one value per row; the card's plain-Python loader gives the same.
+    // predict writes one value per row (and its --json the documented shape); the card's
+    // plain-Python loader gives the same.
     let ours = predictions(&model, &data, &tmp.path().join("p.csv"));
     assert_eq!(ours.len(), 200);
+    let (ok, s) = run(bin()
+        .args(["predict", "--json", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(tmp.path().join("p2.csv")));
+    assert!(ok, "{s}");
+    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+    let bad = test_support::json_schema::violations(&schema("predict"), &v);
+    assert!(bad.is_empty(), "{bad:?}\n{s}");
+    assert_eq!(v["class_names"], serde_json::json!(["y"]), "{v}");
+    assert!(
+        (v["predictions"][0].as_f64().unwrap() - ours[0]).abs() < 1e-5,
+        "{v}"
+    );
     let card = std::fs::read_to_string(model.join("README.md")).unwrap();
     assert!(card.contains("Table regressor"), "{card}");
     let code = card

@@ -270,7 +270,7 @@ pub fn predict(
             modality: "table",
             model,
             data: &table.source,
-            class_names: &[],
+            class_names: &m.info.class_names,
             predictions,
             probabilities: rows.iter().map(|_| None).collect(),
             files: None,
