@@ -225,14 +225,7 @@ fn a_regression_model_exports_to_onnx() {
         .arg("--out")
         .arg(&onnx));
     assert!(ok, "{s}");
-    let has = Command::new("python3")
-        .args(["-c", "import onnxruntime, numpy"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has {
-        println!(
-            "skipped: python3 has no onnxruntime/numpy (python3 -m pip install onnxruntime numpy)"
-        );
+    if !test_support::onnxruntime_available() {
         return;
     }
     let script =

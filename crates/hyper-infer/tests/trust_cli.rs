@@ -669,10 +669,6 @@ fn table_size_limits_are_errors_naming_the_bound() {
 /// Skipped, with the reason printed, where python3 lacks onnxruntime or numpy.
 #[test]
 fn an_exported_onnx_table_model_matches_predict_in_onnxruntime() {
-    let has = Command::new("python3")
-        .args(["-c", "import onnxruntime, numpy"])
-        .output()
-        .is_ok_and(|o| o.status.success());
     let tmp = tempfile::tempdir().unwrap();
     let mut csv = String::from("a,colour,b,y\n");
     for i in 0..90u32 {
@@ -707,10 +703,7 @@ fn an_exported_onnx_table_model_matches_predict_in_onnxruntime() {
             .arg(&onnx));
         assert!(ok, "{s}");
     }
-    if !has {
-        println!(
-            "skipped: python3 has no onnxruntime/numpy (python3 -m pip install onnxruntime numpy)"
-        );
+    if !test_support::onnxruntime_available() {
         return;
     }
     let script =
@@ -797,14 +790,7 @@ fn an_image_model_is_self_contained_and_its_onnx_export_matches_predict() {
         .arg("--out")
         .arg(&onnx));
     assert!(ok, "{s}");
-    let has = Command::new("python3")
-        .args(["-c", "import onnxruntime, numpy"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has {
-        println!(
-            "skipped: python3 has no onnxruntime/numpy (python3 -m pip install onnxruntime numpy)"
-        );
+    if !test_support::onnxruntime_available() {
         return;
     }
     // The same five images as raw RGB floats, in predict's (sorted file) order.

@@ -146,6 +146,21 @@ pub fn minilm_dir() -> PathBuf {
     dir
 }
 
+/// Whether python3 can import onnxruntime and numpy (the ONNX checks' runtime); prints
+/// the skip reason when it cannot, so a check that returns early says it was skipped.
+pub fn onnxruntime_available() -> bool {
+    let has = std::process::Command::new("python3")
+        .args(["-c", "import onnxruntime, numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        println!(
+            "skipped: python3 has no onnxruntime/numpy (python3 -m pip install onnxruntime numpy)"
+        );
+    }
+    has
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
