@@ -62,6 +62,60 @@ impl FittedHead {
     }
 }
 
+/// A head fitted twice, over the frozen network and over a generated adapter, with the
+/// one that scores higher on the validation rows kept (text CSVs and image folders alike).
+#[derive(Debug, Clone)]
+pub struct AdapterChoice {
+    /// The kept parameters (the frozen network's adapter factors are zero), with the
+    /// head written in.
+    pub params: ParamMap,
+    pub head: FittedHead,
+    /// Whether the generated adapter was kept.
+    pub adapter: bool,
+    /// Validation accuracy of the head on the frozen network and with the adapter.
+    pub frozen_val: Option<f64>,
+    pub adapted_val: Option<f64>,
+}
+
+/// Whether the adapter's head beats the frozen network's on the validation rows (ties and
+/// no validation rows keep the frozen network).
+pub fn keep_adapter(frozen: &FittedHead, adapted: &FittedHead) -> bool {
+    adapted.val_accuracy.unwrap_or(0.0) > frozen.val_accuracy.unwrap_or(0.0)
+}
+
+impl AdapterChoice {
+    /// Keeps the better of `frozen` and `adapted` ([`keep_adapter`]) and writes its head
+    /// into its parameters as the linear layer `prefix`.
+    pub fn of(
+        frozen: (ParamMap, FittedHead),
+        adapted: (ParamMap, FittedHead),
+        prefix: &str,
+    ) -> Result<Self> {
+        let keep = keep_adapter(&frozen.1, &adapted.1);
+        let (frozen_val, adapted_val) = (frozen.1.val_accuracy, adapted.1.val_accuracy);
+        let (mut params, head) = if keep { adapted } else { frozen };
+        head.insert_as(&mut params, prefix)?;
+        Ok(Self {
+            params,
+            head,
+            adapter: keep,
+            frozen_val,
+            adapted_val,
+        })
+    }
+
+    /// How `model.json` and `generate --json` describe the head and the choice: the
+    /// head's [`FittedHead::about`], `adapter` (`kept` or `dropped`, as the caller words
+    /// it) and both validation accuracies.
+    pub fn about(&self, features: &str, kept: &str, dropped: &str) -> serde_json::Value {
+        let mut v = self.head.about(features);
+        v["adapter"] = if self.adapter { kept } else { dropped }.into();
+        v["val_accuracy_frozen"] = self.frozen_val.into();
+        v["val_accuracy_adapted"] = self.adapted_val.into();
+        v
+    }
+}
+
 /// Indices into `labels` of the support sample: every row when there are at most `cap`,
 /// else the first rows of each class in turn (round-robin), so every class is kept.
 pub fn support_sample(labels: &[usize], classes: usize, cap: usize) -> Vec<usize> {

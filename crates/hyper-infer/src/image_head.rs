@@ -4,8 +4,8 @@
 //! chance; a head fitted in one pass on the training split's features is not.
 //!
 //! [`fit`] fits the head twice, over the frozen backbone and over the generated adapter,
-//! and keeps whichever scores higher on the validation images (ties: the frozen one), as
-//! the text path does.
+//! and keeps whichever scores higher on the validation images (ties: the frozen one):
+//! [`AdapterChoice`], as the text path does.
 
 use anyhow::Result;
 use candle_core::Device;
@@ -13,7 +13,7 @@ use datasets::images::ImageSet;
 use hyper_core::ParamMap;
 use target_models::resnet::ResNet;
 
-use crate::fitted_head::{self, FittedHead, SUPPORT_ROWS};
+use crate::fitted_head::{self, AdapterChoice, FittedHead, SUPPORT_ROWS};
 use crate::vision::{self, BackboneConfig};
 
 /// What the image head reads, as `model.json` states it.
@@ -46,32 +46,13 @@ pub fn without_adapter(params: &ParamMap) -> Result<ParamMap> {
     Ok(out)
 }
 
-/// The head written into a model, and which backbone it reads.
-#[derive(Debug, Clone)]
-pub struct FittedImageModel {
-    /// Adapters (zeroed when not kept) and the fitted `fc`.
-    pub params: ParamMap,
-    pub head: FittedHead,
-    /// Whether the generated adapter was kept.
-    pub adapter: bool,
-    pub frozen_val: f64,
-    pub adapted_val: f64,
-}
-
-impl FittedImageModel {
-    /// How `model.json` and `generate --json` describe the head and the choice.
-    pub fn about(&self) -> serde_json::Value {
-        let mut v = self.head.about(FEATURES);
-        v["adapter"] = if self.adapter {
-            "generated"
-        } else {
-            "none: the frozen backbone scored at least as high on the validation images"
-        }
-        .into();
-        v["val_accuracy_frozen"] = self.frozen_val.into();
-        v["val_accuracy_adapted"] = self.adapted_val.into();
-        v
-    }
+/// How `model.json` and `generate --json` describe an image head and the adapter choice.
+pub fn about(choice: &AdapterChoice) -> serde_json::Value {
+    choice.about(
+        FEATURES,
+        "generated",
+        "none: the frozen backbone scored at least as high on the validation images",
+    )
 }
 
 /// Fits the head on at most [`SUPPORT_ROWS`] images of the training split (round-robin
@@ -84,7 +65,7 @@ pub fn fit(
     generated: &ParamMap,
     train: &ImageSet,
     val: &ImageSet,
-) -> Result<FittedImageModel> {
+) -> Result<AdapterChoice> {
     let classes = train.class_names.len();
     let support = fitted_head::support_sample(&train.labels, classes, SUPPORT_ROWS);
     let support_set = vision::prepare(&vision::subset(train, &support), backbone)?;
@@ -101,26 +82,11 @@ pub fn fit(
         )?;
         Ok((params, head))
     };
-    let (frozen, frozen_head) = one(without_adapter(generated)?)?;
-    let (adapted, adapted_head) = one(generated.clone())?;
-    let (fv, av) = (
-        frozen_head.val_accuracy.unwrap_or(0.0),
-        adapted_head.val_accuracy.unwrap_or(0.0),
-    );
-    let adapter = av > fv;
-    let (mut params, head) = if adapter {
-        (adapted, adapted_head)
-    } else {
-        (frozen, frozen_head)
-    };
-    head.insert_as(&mut params, "fc")?;
-    Ok(FittedImageModel {
-        params,
-        head,
-        adapter,
-        frozen_val: fv,
-        adapted_val: av,
-    })
+    AdapterChoice::of(
+        one(without_adapter(generated)?)?,
+        one(generated.clone())?,
+        "fc",
+    )
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use hyper_core::ParamMap;
 use target_models::bert::{BertModel, Pooling};
 use target_models::lora::seeded_init_params;
 
+use crate::fitted_head::AdapterChoice;
 use crate::text::{Encoded, NlpArchitecture, TEXT_ANY_CHECKPOINT_KIND};
 use crate::text_head::{self, FittedHead};
 
@@ -97,18 +98,6 @@ impl TextAnyGenerator {
     }
 }
 
-/// What [`fit`] chose: the parameters (LoRA factors, zero for the frozen encoder, and the
-/// fitted head) and the head with its choices.
-pub struct FittedModel {
-    pub params: ParamMap,
-    pub head: FittedHead,
-    /// Whether the generated adapter was kept.
-    pub adapter: bool,
-    /// Validation accuracy of the fitted head on the frozen encoder and with the adapter.
-    pub frozen_val: Option<f64>,
-    pub adapted_val: Option<f64>,
-}
-
 /// The generated adapter for a support set whose frozen features are `fx`, and the fitted
 /// head over the features it gives (support and validation rows re-encoded).
 pub fn adapt(
@@ -127,12 +116,6 @@ pub fn adapt(
     Ok((adapted, head))
 }
 
-/// Whether the adapter's head beats the frozen encoder's on the validation rows (ties and
-/// no validation rows keep the frozen encoder).
-pub fn keep_adapter(frozen: &FittedHead, adapted: &FittedHead) -> bool {
-    adapted.val_accuracy.unwrap_or(0.0) > frozen.val_accuracy.unwrap_or(0.0)
-}
-
 /// The fitted head on the frozen encoder and on the generated adapter, the better on the
 /// validation rows kept. `support`/`sy` are the support sample (at most
 /// [`text_head::SUPPORT_ROWS`]), `train_labels` the whole training split's labels, `val`
@@ -144,25 +127,11 @@ pub fn fit(
     classes: usize,
     train_labels: &[usize],
     val: (&[Encoded], &[usize]),
-) -> Result<FittedModel> {
+) -> Result<AdapterChoice> {
     let frozen = gen.frozen_params(classes)?;
     let fx = text_head::features(&gen.base, &frozen, support)?;
     let fv = text_head::features(&gen.base, &frozen, val.0)?;
     let frozen_head = text_head::fit(&fx, sy, classes, train_labels, Some((&fv, val.1)))?;
-    let (adapted, adapted_head) = adapt(gen, &fx, support, sy, classes, train_labels, val)?;
-    let (fa, aa) = (frozen_head.val_accuracy, adapted_head.val_accuracy);
-    let keep = keep_adapter(&frozen_head, &adapted_head);
-    let (mut params, head) = if keep {
-        (adapted, adapted_head)
-    } else {
-        (frozen, frozen_head)
-    };
-    text_head::insert(&head, &mut params)?;
-    Ok(FittedModel {
-        params,
-        head,
-        adapter: keep,
-        frozen_val: fa,
-        adapted_val: aa,
-    })
+    let adapted = adapt(gen, &fx, support, sy, classes, train_labels, val)?;
+    AdapterChoice::of((frozen, frozen_head), adapted, text_head::CLASSIFIER)
 }

@@ -18,9 +18,12 @@ use crate::text::{pad_batch, Encoded};
 /// What the text head reads, as `model.json` states it.
 pub const FEATURES: &str = "the mean of the tokens' hidden states";
 
-/// Writes `head` into a MiniLM's `classifier`.
+/// The linear layer of a MiniLM classifier the head is written into.
+pub const CLASSIFIER: &str = "classifier";
+
+/// Writes `head` into a MiniLM's [`CLASSIFIER`].
 pub fn insert(head: &FittedHead, params: &mut ParamMap) -> Result<()> {
-    head.insert_as(params, "classifier")
+    head.insert_as(params, CLASSIFIER)
 }
 
 /// The tokens a fitted head's encoder reads: all-MiniLM-L6-v2's sentence length

@@ -415,7 +415,7 @@ impl TaskRun<'_> {
             let secs = ours_secs + t.elapsed().as_secs_f64();
             let about = "fitted head on the adapter the data-conditioned generator writes from the support set (its meta-training never saw the task)";
             table.add("ours-any-adapter", about, ti, adapted, secs);
-            let chosen = if text_any::keep_adapter(&head, &ahead) {
+            let chosen = if hyper_infer::fitted_head::keep_adapter(&head, &ahead) {
                 adapted
             } else {
                 acc0

@@ -150,8 +150,9 @@ pub fn generate(a: &ImageGenerate) -> Result<()> {
         Some(val) => {
             let b = &gen.architecture.backbone;
             let m = hyper_infer::image_head::fit(&gen.base, b, &params, &train, val)?;
-            params = m.params.clone();
-            Some(m.about())
+            let about = hyper_infer::image_head::about(&m);
+            params = m.params;
+            Some(about)
         }
         None => None,
     };

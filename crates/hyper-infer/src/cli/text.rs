@@ -328,17 +328,13 @@ fn fit_head(
     let (sy, vy) = (class_of(&support), class_of(&task.val));
     if let Some(g) = any {
         let m = text_any::fit(g, &se, &sy, classes, &train_labels, (&ve, &vy))?;
-        *params = m.params;
-        let mut about = m.head.about(text_head::FEATURES);
+        let mut about = m.about(
+            text_head::FEATURES,
+            "generated from the support set",
+            "none: the frozen encoder scored at least as high on the validation rows",
+        );
         about["generator"] = g.checkpoint.display().to_string().into();
-        about["adapter"] = if m.adapter {
-            "generated from the support set"
-        } else {
-            "none: the frozen encoder scored at least as high on the validation rows"
-        }
-        .into();
-        about["val_accuracy_frozen"] = m.frozen_val.into();
-        about["val_accuracy_adapted"] = m.adapted_val.into();
+        *params = m.params;
         return Ok((about, m.head.val_accuracy));
     }
     let x = text_head::features(base, params, &se)?;
