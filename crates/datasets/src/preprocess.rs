@@ -133,6 +133,18 @@ fn invalid(t: &Table, msg: String) -> DataError {
     }
 }
 
+impl Splits {
+    /// From now on scaled values are clamped to the training range
+    /// ([`Preprocessor::clip`]): the validation and test rows already scaled, and every row
+    /// the preprocessor encodes later (the training rows lie in it by construction).
+    pub fn clip_to_training_range(&mut self) {
+        self.preprocessor.clip = true;
+        for s in [&mut self.val, &mut self.test] {
+            s.x.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
+        }
+    }
+}
+
 /// Splits 60/10/30 with `seed` (use [`DEFAULT_SEED`] for the paper's split), fits fill
 /// values and min-max ranges on the train rows, and applies them to all three splits.
 pub fn split_and_fit(t: &Table, seed: u64) -> Result<Splits> {

@@ -260,3 +260,40 @@ fn preprocessor_round_trips_through_json() {
         p.transform_table(&t).unwrap()
     );
 }
+
+/// `clip_to_training_range` clamps the already-scaled validation and test rows to [0, 1]
+/// and makes the preprocessor clamp rows it encodes later; the training rows are unchanged.
+#[test]
+fn clipping_clamps_every_split_and_later_rows_to_the_training_range() {
+    // Training rows hold 0..=17; every held-out row lies far outside (±100).
+    let (tr, _, _) = split_indices(30, DEFAULT_SEED).unwrap();
+    let rows: Vec<Vec<f64>> = (0..30)
+        .map(|i| match tr.iter().position(|&r| r == i) {
+            Some(k) => vec![k as f64],
+            None => vec![if i % 2 == 0 { 100.0 } else { -100.0 }],
+        })
+        .collect();
+    let t = numeric_table(rows, (0..30).map(|i| i % 2).collect());
+    let plain = split_and_fit(&t, DEFAULT_SEED).unwrap();
+    let mut s = plain.clone();
+    s.clip_to_training_range();
+    assert!(s.preprocessor.clip && !plain.preprocessor.clip);
+    assert_eq!(s.train.x, plain.train.x);
+    for (c, p) in [(&s.val, &plain.val), (&s.test, &plain.test)] {
+        for (a, b) in c.x.iter().zip(&p.x) {
+            assert_eq!(*a, b.clamp(0.0, 1.0));
+        }
+    }
+    // Some held-out row lies outside the training range, so the clamp did something.
+    assert!(plain
+        .test
+        .x
+        .iter()
+        .chain(&plain.val.x)
+        .any(|v| !(0.0..=1.0).contains(v)));
+    let far = numeric_table(vec![vec![-100.0], vec![500.0]], vec![0, 1]);
+    assert_eq!(
+        s.preprocessor.transform_table(&far).unwrap(),
+        vec![0.0, 1.0]
+    );
+}

@@ -72,10 +72,7 @@ pub fn generate(args: &GenerateArgs, table: &Table, t_data: f64, dev: &Device) -
         .with_context(|| format!("preprocessing {}", table.source))?;
     splits.preprocessor.class_names = vec![table.target.clone()];
     // The readout sees inputs within the training range only (see `Preprocessor::clip`).
-    splits.preprocessor.clip = true;
-    let clamp = |x: &mut Vec<f32>| x.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
-    clamp(&mut splits.val.x);
-    clamp(&mut splits.test.x);
+    splits.clip_to_training_range();
     let super::generate::AnyPrelude {
         ck,
         gen,
