@@ -1,12 +1,13 @@
 //! Regression on any table in one forward pass. The data-conditioned table generator
 //! ([`crate::any_table`]) was meta-trained on classes, so a numeric target is shown to it
-//! as [`BINS`] quantile bins of the training split's values; its generated hidden layer
-//! (plus each input and its negation, when there are few inputs, so the linear part of
-//! the target is never lost) is then read out by ridge regression, in closed form, on the
-//! standardised training target, with the ridge strength chosen on the validation rows
-//! (as the LDA head is for classes). The readout and the target's scale are folded into
-//! the MLP's output layer, so the model directory holds a plain `in → hidden → 1` MLP whose
-//! output is the predicted value itself. No gradient step.
+//! as [`BINS`] quantile bins of the training split's values; its generated hidden layer,
+//! extended by [`crate::basis`] (identity units, so the linear part of the target is never
+//! lost, hinges and [`RANDOM_UNITS`] random units), is then read out by ridge regression,
+//! in closed form, on the standardised training target, the ridge strength chosen by the
+//! leave-one-out error of training rows plus the validation error (as the LDA head is
+//! chosen for classes). The readout and the target's scale are folded into the MLP's
+//! output layer, so the model directory holds a plain `in → hidden → 1` MLP whose output
+//! is the predicted value itself. No gradient step.
 
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{Device, Tensor};
@@ -83,7 +84,7 @@ pub fn quantile_bins(values: &[f64], train: &[usize], bins: usize) -> (Vec<usize
 /// A fitted readout: the regression MLP's parameters and what was chosen.
 #[derive(Debug, Clone)]
 pub struct Readout {
-    /// `mlp.0.*` (generated hidden units, then the identity units) and `mlp.1.*` `[1, h]`.
+    /// `mlp.0.*` (the generated units, then the basis units) and `mlp.1.*` `[1, h]`.
     pub params: ParamMap,
     pub hidden: usize,
     pub info: RegressionInfo,
@@ -155,8 +156,10 @@ pub fn fit_readout(
     if y_sd.is_nan() || y_sd <= 0.0 {
         bail!("the target is constant in the training split ({y_mean}): nothing to regress");
     }
+    // The standardised training rows, row-major: the Gram matrix and the leave-one-out
+    // residuals of every λ read them.
     let zt: Vec<f64> = rows.iter().flat_map(|r| z(r)).collect();
-    let zm = Tensor::from_vec(zt, (rows.len(), h), &Device::Cpu)?;
+    let zm = Tensor::from_slice(&zt, (rows.len(), h), &Device::Cpu)?;
     let gram: Vec<f64> = (zm.t()?.matmul(&zm)? / n)?.flatten_all()?.to_vec1()?;
     let yz = Tensor::from_vec(
         train_y
@@ -176,32 +179,31 @@ pub fn fit_readout(
         .map(|i| (0..h).map(|j| f64::from(u8::from(i == j))).collect())
         .collect();
     let ys: Vec<f64> = yz.flatten_all()?.to_vec1()?;
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let mut rhs_all: Vec<&[f64]> = vec![&rhs];
+    rhs_all.extend(unit.iter().map(Vec::as_slice));
     let mut best: Option<(f64, f64, Vec<f64>, f64)> = None;
     for lambda in LAMBDAS {
-        let mut rhs_all: Vec<&[f64]> = vec![&rhs];
-        rhs_all.extend(unit.iter().map(Vec::as_slice));
         let mut sol = ridge_solve_many(&gram, h, &rhs_all, lambda)
             .with_context(|| format!("ridge readout at λ = {lambda}"))?;
         let coef = sol.remove(0);
         let inv = sol;
-        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
         // Exact leave-one-out residuals of the standardised target: e / (1 − h_ii), with
-        // the leverage h_ii = z_iᵀ (ZᵀZ / n + λ I)⁻¹ z_i / n.
-        // A λ under which some training row has a leverage near 1 all but interpolates
-        // the training rows (more units than rows): its residuals e / (1 − h_ii) are
-        // rounding noise, so it is not a candidate (the largest λ always is).
+        // the leverage h_ii = z_iᵀ (ZᵀZ / n + λ I)⁻¹ z_i / n. A λ under which some
+        // training row has a leverage near 1 all but interpolates the training rows (more
+        // units than rows): its residuals are rounding noise, so it is not a candidate
+        // (the largest λ always is).
         let mut sse = 0.0;
         let mut interpolates = false;
-        for i in 0..loo_rows {
-            let zi = z(&rows[i]);
+        for (i, zi) in zt.chunks_exact(h).take(loo_rows).enumerate() {
             let lev = zi
                 .iter()
                 .enumerate()
-                .map(|(a, &v)| v * dot(&inv[a], &zi))
+                .map(|(a, &v)| v * dot(&inv[a], zi))
                 .sum::<f64>()
                 / n;
             interpolates |= lev > MAX_LEVERAGE;
-            sse += ((ys[i] - dot(&zi, &coef)) / (1.0 - lev).max(1e-6)).powi(2);
+            sse += ((ys[i] - dot(zi, &coef)) / (1.0 - lev).max(1e-6)).powi(2);
         }
         if interpolates && lambda < LAMBDAS[LAMBDAS.len() - 1] {
             continue;

@@ -92,6 +92,7 @@ pub fn generate(args: &GenerateArgs, table: &Table, t_data: f64, dev: &Device) -
     let f = table.n_features();
     let fit_rows = train.len().min(RIDGE_ROWS);
     let pick = |idx: &[usize]| -> Vec<f64> { idx.iter().map(|&i| y[i]).collect() };
+    let val_y = pick(&val);
     let fit_split = datasets::preprocess::Split {
         x: splits.train.x[..fit_rows * f].to_vec(),
         y: splits.train.y[..fit_rows].to_vec(),
@@ -100,7 +101,7 @@ pub fn generate(args: &GenerateArgs, table: &Table, t_data: f64, dev: &Device) -
     let readout = regression::fit_readout(
         &g.params,
         (&fit_split, &pick(&train[..fit_rows])),
-        (&splits.val.x, &pick(&val)),
+        (&splits.val.x, &val_y),
         &rule(table, y, args.source.csv.task == Some(TaskArg::Regression)),
         args.seed,
     )?;
@@ -110,7 +111,6 @@ pub fn generate(args: &GenerateArgs, table: &Table, t_data: f64, dev: &Device) -
         activation: Activation::Relu,
         dropout: 0.0,
     };
-    let val_y = pick(&val);
     let pred = predict_values(
         &target_models::mlp::Mlp::new(mlp.clone()),
         &readout.params,
