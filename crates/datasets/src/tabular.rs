@@ -204,6 +204,14 @@ impl Table {
 /// Cells that mean "missing" (compared after trimming, case-insensitively).
 pub const MISSING_TOKENS: &[&str] = &["", "?", "NA", "NaN", "null"];
 
+/// How many distinct values `v` holds (compared bit for bit).
+pub fn distinct_count(v: &[f64]) -> usize {
+    v.iter()
+        .map(|x| x.to_bits())
+        .collect::<HashSet<u64>>()
+        .len()
+}
+
 /// Whether a cell is one of [`MISSING_TOKENS`].
 pub fn is_missing(cell: &str) -> bool {
     let c = cell.trim();
@@ -366,7 +374,8 @@ impl RawTable {
         for row in &self.rows {
             let cell = row.cells[t].trim();
             match cell.parse::<f64>() {
-                Ok(v) if v.is_finite() && !is_missing(cell) => values.push(v),
+                // Every missing-cell token fails to parse or parses to NaN.
+                Ok(v) if v.is_finite() => values.push(v),
                 _ => {
                     return Err(self.parse_err(
                         row,
@@ -394,8 +403,7 @@ impl RawTable {
         if v.iter().any(|x| !x.is_finite()) {
             return None;
         }
-        let distinct: HashSet<u64> = v.iter().map(|x| x.to_bits()).collect();
-        Some(distinct.len())
+        Some(distinct_count(&v))
     }
 
     /// Features only (rows to predict): every column except `skip` (the model's target,
@@ -484,12 +492,11 @@ impl RawTable {
     fn check_user_columns(&self, target: usize, name: &str) -> Result<()> {
         let n = self.rows.len();
         if let Some(v) = self.numbers(target) {
-            let distinct: HashSet<u64> = v.iter().map(|x| x.to_bits()).collect();
-            if v.iter().any(|x| x.fract() != 0.0) && distinct.len() > 20.max(n / 2) {
+            let distinct = distinct_count(&v);
+            if v.iter().any(|x| x.fract() != 0.0) && distinct > 20.max(n / 2) {
                 return Err(self.invalid(format!(
-                    "target `{name}` has {} distinct fractional values in {n} rows: it looks like a regression target \
-                     and hyper generates classifiers; choose a column of class labels with --target",
-                    distinct.len()
+                    "target `{name}` has {distinct} distinct fractional values in {n} rows: it looks like a regression target \
+                     and hyper generates classifiers; choose a column of class labels with --target"
                 )));
             }
         }

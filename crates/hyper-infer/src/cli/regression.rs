@@ -23,8 +23,8 @@ fn rule(table: &Table, values: &[f64], forced: bool) -> String {
     if forced {
         return "--task regression".into();
     }
-    let distinct: std::collections::HashSet<u64> = values.iter().map(|v| v.to_bits()).collect();
-    let why = datasets::user_csv::regression_rule(Some(distinct.len()))
+    let distinct = datasets::tabular::distinct_count(values);
+    let why = datasets::user_csv::regression_rule(Some(distinct))
         .unwrap_or_else(|| "read as values".into());
     format!("target `{}`: {why}", table.target)
 }
