@@ -1,15 +1,16 @@
 //! The fitted classification readout's ablation on the ten UCI sets as unseen (seeds 2024,
 //! 1, 2, as `reproduce tabular-unseen`): the generated output layer, then the LDA readout
-//! of `hyper_infer::any_table::fitted_readout` over the generated units and the basis units
-//! (`hyper_infer::basis`) with 0, 256 and 1,024 random units; GBDT and logistic regression
-//! on the same splits. Test accuracy, mean over the seeds.
+//! of `hyper_infer::any_table::fitted_readout` (what `generate --data` does) over the
+//! generated units and the basis units (`hyper_infer::basis`) with 0, 256 and 1,024
+//! random units; GBDT and logistic regression on the same splits. Test accuracy, mean over
+//! the seeds.
 //!
 //! `cargo run --release -p xtask --example table_readout`
 use anyhow::Result;
 use candle_core::Device;
 use datasets::preprocess::split_and_fit;
-use hyper_infer::any_table::{default_any_table_checkpoint, AnyTableGenerator, READOUT_ROWS};
-use hyper_infer::{basis, evaluate, fitted_head, SplitTensors};
+use hyper_infer::any_table::{default_any_table_checkpoint, fitted_readout, AnyTableGenerator};
+use hyper_infer::{evaluate, SplitTensors};
 use hyper_train::classic::{gbdt, logistic_regression};
 use target_models::mlp::Mlp;
 
@@ -41,20 +42,9 @@ fn main() -> Result<()> {
             let g = gen.generate(&s.train, c, Some(&emb), None, seed)?;
             let test_t = SplitTensors::from_split(&s.test, &dev)?;
             let mut row = vec![evaluate(&Mlp::new(g.mlp.clone()), &g.params, &test_t)?.1];
-            let (w0, b0) = (g.params.get("mlp.0.weight")?, g.params.get("mlp.0.bias")?);
-            let d = s.train.n_features;
             for r in RANDOM {
-                let (w, b, _) = basis::extend(w0, b0, &s.train, r, seed)?;
-                let sample = fitted_head::support_sample(&s.train.y, c, READOUT_ROWS);
-                let sx: Vec<f32> = sample
-                    .iter()
-                    .flat_map(|&i| s.train.row(i).iter().copied())
-                    .collect();
-                let sy: Vec<usize> = sample.iter().map(|&i| s.train.y[i]).collect();
-                let hx = basis::hidden_rows(&sx, d, &w, &b)?;
-                let head = fitted_head::fit_choosing_inside(&hx, &sy, c, &s.train.y)?;
-                let ht = basis::hidden_rows(&s.test.x, d, &w, &b)?;
-                row.push(head.head.accuracy(&ht, &s.test.y));
+                let f = fitted_readout(g.clone(), &s.train, c, r, seed)?;
+                row.push(evaluate(&Mlp::new(f.mlp), &f.params, &test_t)?.1);
             }
             row.push(gbdt(&s.train, c, &s.test, &Default::default())?);
             row.push(logistic_regression(

@@ -26,6 +26,7 @@ pub struct AnyTableGenerator {
 }
 
 /// A generated model for one table: the MLP weights and the config that runs them.
+#[derive(Debug, Clone)]
 pub struct AnyTableModel {
     pub params: ParamMap,
     pub mlp: MlpConfig,
@@ -42,7 +43,8 @@ pub const READOUT_ROWS: usize = 4096;
 
 /// Replaces the generated output layer of `m` by a shrinkage-LDA readout
 /// ([`crate::fitted_head`]) over its hidden layer extended by [`crate::basis::extend`]
-/// (identity, hinge and random units), fitted on the preprocessed training rows in one
+/// (identity, hinge and `random` random units; `generate` uses
+/// [`crate::basis::RANDOM_UNITS`]), fitted on the preprocessed training rows in one
 /// pass, shrinkage and prior weight chosen on a fifth of them
 /// ([`crate::fitted_head::fit_choosing_inside`]), so the validation split stays an honest
 /// check. No gradient step.
@@ -50,10 +52,11 @@ pub fn fitted_readout(
     m: AnyTableModel,
     train: &Split,
     n_classes: usize,
+    random: usize,
     seed: u64,
 ) -> Result<AnyTableModel> {
     let (w0, b0) = (m.params.get("mlp.0.weight")?, m.params.get("mlp.0.bias")?);
-    let (w, b, units) = crate::basis::extend(w0, b0, train, crate::basis::RANDOM_UNITS, seed)?;
+    let (w, b, units) = crate::basis::extend(w0, b0, train, random, seed)?;
     let d = train.n_features;
     let sample = crate::fitted_head::support_sample(&train.y, n_classes, READOUT_ROWS);
     let sx: Vec<f32> = sample

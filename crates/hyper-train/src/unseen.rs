@@ -11,6 +11,7 @@ use candle_core::Device;
 use datasets::preprocess::{split_and_fit, Split, Splits};
 use hyper_core::Metadata;
 use hyper_infer::any_table::{fitted_readout, AnyTableGenerator};
+use hyper_infer::basis::RANDOM_UNITS;
 use hyper_infer::{evaluate, SplitTensors};
 use rand::{rngs::StdRng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -248,7 +249,7 @@ pub fn reproduce_unseen(
             let raw = gen.generate(train, c, Some(&p.embedding), None, seed)?;
             let raw_acc = evaluate(&Mlp::new(raw.mlp.clone()), &raw.params, &test_t)?.1;
             let raw_secs = t.elapsed().as_secs_f64();
-            let g = fitted_readout(raw, train, c, seed)?;
+            let g = fitted_readout(raw, train, c, RANDOM_UNITS, seed)?;
             let gen_secs = t.elapsed().as_secs_f64() + p.requirement_secs;
             push(generated_row, raw_acc, raw_secs);
             let mlp = Mlp::new(g.mlp.clone());
@@ -274,7 +275,13 @@ pub fn reproduce_unseen(
                          req: Option<&[f32]>,
                          cap: Option<usize>|
              -> Result<f64> {
-                let g = fitted_readout(gen.generate(tr, c, req, cap, seed)?, tr, c, seed)?;
+                let g = fitted_readout(
+                    gen.generate(tr, c, req, cap, seed)?,
+                    tr,
+                    c,
+                    RANDOM_UNITS,
+                    seed,
+                )?;
                 Ok(evaluate(&Mlp::new(g.mlp), &g.params, te)?.1)
             };
             let (a, s) = timed(&mut || score(train, &test_t, None, None))?;

@@ -358,7 +358,13 @@ fn run_any(
         None,
         args.seed,
     )?;
-    let m = hyper_infer::any_table::fitted_readout(m, &splits.train, table.n_classes(), args.seed)?;
+    let m = hyper_infer::any_table::fitted_readout(
+        m,
+        &splits.train,
+        table.n_classes(),
+        hyper_infer::basis::RANDOM_UNITS,
+        args.seed,
+    )?;
     let t_generate = t.elapsed().as_secs_f64();
     let mlp = Mlp::new(m.mlp.clone());
     let val = SplitTensors::from_split(&splits.val, dev)?;
